@@ -1,0 +1,56 @@
+"""Herald: branded interview invitations for recruiting teams. create_app() wires everything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from app.config import Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, security headers, error pages."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.from_object(config or Config())
+
+    from app import errors, logs, security
+    from app.extensions import csrf, db, htmx, login_manager, migrate, redis
+
+    logs.configure_logging(app.config["LOG_LEVEL"])
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    redis.init_app(app)
+
+    from app import models, tenancy  # noqa: F401  (register models and the tenant safety net)
+    from app.auth import bp as auth_bp
+    from app.cli import register_cli
+    from app.devmail import bp as devmail_bp
+    from app.health import bp as health_bp
+    from app.main import bp as main_bp
+    from app.orgs import bp as orgs_bp
+    from app.team import bp as team_bp
+
+    for blueprint in (auth_bp, main_bp, orgs_bp, team_bp, devmail_bp, health_bp):
+        app.register_blueprint(blueprint)
+    security.init_app(app)
+    _template_globals(app)
+    errors.init_app(app)
+    register_cli(app)
+    return app
+
+
+def _template_globals(app: Flask) -> None:
+    """Names every UI template may use."""
+    from app.models import Role
+    from app.tenancy import current_org, current_role, user_memberships
+
+    app.jinja_env.globals.update(
+        current_org=current_org,
+        current_role=current_role,
+        user_memberships=user_memberships,
+        Role=Role,
+    )

@@ -1,0 +1,50 @@
+"""Auth forms (flask-wtf: CSRF included)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import EqualTo, InputRequired, Length
+
+from app.auth.services import MIN_PASSWORD
+
+_password = [
+    InputRequired("Choose a password."),
+    Length(min=MIN_PASSWORD, max=200, message=f"Use at least {MIN_PASSWORD} characters."),
+]
+
+
+class SignupForm(FlaskForm):
+    org_name = StringField(
+        "Organization name", [InputRequired("Name your organization."), Length(max=120)]
+    )
+    name = StringField("Your name", [InputRequired("Tell us your name."), Length(max=120)])
+    email = EmailField("Work email", [InputRequired("Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", _password)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", [InputRequired("Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", [InputRequired("Enter your password."), Length(max=200)])
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField("Email", [InputRequired("Enter your email address."), Length(max=254)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("New password", _password)
+    confirm = PasswordField("Repeat it", [EqualTo("password", "The two passwords differ.")])
+
+
+class JoinForm(FlaskForm):
+    """Accept a team invite: a new user picks a name and password."""
+
+    name = StringField("Your name", [InputRequired("Tell us your name."), Length(max=120)])
+    password = PasswordField("Password", _password)
+
+
+class JoinExistingForm(FlaskForm):
+    """Accept a team invite with an existing account's password."""
+
+    password = PasswordField("Your Herald password", [InputRequired("Enter your password.")])

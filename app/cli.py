@@ -1,0 +1,95 @@
+"""`flask herald ...` commands: seed, mail sink, scheduler, sweeper."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.extensions import db, redis
+
+herald = AppGroup("herald", help="Herald operations.")
+
+DEMO_EMAIL = "demo@herald.localhost"
+DEMO_PASSWORD = "herald-demo-pass"
+
+
+@herald.command("seed")
+def seed() -> None:
+    """Create the demo organization and login (once), and print how to sign in."""
+    from app import clock
+    from app.auth.services import create_org, find_user, hash_password
+    from app.models import User
+
+    user = find_user(DEMO_EMAIL)
+    if user is None:
+        user = User(
+            email=DEMO_EMAIL,
+            name="Dana Demo",
+            password_hash=hash_password(DEMO_PASSWORD),
+            email_verified_at=clock.now(),
+        )
+        db.session.add(user)
+        db.session.flush()
+        create_org("Acme Recruiting", user, "Europe/London")
+        db.session.commit()
+    base = current_app.config["PUBLIC_BASE_URL"]
+    click.echo(f"\n  Herald is at {base}\n  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n")
+
+
+@herald.command("mailsink")
+def mailsink() -> None:
+    """Run the development SMTP sink until interrupted."""
+    from app.devmail.sink import start_sink
+
+    cfg = current_app.config
+    controller = start_sink(cfg["DEVMAIL_DIR"], cfg["DEVMAIL_HOST"], cfg["DEVMAIL_PORT"])
+    click.echo(f"dev mail sink listening on {cfg['DEVMAIL_HOST']}:{cfg['DEVMAIL_PORT']}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+@herald.command("scheduler")
+@click.option("--burst", is_flag=True, help="Sync and enqueue what is due once, then quit.")
+def scheduler(burst: bool) -> None:
+    """Run rq-scheduler with Herald's periodic jobs (re-synced every minute)."""
+    from app.jobs.schedule import HeraldScheduler
+
+    interval = current_app.config["SCHEDULER_INTERVAL_SECONDS"]
+    HeraldScheduler(
+        current_app._get_current_object(), connection=redis.client, interval=interval
+    ).run(burst=burst)
+
+
+@herald.command("sync-schedule")
+def sync_schedule() -> None:
+    """Sync the declared periodic jobs to rq-scheduler (for a plain `rqscheduler` process)."""
+    from rq_scheduler import Scheduler
+
+    from app.jobs.queues import DEFAULT
+    from app.jobs.schedule import declared, sync
+
+    report = sync(Scheduler(queue_name=DEFAULT, connection=redis.client), declared(current_app))
+    click.echo(report)
+
+
+@herald.command("sweep")
+def sweep() -> None:
+    """Run the sweeper once now."""
+    from app.jobs.sweep import sweep as run_sweep
+
+    click.echo(run_sweep())
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the command group."""
+    app.cli.add_command(herald)

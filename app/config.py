@@ -1,0 +1,109 @@
+"""Settings from the environment (12-factor). The only module that reads os.environ."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent.parent
+load_dotenv(ROOT / ".env")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """Read one variable; an empty string counts as unset."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _bool(name: str, default: bool) -> bool:
+    """Read a yes/no variable."""
+    value = _env(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+def database_url(raw: str | None) -> str:
+    """Normalise a PostgreSQL URL to the psycopg 3 driver SQLAlchemy needs."""
+    url = raw or "postgresql+psycopg://postgres@127.0.0.1:5432/herald"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _secret_key(instance: Path, env: str) -> str:
+    """SECRET_KEY from the environment; development keeps a generated one under instance/."""
+    key = _env("SECRET_KEY")
+    if key:
+        return key
+    if env == "production":
+        raise RuntimeError("SECRET_KEY must be set in production (HERALD_ENV=production).")
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+class Config:
+    """Every setting Herald has, with its default. The README's table mirrors this class."""
+
+    def __init__(self, **overrides: object) -> None:
+        env = str(overrides.get("HERALD_ENV") or _env("HERALD_ENV", "production"))
+        dev = env in ("development", "test")
+        instance = Path(_env("HERALD_INSTANCE_DIR", str(ROOT / "instance")))
+        self.HERALD_ENV = env
+        self.DEBUG = env == "development"
+        self.TESTING = env == "test"
+        self.INSTANCE_DIR = str(instance)
+        self.SECRET_KEY = _secret_key(instance, env)
+        self.SQLALCHEMY_DATABASE_URI = database_url(_env("DATABASE_URL"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        # Cookies and CSRF
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", not dev)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.WTF_CSRF_TIME_LIMIT = None
+        # Login rate limits: attempts per window, per client IP and per account
+        self.LOGIN_LIMIT_PER_IP = _int("LOGIN_LIMIT_PER_IP", 30)
+        self.LOGIN_LIMIT_PER_ACCOUNT = _int("LOGIN_LIMIT_PER_ACCOUNT", 5)
+        self.LOGIN_LIMIT_WINDOW_SECONDS = _int("LOGIN_LIMIT_WINDOW_SECONDS", 900)
+        self.TEAM_INVITE_MAX_AGE_SECONDS = _int("TEAM_INVITE_MAX_AGE_SECONDS", 7 * 24 * 3600)
+        self.PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
+        # Outgoing mail (the SMTP provider)
+        self.MAIL_FROM = _env("MAIL_FROM", "Herald <no-reply@herald.localhost>")
+        self.SMTP_HOST = _env("SMTP_HOST", "127.0.0.1")
+        self.SMTP_PORT = _int("SMTP_PORT", 1025)
+        self.SMTP_SECURITY = _env("SMTP_SECURITY", "none")  # none | starttls | tls
+        self.SMTP_USERNAME = _env("SMTP_USERNAME")
+        self.SMTP_PASSWORD = _env("SMTP_PASSWORD")
+        self.SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", 15.0)
+        # The outbox: leases, batches, retries, sweeper
+        self.SEND_LEASE_SECONDS = _float("SEND_LEASE_SECONDS", 120.0)
+        self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)
+        self.SEND_MAX_RETRIES = _int("SEND_MAX_RETRIES", 3)
+        self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
+        self.SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)
+        self.SCHEDULER_INTERVAL_SECONDS = _float("SCHEDULER_INTERVAL_SECONDS", 5.0)
+        # Development mail sink and mailbox page
+        self.DEVMAIL_ENABLED = _bool("DEVMAIL_ENABLED", dev)
+        self.DEVMAIL_DIR = _env("DEVMAIL_DIR", str(instance / "devmail"))
+        self.DEVMAIL_HOST = _env("DEVMAIL_HOST", "127.0.0.1")
+        self.DEVMAIL_PORT = _int("DEVMAIL_PORT", 1025)
+        for key, value in overrides.items():
+            setattr(self, key, value)

@@ -1,0 +1,53 @@
+"""Dev mailbox pages: list, one mail (HTML in a sandboxed iframe, text, headers), clear."""
+
+from __future__ import annotations
+
+from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import login_required
+
+from app.devmail import bp, store
+
+MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data: http: https:; frame-ancestors 'self'"
+
+
+@bp.before_request
+def only_when_enabled() -> None:
+    """The mailbox exists only where DEVMAIL_ENABLED is on (development); production gets 404."""
+    if not current_app.config["DEVMAIL_ENABLED"]:
+        abort(404)
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    """Every mail the sink received, newest first."""
+    mails = store.list_mails(current_app.config["DEVMAIL_DIR"])
+    return render_template("devmail/index.html", mails=mails)
+
+
+@bp.get("/<mail_key>")
+@login_required
+def show(mail_key: str) -> str:
+    """One mail with tabs for the rendered HTML, the text part and the headers."""
+    mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
+    return render_template("devmail/show.html", mail=mail)
+
+
+@bp.get("/<mail_key>/html")
+@login_required
+def html(mail_key: str) -> Response:
+    """The mail's HTML part alone, for the sandboxed iframe; scripts cannot run in it."""
+    mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
+    response = Response(mail.html or "<p>(This mail has no HTML part.)</p>", mimetype="text/html")
+    response.headers["Content-Security-Policy"] = MAIL_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.post("/clear")
+@login_required
+def clear() -> Response:
+    """Empty the dev mailbox."""
+    count = store.clear(current_app.config["DEVMAIL_DIR"])
+    flash(f"Deleted {count} mail{'s' if count != 1 else ''} from the dev mailbox.", "success")
+    return redirect(url_for("devmail.index"))

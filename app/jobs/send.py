@@ -1,0 +1,28 @@
+"""Send jobs: one job sends a batch, never one message per job."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app.jobs import with_app_context
+from app.mail import sending
+
+
+@with_app_context
+def send_messages(message_ids: list[int]) -> dict[str, int]:
+    """Claim these messages (those still queued and due) and send them."""
+    claimed = sending.claim(len(message_ids), ids=message_ids)
+    return sending.send_claimed(claimed)
+
+
+@with_app_context
+def dispatch_due(max_batches: int = 50) -> dict[str, int]:
+    """Claim due messages in batches and send them until none are left (or max_batches)."""
+    totals = {"sent": 0, "retry": 0, "failed": 0}
+    for _ in range(max_batches):
+        claimed = sending.claim(current_app.config["SEND_BATCH_SIZE"])
+        if not claimed:
+            break
+        for key, value in sending.send_claimed(claimed).items():
+            totals[key] += value
+    return totals

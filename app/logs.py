@@ -1,0 +1,40 @@
+"""Logging with personal data and secrets redacted: no email address or key reaches a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
+SECRET = re.compile(r"(?i)(password|secret|api[_-]?key|token)(\s*[=:]\s*)(\S+)")
+
+
+def redact(text: str) -> str:
+    """Replace email addresses and `secret=value` pairs in a log text."""
+    text = EMAIL.sub("<email>", text)
+    return SECRET.sub(r"\1\2<redacted>", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's final message through redact()."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """One readable format; the redacting filter sits on every root handler."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_herald", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler._herald = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+    root.setLevel(level)

@@ -1,0 +1,1 @@
+"""Mail: rendering in the sandbox, MIME building, signed links and the outbox."""

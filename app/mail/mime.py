@@ -1,0 +1,49 @@
+"""Build each message once as RFC 5322 bytes with CRLF line ends; every provider sends these bytes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, parseaddr
+
+from app.mail.render import Rendered
+
+_CRLF = compat32.clone(linesep="\r\n")
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
+
+def new_message_id(mail_from: str) -> str:
+    """A globally unique Message-ID in our sender's domain."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "herald.localhost"
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def build_mime(
+    rendered: Rendered,
+    *,
+    mail_from: str,
+    to_email: str,
+    to_name: str | None,
+    message_id: str,
+    date: datetime,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """multipart/alternative (text, then HTML), serialized once with CRLF."""
+    msg = MIMEMultipart("alternative")
+    msg["From"] = mail_from
+    msg["To"] = formataddr((to_name, to_email)) if to_name else to_email
+    subject = rendered.subject
+    msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
+    msg.attach(MIMEText(rendered.html, "html", _UTF8_QP))
+    return msg.as_bytes(policy=_CRLF)

@@ -1,0 +1,78 @@
+"""The transactional outbox: a message is a row before anything is queued.
+
+queue_message() adds the row in the caller's transaction. Only after that transaction commits are
+the new ids handed to RQ; if Redis is down or flushed, the sweeper finds the rows later.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, has_app_context
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.extensions import db
+from app.mail.mime import new_message_id
+from app.models import Event, Message, MessageStatus
+
+log = logging.getLogger(__name__)
+_PENDING = "herald_outbox_ids"
+
+
+def queue_message(
+    *,
+    org_id: int,
+    kind: str,
+    template: str,
+    to_email: str,
+    to_name: str | None = None,
+    context: dict[str, Any] | None = None,
+    created_by_id: int | None = None,
+    idempotency_key: str | None = None,
+    send_after: datetime | None = None,
+) -> Message:
+    """Add a queued message (and its 'queued' event) to the current transaction."""
+    message = Message(
+        org_id=org_id,
+        kind=kind,
+        template=template,
+        to_email=to_email,
+        to_name=to_name,
+        context=context or {},
+        created_by_id=created_by_id,
+        idempotency_key=idempotency_key or f"{kind}:{uuid.uuid4().hex}",
+        message_id=new_message_id(current_app.config["MAIL_FROM"]),
+        status=MessageStatus.QUEUED,
+        send_after=send_after or clock.now(),
+    )
+    db.session.add(message)
+    db.session.flush()
+    db.session.add(Event(org_id=org_id, message_id=message.id, type="queued"))
+    db.session.info.setdefault(_PENDING, []).append(message.id)
+    return message
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_after_commit(session: Session) -> None:
+    """Hand newly committed message ids to the send queue (ids only)."""
+    ids = session.info.pop(_PENDING, None)
+    if not ids or not has_app_context():
+        return
+    from app.jobs.queues import send_queue
+
+    try:
+        send_queue().enqueue("app.jobs.send.send_messages", ids, job_timeout=600)
+    except RedisError:
+        log.warning("could not queue %d message(s); the sweeper will send them", len(ids))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    """Rows that were rolled back must not be queued."""
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,60 @@
+"""Home and messages."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from app.extensions import db, htmx
+from app.main import bp, services
+from app.models import Message, MessageStatus, Role
+from app.tenancy import current_org, get_for_org_or_404, role_required, scoped
+
+ACTIVE = (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+def _recent() -> list[Message]:
+    return db.session.scalars(scoped(Message).order_by(Message.id.desc()).limit(25)).all()
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    """Landing page for visitors; the org overview for members."""
+    if not current_user.is_authenticated:
+        return render_template("main/landing.html")
+    return _overview()
+
+
+@role_required(Role.VIEWER)
+def _overview() -> ResponseReturnValue:
+    messages = _recent()
+    return render_template(
+        "main/home.html", messages=messages, polling=any(m.status in ACTIVE for m in messages)
+    )
+
+
+@bp.get("/messages")
+@role_required(Role.VIEWER)
+def messages() -> ResponseReturnValue:
+    """The recent-messages table (HTMX polls it while anything is in flight)."""
+    messages = _recent()
+    polling = any(m.status in ACTIVE for m in messages)
+    template = "main/_messages.html" if htmx else "main/home.html"
+    return render_template(template, messages=messages, polling=polling)
+
+
+@bp.get("/messages/<int:message_id>")
+@role_required(Role.VIEWER)
+def message(message_id: int) -> ResponseReturnValue:
+    """One message and its event timeline."""
+    return render_template("main/message.html", message=get_for_org_or_404(Message, message_id))
+
+
+@bp.post("/test-email")
+@role_required(Role.RECRUITER)
+def test_email() -> ResponseReturnValue:
+    """Send a test email to yourself through the real outbox, worker and provider."""
+    services.send_test_email(current_org, current_user)
+    flash(f"Test email queued to {current_user.email}. Watch its status below.", "success")
+    return redirect(url_for("main.home"))

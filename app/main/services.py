@@ -1,0 +1,27 @@
+"""Overview rules: the test email."""
+
+from __future__ import annotations
+
+from app import clock
+from app.extensions import db
+from app.mail.outbox import queue_message
+from app.models import Message, Organization, User
+
+
+def send_test_email(org: Organization, user: User) -> Message:
+    """Queue a test email to the current user through the real pipeline, and commit."""
+    message = queue_message(
+        org_id=org.id,
+        kind="test",
+        template="test_email",
+        to_email=user.email,
+        to_name=user.name,
+        context={
+            "org": {"name": org.name},
+            "user": {"name": user.name},
+            "requested_at": clock.now().strftime("%d %b %Y, %H:%M UTC"),
+        },
+        created_by_id=user.id,
+    )
+    db.session.commit()
+    return message

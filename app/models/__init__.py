@@ -1,0 +1,19 @@
+"""Models, one module per aggregate. Importing this package registers them all."""
+
+from app.models.audit import AuditEntry
+from app.models.message import Event, Message, MessageStatus
+from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
+from app.models.user import User
+
+__all__ = [
+    "AuditEntry",
+    "Event",
+    "Membership",
+    "Message",
+    "MessageStatus",
+    "Organization",
+    "ROLE_HELP",
+    "Role",
+    "TeamInvite",
+    "User",
+]

@@ -1,0 +1,77 @@
+"""The outbox: one row per email, written before anything is queued, and its event history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app import clock
+from app.extensions import db
+from app.models.mixins import TenantMixin, TimestampMixin
+
+
+class MessageStatus(StrEnum):
+    """Where a message is in the outbox."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Message(TenantMixin, TimestampMixin, db.Model):
+    """One email to one recipient. PostgreSQL is the truth; RQ jobs carry only its id."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(
+            "ix_messages_due",
+            "send_after",
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index("ix_messages_lease", "lease_until", postgresql_where=text("status = 'sending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    template: Mapped[str] = mapped_column(String(64))
+    context: Mapped[dict] = mapped_column(JSONB, default=dict)
+    to_email: Mapped[str] = mapped_column(String(254))
+    to_name: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED, index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    send_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    provider_response: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    events: Mapped[list[Event]] = relationship(
+        back_populates="message", order_by="Event.id", cascade="all, delete-orphan"
+    )
+
+
+class Event(TenantMixin, TimestampMixin, db.Model):
+    """Something that happened to a message: queued, sent, retry scheduled, failed, ..."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict)
+    provider_event_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+
+    message: Mapped[Message] = relationship(back_populates="events")

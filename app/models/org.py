@@ -1,0 +1,92 @@
+"""Organizations (tenants), memberships with roles, and pending teammate invites."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.mixins import TenantMixin, TimestampMixin
+
+
+class Role(StrEnum):
+    """Roles, weakest first: each role can do everything the ones before it can."""
+
+    VIEWER = "viewer"
+    RECRUITER = "recruiter"
+    ADMIN = "admin"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+ROLE_HELP = {
+    Role.VIEWER: "sees campaigns, candidates and results",
+    Role.RECRUITER: "also sends and schedules invitations",
+    Role.ADMIN: "also manages templates, settings and teammates",
+    Role.OWNER: "also manages owners; every organization keeps at least one",
+}
+
+
+class Organization(TimestampMixin, db.Model):
+    """A tenant: a recruiting team with its own data, branding and settings."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="org")
+
+
+class Membership(TenantMixin, TimestampMixin, db.Model):
+    """A user's place in an organization, with a role."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+    org: Mapped[Organization] = relationship(back_populates="memberships")
+    user: Mapped[User] = relationship(back_populates="memberships")  # noqa: F821
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+class TeamInvite(TenantMixin, TimestampMixin, db.Model):
+    """An emailed invitation to join an organization; the link is signed, expiring, single-use."""
+
+    __tablename__ = "team_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    nonce: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    org: Mapped[Organization] = relationship()
+    invited_by: Mapped[User | None] = relationship()  # noqa: F821
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None

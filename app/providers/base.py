@@ -1,0 +1,63 @@
+"""The provider interface: a batch of ready-made messages in, one result per message out.
+
+Providers know no tables and no request. They yield each result as soon as the provider answers,
+so the caller can commit it at once and a crash repeats at most the message on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One serialized message and its envelope."""
+
+    ref: int  # our message id (the outbox row)
+    raw: bytes
+    mail_from: str
+    rcpt: str
+    message_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the message."""
+
+    ref: int
+    provider_id: str
+    response: str
+
+
+@dataclass(frozen=True)
+class Transient:
+    """Not sent now; worth trying again. provider_trouble means the provider itself is failing."""
+
+    ref: int
+    reason: str
+    retry_after: float | None = None
+    provider_trouble: bool = False
+
+
+@dataclass(frozen=True)
+class Permanent:
+    """The provider refused this message for good (bad address, policy)."""
+
+    ref: int
+    reason: str
+
+
+Result = Accepted | Transient | Permanent
+
+
+class Provider(Protocol):
+    """What every provider implements."""
+
+    name: str
+
+    def send_batch(self, messages: Iterable[OutgoingMessage]) -> Iterator[Result]:
+        """Send each message, yielding its result as soon as it is known."""
+        ...

@@ -1,0 +1,138 @@
+"""SMTP provider: one persistent connection per worker process, reconnecting when dropped."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from app.providers.base import Accepted, OutgoingMessage, Permanent, Result, Transient
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    """Where and how to connect."""
+
+    host: str
+    port: int
+    security: str = "none"  # none | starttls | tls
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 15.0
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{code} {text}".strip()
+
+
+def _classify(ref: int, code: int, text: bytes | str) -> Result:
+    """4xx transient (421 = the server itself is in trouble), 5xx permanent; text kept."""
+    reply = _reply(code, text)
+    if code == 421:
+        return Transient(ref, f"Server unavailable: {reply}", provider_trouble=True)
+    if 400 <= code < 500:
+        return Transient(ref, f"Temporarily refused: {reply}")
+    return Permanent(ref, f"Refused: {reply}")
+
+
+class SMTPProvider:
+    """Sends pre-serialized bytes over a connection kept open across batches."""
+
+    name = "smtp"
+    _shared: dict[SMTPSettings, SMTPProvider] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, settings: SMTPSettings) -> None:
+        self.settings = settings
+        self._conn: smtplib.SMTP | None = None
+
+    @classmethod
+    def shared(cls, settings: SMTPSettings) -> SMTPProvider:
+        """The process-wide provider for these settings (so its connection is reused)."""
+        with cls._lock:
+            if settings not in cls._shared:
+                cls._shared[settings] = cls(settings)
+            return cls._shared[settings]
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.security == "tls":
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        conn.ehlo()
+        if s.security == "starttls":
+            conn.starttls(context=ssl.create_default_context())
+            conn.ehlo()
+        if s.username:
+            conn.login(s.username, s.password or "")
+        return conn
+
+    def _connection(self) -> smtplib.SMTP:
+        """The open connection, checked with NOOP, or a new one."""
+        if self._conn is not None:
+            try:
+                if self._conn.noop()[0] == 250:
+                    return self._conn
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.close()
+        self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Drop the connection (quietly)."""
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._conn = None
+
+    def _trouble(self, exc: BaseException) -> str:
+        s = self.settings
+        if isinstance(exc, socket.timeout | TimeoutError):
+            return f"SMTP server {s.host}:{s.port} timed out"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"Could not connect to SMTP server {s.host}:{s.port}: connection refused"
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return f"SMTP server {s.host}:{s.port} refused the login: {_reply(exc.smtp_code, exc.smtp_error)}"
+        return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
+
+    def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
+        code, text = conn.mail(msg.mail_from)
+        if code != 250:
+            conn.rset()
+            return _classify(msg.ref, code, text)
+        code, text = conn.rcpt(msg.rcpt)
+        if code not in (250, 251):
+            conn.rset()
+            return _classify(msg.ref, code, text)
+        try:
+            code, text = conn.data(msg.raw)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
+            conn.rset()
+            return _classify(msg.ref, exc.smtp_code, exc.smtp_error)
+        if code != 250:
+            return _classify(msg.ref, code, text)
+        return Accepted(msg.ref, provider_id=msg.message_id, response=_reply(code, text))
+
+    def send_batch(self, messages: Iterable[OutgoingMessage]) -> Iterator[Result]:
+        """Send one by one on the shared connection; a dropped connection fails what remains."""
+        pending = list(messages)
+        for index, msg in enumerate(pending):
+            try:
+                conn = self._connection()
+                yield self._send_one(conn, msg)
+            except (smtplib.SMTPException, OSError) as exc:
+                self.close()
+                reason = self._trouble(exc)
+                for rest in pending[index:]:
+                    yield Transient(rest.ref, reason, provider_trouble=True)
+                return

@@ -1,0 +1,48 @@
+"""Security headers on every response, and the login manager's user loader."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+from app.extensions import db, login_manager
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    """Install the user loader and the after-request header hook."""
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(session_id: str):  # noqa: ANN202
+        """Resolve 'id:fingerprint'; a changed password invalidates the fingerprint."""
+        from app.models import User
+
+        user_id, _, fingerprint = session_id.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        if user is None or user.credential_fingerprint != fingerprint:
+            return None
+        return user
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        """CSP without inline scripts, no framing (except our own sandboxed previews), no sniffing."""
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.vary.add("HX-Request")
+        if request.endpoint != "static" and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response

@@ -1,0 +1,204 @@
+"""One real send, end to end: outbox row → RQ job → sandboxed render → SMTP → sent + events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db, redis
+from app.jobs.queues import SEND, queue
+from app.jobs.schedule import HeraldScheduler
+from app.models import Message, Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition, timeout: float = 20.0, interval: float = 0.05):
+    """Poll until condition() is truthy (returns it) or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def only_message() -> Message:
+    db.session.expire_all()
+    return db.session.scalars(select(Message)).one()
+
+
+@pytest.fixture
+def recruiter(factories, login_as):
+    org = factories.make_org("Acme")
+    user = factories.make_user(org, Role.RECRUITER, email="rita@example.com", name="Rita")
+    login_as(user, org)
+    return user
+
+
+def test_test_email_travels_the_whole_pipeline(ctx, recruiter, post, sink, run_worker):
+    response = post("/test-email")
+    assert response.status_code == 302
+    message = only_message()
+    assert message.status == "queued" and message.idempotency_key and message.message_id
+    assert queue(SEND).count == 1  # queued after commit, ids only
+    assert queue(SEND).jobs[0].args == ([message.id],)
+
+    run_worker()
+
+    message = only_message()
+    assert message.status == "sent"
+    assert message.provider == "smtp" and message.provider_response.startswith("250")
+    assert [e.type for e in message.events] == ["queued", "sent"]
+    assert len(sink.messages) == 1
+    assert sink.messages[0]["to"] == ["rita@example.com"]
+    raw = sink.messages[0]["data"]
+    assert b"\r\n" in raw and b"Subject: Herald test email for Acme" in raw
+    assert sink.message_ids() == [message.message_id]
+    assert b"It works, Rita!" in raw
+
+
+def test_template_values_are_escaped_in_html(ctx, factories, sink, run_worker):
+    org = factories.make_org('<script>alert("x")</script>')
+    from app.mail.outbox import queue_message
+
+    queue_message(org_id=org.id, kind="test", template="test_email", to_email="a@example.com",
+                  context={"org": {"name": org.name}, "user": {"name": "<b>Eve</b>"},
+                           "requested_at": "now"})
+    db.session.commit()
+    run_worker()
+    raw = sink.messages[0]["data"].decode()
+    html = raw[raw.index("text/html"):]
+    assert "<script>" not in html and "&lt;b&gt;Eve&lt;/b&gt;" in html.replace("=\r\n", "")
+
+
+def test_redis_flushed_before_the_worker_still_sends_once(ctx, recruiter, post, sink, run_worker):
+    post("/test-email")
+    assert queue(SEND).count == 1
+    redis.client.flushdb()  # the test's own Redis DB: the queued job is gone
+    assert queue(SEND).count == 0
+
+    run_worker()
+    assert sink.messages == [] and only_message().status == "queued"
+
+    # rq-scheduler (re-synced from declared data after the flush) runs the sweeper
+    scheduler = HeraldScheduler(ctx, connection=redis.client, interval=1)
+    scheduler.run(burst=True)
+    run_worker()
+
+    assert only_message().status == "sent"
+    assert len(sink.messages) == 1
+    run_worker()  # nothing left to send twice
+    assert len(sink.messages) == 1
+
+
+def test_worker_killed_holding_the_lease_is_recovered_after_expiry(
+    ctx, recruiter, post, sink, run_worker
+):
+    post("/test-email")
+    message_id = only_message().id
+    sink.hold_rcpt()
+    env = {**os.environ, "SEND_LEASE_SECONDS": "5"}
+    worker = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert sink.holding.wait(30), "worker never reached the SMTP server"
+        assert only_message().status == "sending"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    sink.release()
+    assert sink.messages == []
+
+    from app.jobs.sweep import sweep
+
+    assert sweep()["released"] == 0  # the lease still holds: nobody else may send it
+    run_worker()
+    assert only_message().status == "sending" and sink.messages == []
+
+    lease_until = only_message().lease_until
+    frozen = clock.FrozenClock(lease_until)
+    frozen.advance(1)
+    clock.set_clock(frozen)
+    assert sweep()["released"] == 1
+    run_worker()
+
+    message = only_message()
+    assert message.id == message_id and message.status == "sent" and message.attempts == 2
+    assert len(sink.messages) == 1
+    assert [e.type for e in message.events] == ["queued", "lease_expired", "sent"]
+
+
+def test_smtp_down_retries_with_backoff_then_fails_readably(ctx, recruiter, post, run_worker):
+    with socket_closed_port() as port:
+        ctx.config["SMTP_PORT"] = port
+        try:
+            post("/test-email")
+            frozen = clock.FrozenClock()
+            clock.set_clock(frozen)
+            delays = []
+            run_worker()
+            for attempt in range(1, 4):
+                message = only_message()
+                assert message.status == "queued" and message.attempts == attempt
+                delay = (message.send_after - frozen()).total_seconds()
+                base = ctx.config["RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
+                assert 0.5 * base <= delay <= 1.5 * base
+                delays.append(delay)
+                frozen.advance(delay - 1)
+                from app.jobs.sweep import sweep
+
+                assert sweep()["due"] == 0  # not before its time
+                frozen.advance(2)
+                assert sweep()["due"] == 1
+                run_worker()
+        finally:
+            ctx.config["SMTP_PORT"] = int(os.environ["SMTP_PORT"])
+    message = only_message()
+    assert message.status == "failed" and message.attempts == 4
+    assert f"127.0.0.1:{port}" in message.last_error and "connection refused" in message.last_error
+    types = [e.type for e in message.events]
+    assert types == ["queued"] + ["retry_scheduled"] * 3 + ["failed"]
+    assert delays[0] < delays[2]  # grows (the ranges of attempt 1 and 3 cannot overlap)
+
+
+class socket_closed_port:  # noqa: N801 - used as a context manager
+    """A TCP port on 127.0.0.1 with nothing listening."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return self.sock.getsockname()[1]  # bound, never listening: connections are refused
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def test_permanent_refusal_fails_at_once(ctx, factories, sink, run_worker):
+    factories.make_message(factories.make_org())
+    sink.refuse_rcpt = "550 5.1.1 No such user here"
+    run_worker()
+    assert sink.messages == []
+    message = only_message()
+    assert message.status == "failed" and message.attempts == 1
+    assert "550 5.1.1 No such user here" in message.last_error
+
+
+def test_viewer_cannot_send(ctx, factories, login_as, post):
+    org = factories.make_org()
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    assert post("/test-email").status_code == 403
+    assert db.session.scalars(select(Message)).all() == []
