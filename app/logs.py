@@ -38,3 +38,7 @@ def configure_logging(level: str) -> None:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
     root.setLevel(level)
+    if logging.getLevelName(level) != logging.DEBUG:
+        # RQ's per-job lines and the sink's per-connection lines drown what matters in development.
+        for noisy in ("rq.worker", "rq.scheduler", "rq_scheduler.scheduler", "mail.log"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from app.config import database_url
@@ -73,6 +74,15 @@ os.environ.update(
 TABLES = ["events", "messages", "audit_entries", "team_invites", "memberships", "users", "organizations"]
 
 
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context (so its own `g` and DB session), as in production,
+    even while the test body holds one."""
+
+    def open(self, *args, **kwargs):  # noqa: ANN201
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def _database() -> Iterator[str]:
     """Create the run's database, migrate it from empty with Alembic, drop it at the end."""
@@ -92,6 +102,7 @@ def app(_database: str):
     from app import create_app
 
     application = create_app()
+    application.test_client_class = FreshContextClient
     with application.app_context():
         upgrade()
     return application

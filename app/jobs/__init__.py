@@ -6,29 +6,31 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 
 _app: Flask | None = None
 
 
+def _job_app() -> Flask:
+    """The worker's app if one is active, else one built once per process (plain `rq worker`)."""
+    global _app
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    if _app is None:
+        from app import create_app
+
+        _app = create_app()
+    return _app
+
+
 def with_app_context(fn: Callable) -> Callable:
-    """Run a job inside the app (the worker's, or one built once per process) with a clean session."""
+    """Run a job in a fresh app context: its own DB session, removed when the job ends."""
 
     @wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         from app.extensions import db
 
-        if has_app_context():
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                db.session.remove()
-        global _app
-        if _app is None:
-            from app import create_app
-
-            _app = create_app()
-        with _app.app_context():
+        with _job_app().app_context():
             try:
                 return fn(*args, **kwargs)
             finally:

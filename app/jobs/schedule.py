@@ -72,6 +72,7 @@ def sync(scheduler: Scheduler, jobs: list[PeriodicJob]) -> dict[str, list[str]]:
             id=job.id,
             queue_name=job.queue,
             timeout=job.timeout,
+            result_ttl=600,
             meta={MARK: job.signature},
         )
     return report

@@ -1,0 +1,162 @@
+"""Teammates: invite by email (signed, 7 days, single use), roles enforced, last owner kept."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db
+from app.models import AuditEntry, Membership, Message, Role, TeamInvite, User
+from tests.factories import PASSWORD
+
+
+def _invite_link(email: str) -> str:
+    mail = db.session.scalars(
+        select(Message).where(Message.kind == "team_invite", Message.to_email == email)
+        .order_by(Message.id.desc())
+    ).first()
+    return mail.context["accept_url"].replace("http://127.0.0.1:5000", "")
+
+
+def _admin(factories, login_as, role=Role.ADMIN):
+    org = factories.make_org("Acme")
+    admin = factories.make_user(org, role, name="Ada Admin")
+    login_as(admin, org)
+    return org, admin
+
+
+def test_invite_and_accept_as_new_user(app, ctx, client, factories, login_as, post, sink,
+                                       run_worker):
+    org, _ = _admin(factories, login_as)
+    response = post("/team/invites", {"email": "New.Person@Example.com", "role": "recruiter"})
+    assert response.status_code == 302
+    run_worker()
+    assert sink.messages[0]["to"] == ["new.person@example.com"]
+    assert b"Ada Admin invited you to Acme" in sink.messages[0]["data"]
+
+    link = _invite_link("new.person@example.com")
+    guest = app.test_client()
+    page = guest.get(link).get_data(as_text=True)
+    assert "Join Acme on Herald" in page and "Recruiter" in page
+    from tests.conftest import csrf_token
+
+    token = csrf_token(guest)
+    response = guest.post(link, data={"name": "Nia", "password": "new-user-password",
+                                      "csrf_token": token})
+    assert response.status_code == 302
+    user = db.session.scalars(select(User).where(User.email == "new.person@example.com")).one()
+    membership = db.session.scalars(select(Membership).where(Membership.user_id == user.id)).one()
+    assert membership.org_id == org.id and membership.role == Role.RECRUITER
+    assert "Acme" in guest.get("/").get_data(as_text=True)
+
+    reused = app.test_client().get(link)
+    assert reused.status_code == 410 and "already used" in reused.get_data(as_text=True)
+    actions = db.session.scalars(select(AuditEntry.action)).all()
+    assert "invite.sent" in actions and "invite.accepted" in actions
+
+
+def test_existing_user_joins_with_their_password(app, ctx, factories, login_as, post):
+    other_org = factories.make_org("Other")
+    existing = factories.make_user(other_org, email="sam@example.com")
+    org, _ = _admin(factories, login_as)
+    post("/team/invites", {"email": "sam@example.com", "role": "viewer"})
+    link = _invite_link("sam@example.com")
+    guest = app.test_client()
+    from tests.conftest import csrf_token
+
+    wrong = guest.post(link, data={"password": "not-my-password", "csrf_token": csrf_token(guest)})
+    assert wrong.status_code == 400 and "doesn&#39;t match" in wrong.get_data(as_text=True)
+    ok = guest.post(link, data={"password": PASSWORD, "csrf_token": csrf_token(guest)})
+    assert ok.status_code == 302
+    roles = {m.org_id: m.role for m in db.session.scalars(
+        select(Membership).where(Membership.user_id == existing.id))}
+    assert roles == {other_org.id: Role.OWNER, org.id: Role.VIEWER}
+
+
+def test_bad_and_expired_invite_links(app, ctx, client, factories, login_as, post):
+    _admin(factories, login_as)
+    post("/team/invites", {"email": "late@example.com", "role": "recruiter"})
+    link = _invite_link("late@example.com")
+    guest = app.test_client()
+    assert guest.get("/join/not-a-real-token").status_code == 404
+    assert guest.get(link[:-3] + "abc").status_code == 404  # tampered signature
+
+    frozen = clock.FrozenClock()
+    frozen.advance(8 * 24 * 3600)
+    clock.set_clock(frozen)
+    expired = guest.get(link)
+    assert expired.status_code == 410 and "expired" in expired.get_data(as_text=True)
+
+
+def test_withdrawn_and_superseded_invites_stop_working(app, ctx, factories, login_as, post):
+    _admin(factories, login_as)
+    post("/team/invites", {"email": "x@example.com", "role": "recruiter"})
+    first = _invite_link("x@example.com")
+    post("/team/invites", {"email": "x@example.com", "role": "viewer"})
+    second = _invite_link("x@example.com")
+    guest = app.test_client()
+    assert guest.get(first).status_code == 410
+    assert guest.get(second).status_code == 200
+    invite = db.session.scalars(select(TeamInvite).where(TeamInvite.revoked_at.is_(None))).one()
+    post(f"/team/invites/{invite.id}/revoke")
+    assert guest.get(second).status_code == 410
+
+
+def test_invite_bad_input(ctx, factories, login_as, post):
+    org, _ = _admin(factories, login_as)
+    member = factories.make_user(org, Role.VIEWER, email="member@example.com")
+    response = post("/team/invites", {"email": "nope", "role": "recruiter"})
+    assert response.status_code == 400 and "must have an @-sign" in response.get_data(as_text=True)
+    response = post("/team/invites", {"email": member.email, "role": "recruiter"})
+    assert response.status_code == 400 and "already a member" in response.get_data(as_text=True)
+    response = post("/team/invites", {"email": "a@example.com", "role": "emperor"})
+    assert response.status_code == 400
+    response = post("/team/invites", {"email": "a@example.com", "role": "owner"})
+    assert "Only an owner can make someone an owner" in response.get_data(as_text=True)
+    assert db.session.scalars(select(TeamInvite)).all() == []
+
+
+def test_roles_are_enforced(client, ctx, factories, login_as, post):
+    org = factories.make_org()
+    viewer = factories.make_user(org, Role.VIEWER)
+    recruiter = factories.make_user(org, Role.RECRUITER)
+    login_as(viewer, org)
+    assert post("/test-email").status_code == 403
+    assert client.get("/team/").status_code == 200
+    login_as(recruiter, org)
+    assert post("/test-email").status_code == 302
+    assert client.get("/settings").status_code == 403
+    assert post("/settings", {"name": "Hacked", "timezone": "UTC"}).status_code == 403
+    assert post("/team/invites", {"email": "a@example.com", "role": "viewer"}).status_code == 403
+    membership = db.session.scalars(select(Membership).where(Membership.user_id == viewer.id)).one()
+    assert post(f"/team/members/{membership.id}/role", {"role": "owner"}).status_code == 403
+    db.session.expire_all()
+    assert org.name != "Hacked" and membership.role == Role.VIEWER
+
+
+def test_admin_changes_roles_but_the_last_owner_stays(client, ctx, factories, login_as, post):
+    org = factories.make_org()
+    owner = factories.make_user(org, Role.OWNER)
+    viewer = factories.make_user(org, Role.VIEWER)
+    login_as(owner, org)
+    memberships = {m.user_id: m for m in db.session.scalars(select(Membership))}
+    assert post(f"/team/members/{memberships[viewer.id].id}/role", {"role": "admin"}).status_code == 302
+    response = post(f"/team/members/{memberships[owner.id].id}/role", {"role": "viewer"},
+                    follow_redirects=True)
+    assert "Every organization needs an owner" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert memberships[viewer.id].role == Role.ADMIN and memberships[owner.id].role == Role.OWNER
+    changed = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "member.role_changed"))
+    assert [(a.detail["old"], a.detail["new"]) for a in changed] == [("viewer", "admin")]
+
+
+def test_admin_saves_settings(client, ctx, factories, login_as, post):
+    org, _ = _admin(factories, login_as)
+    response = post("/settings", {"name": "Acme Talent", "timezone": "America/New_York"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert (org.name, org.timezone) == ("Acme Talent", "America/New_York")
+    bad = post("/settings", {"name": "", "timezone": "Mars/Olympus"})
+    assert bad.status_code == 400
+    db.session.expire_all()
+    assert org.name == "Acme Talent"
