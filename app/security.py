@@ -34,7 +34,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def headers(response: Response) -> Response:
-        """CSP without inline scripts, no framing (except our own sandboxed previews), no sniffing."""
+        """CSP without inline scripts, no framing (except our sandboxed previews), no sniffing."""
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

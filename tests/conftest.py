@@ -53,7 +53,9 @@ _BASE_DB = database_url(os.environ.get("DATABASE_URL"))
 _TEST_DB = f"herald_test_{uuid.uuid4().hex[:10]}"
 _TEST_DB_URL = make_url(_BASE_DB).set(database=_TEST_DB).render_as_string(hide_password=False)
 _REDIS_DB = int(os.environ.get("HERALD_TEST_REDIS_DB") or random.randint(1, 15))
-_REDIS_URL = _redis_url_with_db(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", _REDIS_DB)
+_REDIS_URL = _redis_url_with_db(
+    os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", _REDIS_DB
+)
 _DEVMAIL_DIR = tempfile.mkdtemp(prefix="herald-devmail-")
 _SINK_PORT = _free_port()
 
@@ -63,7 +65,6 @@ os.environ.update(
     REDIS_URL=_REDIS_URL,
     SECRET_KEY="test-secret-key-not-for-production",
     DEVMAIL_DIR=_DEVMAIL_DIR,
-    DEVMAIL_ENABLED="true",
     SMTP_HOST="127.0.0.1",
     SMTP_PORT=str(_SINK_PORT),
     SMTP_TIMEOUT_SECONDS="10",
@@ -71,7 +72,15 @@ os.environ.update(
     PUBLIC_BASE_URL="http://127.0.0.1:5000",
 )
 
-TABLES = ["events", "messages", "audit_entries", "team_invites", "memberships", "users", "organizations"]
+TABLES = [
+    "events",
+    "messages",
+    "audit_entries",
+    "team_invites",
+    "memberships",
+    "users",
+    "organizations",
+]
 
 
 class FreshContextClient(FlaskClient):
@@ -167,7 +176,11 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         with self.lock:
             self.messages.append(
-                {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "data": envelope.content}
+                {
+                    "from": envelope.mail_from,
+                    "to": list(envelope.rcpt_tos),
+                    "data": envelope.content,
+                }
             )
         return "250 2.0.0 Ok: queued as TEST"
 

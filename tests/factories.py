@@ -26,11 +26,20 @@ def make_org(name: str | None = None) -> Organization:
     return org
 
 
-def make_user(org: Organization | None = None, role: Role = Role.OWNER, email: str | None = None,
-              name: str | None = None, password: str = PASSWORD) -> User:
+def make_user(
+    org: Organization | None = None,
+    role: Role = Role.OWNER,
+    email: str | None = None,
+    name: str | None = None,
+    password: str = PASSWORD,
+) -> User:
     n = next(_seq)
-    user = User(email=email or f"user{n}@example.com", name=name or f"User {n}",
-                password_hash=hash_password(password), email_verified_at=clock.now())
+    user = User(
+        email=email or f"user{n}@example.com",
+        name=name or f"User {n}",
+        password_hash=hash_password(password),
+        email_verified_at=clock.now(),
+    )
     db.session.add(user)
     db.session.flush()
     if org is not None:
@@ -45,10 +54,14 @@ def make_membership(org: Organization) -> Membership:
 
 
 def make_message(org: Organization, to_email: str = "candidate@example.com") -> Message:
-    message = queue_message(org_id=org.id, kind="test", template="test_email", to_email=to_email,
-                            to_name="Cand Idate",
-                            context={"org": {"name": org.name}, "user": {"name": "Cand"},
-                                     "requested_at": "now"})
+    message = queue_message(
+        org_id=org.id,
+        kind="test",
+        template="test_email",
+        to_email=to_email,
+        to_name="Cand Idate",
+        context={"org": {"name": org.name}, "user": {"name": "Cand"}, "requested_at": "now"},
+    )
     db.session.commit()
     return message
 
@@ -57,10 +70,16 @@ def make_event(org: Organization) -> Event:
     return make_message(org).events[0]
 
 
-def make_team_invite(org: Organization, email: str | None = None, role: Role = Role.RECRUITER) -> TeamInvite:
-    team_invite = TeamInvite(org_id=org.id, email=email or f"invitee{next(_seq)}@example.com",
-                             role=role, nonce=f"{next(_seq):032d}",
-                             expires_at=clock.now() + timedelta(days=7))
+def make_team_invite(
+    org: Organization, email: str | None = None, role: Role = Role.RECRUITER
+) -> TeamInvite:
+    team_invite = TeamInvite(
+        org_id=org.id,
+        email=email or f"invitee{next(_seq)}@example.com",
+        role=role,
+        nonce=f"{next(_seq):032d}",
+        expires_at=clock.now() + timedelta(days=7),
+    )
     db.session.add(team_invite)
     db.session.commit()
     return team_invite

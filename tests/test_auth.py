@@ -11,8 +11,12 @@ from app.models import Membership, Message, Organization, Role, User
 from tests.conftest import csrf_token
 from tests.factories import PASSWORD
 
-SIGNUP = {"org_name": "Globex Talent", "name": "Gina", "email": "Gina@Example.com",
-          "password": "a-long-password"}
+SIGNUP = {
+    "org_name": "Globex Talent",
+    "name": "Gina",
+    "email": "Gina@Example.com",
+    "password": "a-long-password",
+}
 
 
 def test_signup_creates_org_owner_and_sends_verification(client, ctx, post):
@@ -64,8 +68,9 @@ def test_login_and_logout(client, factories, post):
 
 def test_login_open_redirect_is_refused(client, factories, post):
     factories.make_user(factories.make_org(), email="li@example.com")
-    response = post("/login?next=https://evil.example/x", {"email": "li@example.com",
-                                                           "password": PASSWORD})
+    response = post(
+        "/login?next=https://evil.example/x", {"email": "li@example.com", "password": PASSWORD}
+    )
     assert response.location == "/"
 
 
@@ -131,8 +136,10 @@ def test_email_verification_link(client, ctx, post):
 def test_session_cookie_flags(app, client, factories):
     factories.make_user(factories.make_org(), email="li@example.com")
     client.get("/login")
-    response = client.post("/login", data={"email": "li@example.com", "password": PASSWORD,
-                                            "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/login",
+        data={"email": "li@example.com", "password": PASSWORD, "csrf_token": csrf_token(client)},
+    )
     cookie = response.headers.get("Set-Cookie")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert re.search(r"session=", cookie)

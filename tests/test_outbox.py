@@ -71,13 +71,17 @@ def test_template_values_are_escaped_in_html(ctx, factories, sink, run_worker):
     org = factories.make_org('<script>alert("x")</script>')
     from app.mail.outbox import queue_message
 
-    queue_message(org_id=org.id, kind="test", template="test_email", to_email="a@example.com",
-                  context={"org": {"name": org.name}, "user": {"name": "<b>Eve</b>"},
-                           "requested_at": "now"})
+    queue_message(
+        org_id=org.id,
+        kind="test",
+        template="test_email",
+        to_email="a@example.com",
+        context={"org": {"name": org.name}, "user": {"name": "<b>Eve</b>"}, "requested_at": "now"},
+    )
     db.session.commit()
     run_worker()
     raw = sink.messages[0]["data"].decode()
-    html = raw[raw.index("text/html"):]
+    html = raw[raw.index("text/html") :]
     assert "<script>" not in html and "&lt;b&gt;Eve&lt;/b&gt;" in html.replace("=\r\n", "")
 
 
@@ -108,8 +112,13 @@ def test_worker_killed_holding_the_lease_is_recovered_after_expiry(
     message_id = only_message().id
     sink.hold_rcpt()
     env = {**os.environ, "SEND_LEASE_SECONDS": "5"}
-    worker = subprocess.Popen([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert sink.holding.wait(30), "worker never reached the SMTP server"
         assert only_message().status == "sending"

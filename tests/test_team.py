@@ -12,7 +12,8 @@ from tests.factories import PASSWORD
 
 def _invite_link(email: str) -> str:
     mail = db.session.scalars(
-        select(Message).where(Message.kind == "team_invite", Message.to_email == email)
+        select(Message)
+        .where(Message.kind == "team_invite", Message.to_email == email)
         .order_by(Message.id.desc())
     ).first()
     return mail.context["accept_url"].replace("http://127.0.0.1:5000", "")
@@ -25,8 +26,9 @@ def _admin(factories, login_as, role=Role.ADMIN):
     return org, admin
 
 
-def test_invite_and_accept_as_new_user(app, ctx, client, factories, login_as, post, sink,
-                                       run_worker):
+def test_invite_and_accept_as_new_user(
+    app, ctx, client, factories, login_as, post, sink, run_worker
+):
     org, _ = _admin(factories, login_as)
     response = post("/team/invites", {"email": "New.Person@Example.com", "role": "recruiter"})
     assert response.status_code == 302
@@ -41,8 +43,9 @@ def test_invite_and_accept_as_new_user(app, ctx, client, factories, login_as, po
     from tests.conftest import csrf_token
 
     token = csrf_token(guest)
-    response = guest.post(link, data={"name": "Nia", "password": "new-user-password",
-                                      "csrf_token": token})
+    response = guest.post(
+        link, data={"name": "Nia", "password": "new-user-password", "csrf_token": token}
+    )
     assert response.status_code == 302
     user = db.session.scalars(select(User).where(User.email == "new.person@example.com")).one()
     membership = db.session.scalars(select(Membership).where(Membership.user_id == user.id)).one()
@@ -68,8 +71,10 @@ def test_existing_user_joins_with_their_password(app, ctx, factories, login_as, 
     assert wrong.status_code == 400 and "doesn&#39;t match" in wrong.get_data(as_text=True)
     ok = guest.post(link, data={"password": PASSWORD, "csrf_token": csrf_token(guest)})
     assert ok.status_code == 302
-    roles = {m.org_id: m.role for m in db.session.scalars(
-        select(Membership).where(Membership.user_id == existing.id))}
+    roles = {
+        m.org_id: m.role
+        for m in db.session.scalars(select(Membership).where(Membership.user_id == existing.id))
+    }
     assert roles == {other_org.id: Role.OWNER, org.id: Role.VIEWER}
 
 
@@ -140,13 +145,19 @@ def test_admin_changes_roles_but_the_last_owner_stays(client, ctx, factories, lo
     viewer = factories.make_user(org, Role.VIEWER)
     login_as(owner, org)
     memberships = {m.user_id: m for m in db.session.scalars(select(Membership))}
-    assert post(f"/team/members/{memberships[viewer.id].id}/role", {"role": "admin"}).status_code == 302
-    response = post(f"/team/members/{memberships[owner.id].id}/role", {"role": "viewer"},
-                    follow_redirects=True)
+    assert (
+        post(f"/team/members/{memberships[viewer.id].id}/role", {"role": "admin"}).status_code
+        == 302
+    )
+    response = post(
+        f"/team/members/{memberships[owner.id].id}/role", {"role": "viewer"}, follow_redirects=True
+    )
     assert "Every organization needs an owner" in response.get_data(as_text=True)
     db.session.expire_all()
     assert memberships[viewer.id].role == Role.ADMIN and memberships[owner.id].role == Role.OWNER
-    changed = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "member.role_changed"))
+    changed = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "member.role_changed")
+    )
     assert [(a.detail["old"], a.detail["new"]) for a in changed] == [("viewer", "admin")]
 
 

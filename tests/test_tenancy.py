@@ -47,7 +47,9 @@ def test_every_route_with_an_id_answers_404_for_another_orgs_row(app, client, fa
             assert arg in by_arg, f"{rule.rule}: name int argument {arg!r} after a tenant model"
         if not int_args:
             continue
-        assert set(rule.arguments) == set(int_args), f"{rule.rule}: mixed arguments, extend the walk"
+        assert set(rule.arguments) == set(int_args), (
+            f"{rule.rule}: mixed arguments, extend the walk"
+        )
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             url = rule.build({a: theirs[by_arg[a]] for a in int_args})[1]
             response = client.open(url, method=method, data={"csrf_token": token})

@@ -7,7 +7,10 @@ from flask_login import login_required
 
 from app.devmail import bp, store
 
-MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data: http: https:; frame-ancestors 'self'"
+MAIL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: http: https:; "
+    "frame-ancestors 'self'"
+)
 
 
 @bp.before_request

@@ -1,4 +1,4 @@
-"""Build each message once as RFC 5322 bytes with CRLF line ends; every provider sends these bytes."""
+"""Build each message once as RFC 5322 bytes with CRLF line ends; every provider sends them."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     )
 
     def get_id(self) -> str:
-        """Session id = user id + a hash of the password hash, so a password change ends sessions."""
+        """Session id = user id + a hash of the password hash: a password change ends sessions."""
         return f"{self.id}:{self.credential_fingerprint}"
 
     @property

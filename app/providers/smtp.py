@@ -102,7 +102,8 @@ class SMTPProvider:
         if isinstance(exc, ConnectionRefusedError):
             return f"Could not connect to SMTP server {s.host}:{s.port}: connection refused"
         if isinstance(exc, smtplib.SMTPAuthenticationError):
-            return f"SMTP server {s.host}:{s.port} refused the login: {_reply(exc.smtp_code, exc.smtp_error)}"
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            return f"SMTP server {s.host}:{s.port} refused the login: {reply}"
         return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
 
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:

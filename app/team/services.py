@@ -98,7 +98,7 @@ def _send_invite(org: Organization, actor: User, team_invite: TeamInvite) -> Non
 
 
 def resend(org: Organization, actor: User, team_invite: TeamInvite) -> None:
-    """Send the same invite again with a fresh expiry (and a new link: the old one stops working)."""
+    """Send the invite again with a fresh expiry and a new link (the old link stops working)."""
     if not team_invite.is_pending:
         raise TeamError("This invite was already accepted or revoked.")
     team_invite.nonce = secrets.token_hex(16)

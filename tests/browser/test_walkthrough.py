@@ -8,8 +8,9 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 
-def test_signup_send_and_invite_walkthrough(page: Page, browser: Browser, live_server, devmail_sink,
-                                            run_worker, shots):
+def test_signup_send_and_invite_walkthrough(
+    page: Page, browser: Browser, live_server, devmail_sink, run_worker, shots
+):
     page.goto(live_server + "/")
     page.get_by_role("link", name="Sign up").click()
     page.get_by_label("Organization name").fill("Globex Talent")

@@ -1,0 +1,130 @@
+"""Dev mailbox sink and pages; /healthz; headers; logs without personal data; migrations."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+
+from app.config import Config
+from app.devmail import store
+from app.devmail.sink import start_sink
+from tests.conftest import _free_port
+
+
+def _send(port: int, subject: str, html: str) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", subject
+    msg.set_content("plain part")
+    msg.add_alternative(html, subtype="html")
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(msg)
+
+
+def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_path):
+    port = _free_port()
+    controller = start_sink(str(tmp_path), port=port)
+    try:
+        _send(port, "Hello sink", "<p>Hi <script>alert(1)</script></p>")
+    finally:
+        controller.stop()
+    [mail] = store.list_mails(str(tmp_path))
+    assert mail.subject == "Hello sink" and mail.envelope_to == ["b@example.com"]
+
+    org = factories.make_org()
+    login_as(factories.make_user(org), org)
+    app.config["DEVMAIL_DIR"], old = str(tmp_path), app.config["DEVMAIL_DIR"]
+    try:
+        assert "Hello sink" in client.get("/dev/mail/").get_data(as_text=True)
+        page = client.get(f"/dev/mail/{mail.key}").get_data(as_text=True)
+        assert "plain part" in page and 'sandbox src="/dev/mail/' in page
+        html = client.get(f"/dev/mail/{mail.key}/html")
+        assert "script" in html.get_data(as_text=True)  # shown as received, but cannot run:
+        assert "default-src 'none'" in html.headers["Content-Security-Policy"]
+        assert client.get("/dev/mail/..%2F..%2Fetc%2Fpasswd").status_code == 404
+        assert client.get("/dev/mail/20260101000000000000-" + "0" * 32).status_code == 404
+    finally:
+        app.config["DEVMAIL_DIR"] = old
+
+
+def test_mailbox_is_off_in_production_config(app, client, factories, login_as):
+    org = factories.make_org()
+    login_as(factories.make_user(org), org)
+    assert Config(HERALD_ENV="production", SECRET_KEY="x").DEVMAIL_ENABLED is False
+    app.config["DEVMAIL_ENABLED"] = False
+    try:
+        assert client.get("/dev/mail/").status_code == 404
+        assert "Dev mailbox" not in client.get("/").get_data(as_text=True)
+    finally:
+        app.config["DEVMAIL_ENABLED"] = True
+
+
+def test_healthz_reports_and_fails_when_redis_is_down(app, client):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["database"] == "ok" and body["redis"] == "ok"
+    assert set(body["queues"]) == {"herald-send", "herald-default"}
+    assert "workers" in body and "sweeper_last_run" in body
+
+    from redis import Redis
+
+    real = app.extensions["redis"]
+    app.extensions["redis"] = Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=1)
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.extensions["redis"] = real
+    assert response.status_code == 503 and response.get_json()["redis"] == "down"
+
+
+def test_security_headers(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "HX-Request" in response.headers["Vary"]
+    html = response.get_data(as_text=True)
+    assert "<script>" not in html and 'hx-headers=\'{"X-CSRFToken"' in html
+
+
+def test_logs_carry_no_email_addresses(app, client, caplog, post, ctx, sink, run_worker):
+    with caplog.at_level(logging.DEBUG):
+        post(
+            "/signup",
+            {
+                "org_name": "Logs Inc",
+                "name": "Lou",
+                "email": "lou.secret@example.com",
+                "password": "a-long-password",
+            },
+        )
+        post("/login", {"email": "lou.secret@example.com", "password": "wrong-password-x"})
+        run_worker()
+        logging.getLogger("app.careless").warning("bounce for %s", "lou.secret@example.com")
+    assert len(sink.messages) == 1
+    messages = [record.getMessage() for record in caplog.records]
+    assert "bounce for <email>" in messages  # even a careless log line is redacted
+    assert not [m for m in messages if "lou.secret" in m]
+
+
+def test_redaction_filter_hides_addresses_and_secrets():
+    from app.logs import redact
+
+    assert redact("sent to ana@example.org ok") == "sent to <email> ok"
+    assert "hunter2" not in redact("login password=hunter2")
+
+
+def test_migrations_have_one_head_and_match_the_models(ctx):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from flask import current_app
+
+    from app.extensions import db
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
