@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
 from app.models import Role
 
-ROLE_CHOICES = [(r.value, r.label) for r in reversed(Role)]
+ROLE_CHOICES = [SelectChoice(r.value, r.label) for r in reversed(Role)]
 
 
 class InviteForm(FlaskForm):

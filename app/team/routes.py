@@ -10,7 +10,7 @@ from app.auth.services import AccountError
 from app.extensions import db
 from app.models import ROLE_HELP, AuditEntry, Membership, Role, TeamInvite
 from app.team import bp, services
-from app.team.forms import InviteForm, RoleForm
+from app.team.forms import ROLE_CHOICES, InviteForm, RoleForm
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
 
@@ -31,7 +31,7 @@ def _page(invite_form: InviteForm | None = None, status: int = 200) -> ResponseR
             invites=invites,
             audit=audit,
             form=invite_form or InviteForm(),
-            role_form=RoleForm,
+            role_choices=ROLE_CHOICES,
             can_manage=current_role().at_least(Role.ADMIN),
             role_help=ROLE_HELP,
         ),
