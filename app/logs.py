@@ -7,11 +7,14 @@ import re
 
 EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
 SECRET = re.compile(r"(?i)(password|secret|api[_-]?key|token)(\s*[=:]\s*)(\S+)")
+# Signed or random link tokens in request paths (access logs): /join/<token>, /reset/<token>, ...
+LINK_TOKEN = re.compile(r"/(join|reset|verify|i|u|c|o)/[A-Za-z0-9_\-.=]{16,}")
 
 
 def redact(text: str) -> str:
-    """Replace email addresses and `secret=value` pairs in a log text."""
+    """Replace email addresses, link tokens and `secret=value` pairs in a log text."""
     text = EMAIL.sub("<email>", text)
+    text = LINK_TOKEN.sub(r"/\1/<token>", text)
     return SECRET.sub(r"\1\2<redacted>", text)
 
 

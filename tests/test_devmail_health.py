@@ -113,6 +113,9 @@ def test_redaction_filter_hides_addresses_and_secrets():
 
     assert redact("sent to ana@example.org ok") == "sent to <email> ok"
     assert "hunter2" not in redact("login password=hunter2")
+    line = '"GET /reset/eyJ1IjoxLCJmIjoiYWJjIn0.Z2xv.c2lnbmF0dXJl HTTP/1.1" 200'
+    assert redact(line) == '"GET /reset/<token> HTTP/1.1" 200'
+    assert redact("GET /join/abc HTTP/1.1") == "GET /join/abc HTTP/1.1"  # short: not a token
 
 
 def test_migrations_have_one_head_and_match_the_models(ctx):
