@@ -38,7 +38,7 @@ def _redis_url_with_db(url: str, number: int) -> str:
     parts = urlsplit(url)
     if parts.scheme == "unix":
         query = dict(parse_qsl(parts.query)) | {"db": str(number)}
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        return f"unix://{parts.path}?{urlencode(query)}"
     return urlunsplit(parts._replace(path=f"/{number}"))
 
 

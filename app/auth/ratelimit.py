@@ -33,10 +33,10 @@ def check_and_count_ip(ip: str) -> None:
     key = _key("ip", ip)
     try:
         pipe = redis.client.pipeline()
+        pipe.set(key, 0, ex=cfg["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)  # window starts once
         pipe.incr(key)
-        pipe.expire(key, cfg["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)
         pipe.ttl(key)
-        count, _, ttl = pipe.execute()
+        _, count, ttl = pipe.execute()
     except RedisError:
         log.warning("login rate limit unavailable (Redis down); allowing the attempt")
         return
@@ -61,8 +61,8 @@ def record_failure(email: str) -> None:
     key = _key("account", email)
     try:
         pipe = redis.client.pipeline()
+        pipe.set(key, 0, ex=current_app.config["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)
         pipe.incr(key)
-        pipe.expire(key, current_app.config["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)
         pipe.execute()
     except RedisError:
         pass
