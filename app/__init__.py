@@ -15,6 +15,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_object(config or Config())
 
     from app import errors, logs, security
+
+    app.url_map.converters["int"] = security.BoundedInt  # before any route is added
     from app.extensions import csrf, db, htmx, login_manager, migrate, redis
 
     logs.configure_logging(app.config["LOG_LEVEL"])
@@ -25,7 +27,7 @@ def create_app(config: Config | None = None) -> Flask:
     htmx.init_app(app)
     redis.init_app(app)
 
-    from app import models, tenancy  # noqa: F401  (register models and the tenant safety net)
+    from app import models, tenancy  # noqa: F401  (models; the tenant safety net)
     from app.auth import bp as auth_bp
     from app.cli import register_cli
     from app.devmail import bp as devmail_bp
@@ -37,6 +39,7 @@ def create_app(config: Config | None = None) -> Flask:
     for blueprint in (auth_bp, main_bp, orgs_bp, team_bp, devmail_bp, health_bp):
         app.register_blueprint(blueprint)
     security.init_app(app)
+    tenancy.init_app(app)
     _template_globals(app)
     errors.init_app(app)
     register_cli(app)

@@ -68,10 +68,12 @@ class Config:
         self.INSTANCE_DIR = str(instance)
         self.SECRET_KEY = _secret_key(instance, env)
         self.SQLALCHEMY_DATABASE_URI = database_url(_env("DATABASE_URL"))
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)  # reverse proxies in front
+        self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
         # Cookies and CSRF
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
@@ -107,3 +109,8 @@ class Config:
         self.DEVMAIL_PORT = _int("DEVMAIL_PORT", 1025)
         for key, value in overrides.items():
             setattr(self, key, value)
+        if self.HERALD_ENV == "production" and self.DEVMAIL_ENABLED:
+            raise RuntimeError(
+                "DEVMAIL_ENABLED must stay off in production: the dev mailbox "
+                "shows every organization's mail to any logged-in user."
+            )

@@ -29,13 +29,22 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted line, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def configure_logging(level: str) -> None:
     """One readable format; the redacting filter sits on every root handler."""
     root = logging.getLogger()
     if not any(getattr(h, "_herald", False) for h in root.handlers):
         handler = logging.StreamHandler()
         handler._herald = True  # type: ignore[attr-defined]
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+        handler.setFormatter(
+            RedactingFormatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+        )
         root.addHandler(handler)
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from app.extensions import db, login_manager
 
@@ -13,8 +15,27 @@ CSP = (
 )
 
 
+class BoundedInt(IntegerConverter):
+    """<int:...> URL parts stop at the largest BIGINT: a larger id is a 404, not a DB error."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:  # noqa: ANN001
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
-    """Install the user loader and the after-request header hook."""
+    """Install the user loader, input guards, proxy handling and the after-request headers."""
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    @app.before_request
+    def refuse_nul_bytes() -> None:
+        """PostgreSQL cannot store NUL characters: say so instead of failing."""
+        values = [*request.args.values(), *request.form.values()]
+        if any("\x00" in value for value in values):
+            abort(400, description="The form contains an invalid character (NUL). Remove it.")
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
     login_manager.session_protection = "basic"

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, flash, g, has_request_context, redirect, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, redirect, session, url_for
 from flask_login import current_user
-from sqlalchemy import event, select
+from sqlalchemy import BigInteger, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from werkzeug.local import LocalProxy
 
@@ -25,6 +25,8 @@ from app.models.mixins import TenantMixin
 
 T = TypeVar("T")
 ALL_ORGS = {"all_orgs": True}
+NO_ORG = 0  # no organization has this id: tenant reads see nothing (fail closed)
+INT4_MAX = 2**31 - 1
 
 
 def _membership() -> Membership | None:
@@ -44,7 +46,7 @@ def _membership() -> Membership | None:
         membership = next((m for m in memberships if m.org_id == wanted), None)
         membership = membership or (memberships[0] if memberships else None)
     g.current_membership = membership
-    g.tenant_org_id = membership.org_id if membership else None
+    g.tenant_org_id = membership.org_id if membership else NO_ORG
     return membership
 
 
@@ -81,6 +83,9 @@ def scoped(model: type[T]) -> Any:
 
 def get_for_org_or_404(model: type[T], object_id: int) -> T:
     """Fetch one tenant row of the current org by id, or answer 404."""
+    id_type = model.__table__.c.id.type  # type: ignore[attr-defined]
+    if object_id > INT4_MAX and not isinstance(id_type, BigInteger):
+        abort(404)
     obj = db.session.scalar(scoped(model).where(model.id == object_id))  # type: ignore[attr-defined]
     if obj is None:
         abort(404)
@@ -110,12 +115,21 @@ def role_required(role: Role) -> Callable:
 
 @event.listens_for(Session, "do_orm_execute")
 def _scope_tenant_queries(state: ORMExecuteState) -> None:
-    """Safety net: during a request, every ORM read of a tenant model is limited to current_org."""
+    """Safety net: during a request, every ORM read of a tenant model is limited to current_org
+    (resolved before the view runs); with no current org such reads see nothing."""
     if not (state.is_select and has_request_context()):
         return
-    org_id = g.get("tenant_org_id")
-    if org_id is None or state.execution_options.get("all_orgs"):
+    if state.execution_options.get("all_orgs"):
         return
+    org_id = g.get("tenant_org_id", NO_ORG)
     state.statement = state.statement.options(
         with_loader_criteria(TenantMixin, lambda cls: cls.org_id == org_id, include_aliases=True)
     )
+
+
+def init_app(app: Flask) -> None:
+    """Resolve the tenant before every view, so the safety net is on from the first query."""
+
+    @app.before_request
+    def _resolve_tenant() -> None:
+        _membership()

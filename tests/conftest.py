@@ -132,7 +132,7 @@ def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     with application.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(db.metadata.tables)} CASCADE")
         redis.client.flushdb()
 
 

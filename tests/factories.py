@@ -13,7 +13,19 @@ from app import clock
 from app.auth.services import hash_password
 from app.extensions import db
 from app.mail.outbox import queue_message
-from app.models import AuditEntry, Event, Membership, Message, Organization, Role, TeamInvite, User
+from app.models import (
+    AuditEntry,
+    EmailTemplate,
+    Event,
+    Membership,
+    Message,
+    Organization,
+    Role,
+    TeamInvite,
+    TemplateKind,
+    TemplateVersion,
+    User,
+)
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
@@ -92,7 +104,28 @@ def make_audit_entry(org: Organization) -> AuditEntry:
     return entry
 
 
+def make_email_template(
+    org: Organization, kind: TemplateKind = TemplateKind.INVITATION, name: str | None = None
+) -> EmailTemplate:
+    from app.templates_editor.defaults import DEFAULTS
+    from app.templates_editor.services import add_version
+
+    template = EmailTemplate(org_id=org.id, name=name or f"Template {next(_seq)}", kind=kind)
+    db.session.add(template)
+    db.session.flush()
+    _, subject, html = DEFAULTS[kind]
+    add_version(template, None, subject, html, None)
+    db.session.commit()
+    return template
+
+
+def make_template_version(org: Organization) -> TemplateVersion:
+    return make_email_template(org).current_version
+
+
 TENANT_FACTORIES = {
+    EmailTemplate: make_email_template,
+    TemplateVersion: make_template_version,
     Membership: make_membership,
     Message: make_message,
     Event: make_event,

@@ -16,7 +16,9 @@ def _invite_link(email: str) -> str:
         .where(Message.kind == "team_invite", Message.to_email == email)
         .order_by(Message.id.desc())
     ).first()
-    return mail.context["accept_url"].replace("http://127.0.0.1:5000", "")
+    from app.mail import links
+
+    return links.resolve(dict(mail.context))["accept_url"].replace("http://127.0.0.1:5000", "")
 
 
 def _admin(factories, login_as, role=Role.ADMIN):

@@ -44,32 +44,26 @@ def check_and_count_ip(ip: str) -> None:
         raise TooManyAttempts(max(ttl, 1), "ip")
 
 
-def check_account(email: str) -> None:
-    """Refuse when this account had LOGIN_LIMIT_PER_ACCOUNT failures in the window."""
-    key = _key("account", email)
-    try:
-        failures = int(redis.client.get(key) or 0)
-        ttl = redis.client.ttl(key)
-    except RedisError:
-        return
-    if failures >= current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]:
-        raise TooManyAttempts(max(ttl, 1), "account")
-
-
-def record_failure(email: str) -> None:
-    """Count a failed password for this account."""
+def count_account_attempt(email: str) -> None:
+    """Count a password attempt on this account before checking it (so parallel guesses count
+    too); refuse when over LOGIN_LIMIT_PER_ACCOUNT in the window. A success clears the count."""
+    cfg = current_app.config
     key = _key("account", email)
     try:
         pipe = redis.client.pipeline()
-        pipe.set(key, 0, ex=current_app.config["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)
+        pipe.set(key, 0, ex=cfg["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)
         pipe.incr(key)
-        pipe.execute()
+        pipe.ttl(key)
+        _, count, ttl = pipe.execute()
     except RedisError:
-        pass
+        log.warning("login rate limit unavailable (Redis down); allowing the attempt")
+        return
+    if count > cfg["LOGIN_LIMIT_PER_ACCOUNT"]:
+        raise TooManyAttempts(max(ttl, 1), "account")
 
 
 def clear_failures(email: str) -> None:
-    """A successful login (or a password reset) clears the account's failures."""
+    """A successful login (or a password reset) clears the account's attempts."""
     try:
         redis.client.delete(_key("account", email))
     except RedisError:

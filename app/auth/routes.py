@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
 
 from app.auth import bp, ratelimit, services
 from app.auth.forms import (
@@ -22,17 +25,21 @@ from app.team import services as team
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: no open redirect through ?next=."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("main.home")
+    """Only same-site relative paths: no open redirect through ?next= (nor control characters)."""
+    if not target or any(ord(c) <= 0x20 or c == "\\" for c in target):
+        return url_for("main.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("main.home")
+    return target
 
 
 def _start_session(user: User, org_id: int | None = None) -> None:
     session.clear()
     login_user(user)
-    if org_id is None and user.memberships:
-        org_id = user.memberships[0].org_id
+    memberships = services.memberships_of(user)
+    if org_id is None and memberships:
+        org_id = memberships[0].org_id
     session["org_id"] = org_id
 
 
@@ -66,13 +73,12 @@ def login() -> ResponseReturnValue:
             ratelimit.check_and_count_ip(request.remote_addr or "unknown")
             if form.validate_on_submit():
                 email = form.email.data.strip().lower()
-                ratelimit.check_account(email)
+                ratelimit.count_account_attempt(email)
                 user = services.authenticate(email, form.password.data)
                 if user is not None:
                     ratelimit.clear_failures(email)
                     _start_session(user)
                     return redirect(_safe_next(request.args.get("next")))
-                ratelimit.record_failure(email)
                 form.password.errors.append("That email and password don't match an account.")
                 return render_template("auth/login.html", form=form), 401
         except ratelimit.TooManyAttempts as exc:
@@ -169,9 +175,17 @@ def join(token: str) -> ResponseReturnValue:
     existing = services.find_user(team_invite.email)
     form = JoinExistingForm() if existing else JoinForm()
     if form.validate_on_submit():
-        user = _joining_user(existing, team_invite.email, form)
+        try:
+            user = _joining_user(existing, team_invite.email, form)
+            if user is not None:
+                team.accept(team_invite, user)
+        except ratelimit.TooManyAttempts:
+            abort(429, description="Too many password attempts. Try again later.")
+        except (team.InviteUnusable, IntegrityError):
+            db.session.rollback()
+            message = "This invitation was already used. Log in to continue."
+            return render_template("auth/link_problem.html", message=message), 410
         if user is not None:
-            team.accept(team_invite, user)
             _start_session(user, team_invite.org_id)
             flash(f"You joined {team_invite.org.name}.", "success")
             return redirect(url_for("main.home"))
@@ -194,7 +208,10 @@ def _joining_user(
         db.session.add(user)
         db.session.flush()
         return user
+    ratelimit.count_account_attempt(existing.email)
     user = services.authenticate(existing.email, form.password.data)
     if user is None:
         form.password.errors.append("That password doesn't match your Herald account.")
+    else:
+        ratelimit.clear_failures(existing.email)
     return user

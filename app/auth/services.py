@@ -5,13 +5,15 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.extensions import db
+from app.mail.links import LINKS, signed_link
 from app.mail.outbox import queue_message
-from app.mail.tokens import InvalidToken, sign, unsign
+from app.mail.tokens import InvalidToken, unsign
 from app.models import AuditEntry, Membership, Organization, Role, User
 
 _hasher = PasswordHasher()
@@ -26,7 +28,9 @@ class AccountError(Exception):
 def normalize_email(raw: str) -> str:
     """Validated, lower-cased address; AccountError with a readable reason otherwise."""
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+        return validate_email(
+            raw.strip(), check_deliverability=False, allow_smtputf8=False
+        ).normalized.lower()
     except EmailNotValidError as exc:
         raise AccountError(str(exc)) from exc
 
@@ -71,29 +75,34 @@ def sign_up(org_name: str, name: str, email: str, password: str) -> User:
     if find_user(email):
         raise AccountError("An account with this email already exists. Log in instead.")
     user = User(email=email, name=name.strip(), password_hash=hash_password(password))
-    db.session.add(user)
-    db.session.flush()
-    org = create_org(org_name, user)
-    send_verification(user, org)
-    db.session.commit()
+    try:
+        db.session.add(user)
+        db.session.flush()
+        org = create_org(org_name, user)
+        send_verification(user, org)
+        db.session.commit()
+    except IntegrityError as exc:  # the same address signed up in a parallel request
+        db.session.rollback()
+        raise AccountError("An account with this email already exists. Log in instead.") from exc
     return user
 
 
-def _link(endpoint: str, **values: str) -> str:
-    """An absolute link for mail, built on PUBLIC_BASE_URL."""
-    return current_app.config["PUBLIC_BASE_URL"] + url_for(endpoint, **values)
+def memberships_of(user: User) -> list[Membership]:
+    """All of a user's memberships, across organizations (explicitly not tenant-scoped)."""
+    query = select(Membership).where(Membership.user_id == user.id).order_by(Membership.id)
+    return list(db.session.scalars(query.execution_options(all_orgs=True)))
 
 
 def send_verification(user: User, org: Organization) -> None:
     """Queue the 'confirm your email' mail (in the caller's transaction)."""
-    token = sign("verify-email", {"u": user.id, "e": user.email})
+    link = signed_link("auth.verify", "verify-email", {"u": user.id, "e": user.email})
     queue_message(
         org_id=org.id,
         kind="verify_email",
         template="verify_email",
         to_email=user.email,
         to_name=user.name,
-        context={"user": {"name": user.name}, "verify_url": _link("auth.verify", token=token)},
+        context={"user": {"name": user.name}, LINKS: {"verify_url": link}},
         created_by_id=user.id,
     )
 
@@ -116,16 +125,19 @@ def verify_email(token: str) -> User:
 def request_password_reset(email: str) -> None:
     """Queue a reset link if the account exists; say nothing either way."""
     user = find_user(email)
-    if user is None or not user.memberships:
+    memberships = memberships_of(user) if user else []
+    if not memberships:
         return
-    token = sign("password-reset", {"u": user.id, "f": user.credential_fingerprint})
+    link = signed_link(
+        "auth.reset", "password-reset", {"u": user.id, "f": user.credential_fingerprint}
+    )
     queue_message(
-        org_id=user.memberships[0].org_id,
+        org_id=memberships[0].org_id,
         kind="password_reset",
         template="password_reset",
         to_email=user.email,
         to_name=user.name,
-        context={"user": {"name": user.name}, "reset_url": _link("auth.reset", token=token)},
+        context={"user": {"name": user.name}, LINKS: {"reset_url": link}},
         created_by_id=user.id,
     )
     db.session.commit()

@@ -27,6 +27,8 @@ class StoringHandler:
 
 def start_sink(directory: str, host: str = "127.0.0.1", port: int = 1025) -> Controller:
     """Start the sink in a background thread; call .stop() on the result."""
-    controller = Controller(StoringHandler(directory), hostname=host, port=port, data_size_limit=0)
+    controller = Controller(
+        StoringHandler(directory), hostname=host, port=port, data_size_limit=25 * 1024 * 1024
+    )
     controller.start()
     return controller

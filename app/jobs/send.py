@@ -11,8 +11,8 @@ from app.mail import sending
 @with_app_context
 def send_messages(message_ids: list[int]) -> dict[str, int]:
     """Claim these messages (those still queued and due) and send them."""
-    claimed = sending.claim(len(message_ids), ids=message_ids)
-    return sending.send_claimed(claimed)
+    claimed, token = sending.claim(len(message_ids), ids=message_ids)
+    return sending.send_claimed(claimed, token)
 
 
 @with_app_context
@@ -20,9 +20,9 @@ def dispatch_due(max_batches: int = 50) -> dict[str, int]:
     """Claim due messages in batches and send them until none are left (or max_batches)."""
     totals = {"sent": 0, "retry": 0, "failed": 0}
     for _ in range(max_batches):
-        claimed = sending.claim(current_app.config["SEND_BATCH_SIZE"])
+        claimed, token = sending.claim(current_app.config["SEND_BATCH_SIZE"])
         if not claimed:
             break
-        for key, value in sending.send_claimed(claimed).items():
+        for key, value in sending.send_claimed(claimed, token).items():
             totals[key] += value
     return totals

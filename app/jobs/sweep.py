@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import func, select, update
 
 from app import clock
@@ -14,21 +17,45 @@ from app.models import Event, Message, MessageStatus
 
 log = logging.getLogger(__name__)
 LAST_RUN_KEY = "herald:sweeper:last_run"
+DISPATCH_JOB = "herald-dispatch"
+GAVE_UP = "Gave up: the worker sending this email stopped responding on every attempt."
+
+
+def _dispatcher_pending() -> bool:
+    """A dispatcher is already queued or running: one is enough (it drains everything due)."""
+    try:
+        job = Job.fetch(DISPATCH_JOB, connection=redis.client)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED)
 
 
 def release_expired_leases() -> int:
-    """sending rows whose lease ran out (a worker died) go back to queued. Commits."""
+    """sending rows whose lease ran out (a worker died) go back to queued, or to failed once they
+    have used every attempt (a message that kills its worker must not loop forever). Commits."""
     now = clock.now()
-    rows = db.session.execute(
+    limit = current_app.config["SEND_MAX_RETRIES"] + 1
+    expired = (Message.status == MessageStatus.SENDING, Message.lease_until < now)
+    failed = db.session.execute(
         update(Message)
-        .where(Message.status == MessageStatus.SENDING, Message.lease_until < now)
-        .values(status=MessageStatus.QUEUED, lease_until=None, send_after=now)
+        .where(*expired, Message.attempts >= limit)
+        .values(status=MessageStatus.FAILED, lease_until=None, lease_token=None, last_error=GAVE_UP)
         .returning(Message.id, Message.org_id)
     ).all()
+    rows = db.session.execute(
+        update(Message)
+        .where(*expired)
+        .values(status=MessageStatus.QUEUED, lease_until=None, lease_token=None, send_after=now)
+        .returning(Message.id, Message.org_id)
+    ).all()
+    for message_id, org_id in failed:
+        db.session.add(
+            Event(org_id=org_id, message_id=message_id, type="failed", detail={"reason": GAVE_UP})
+        )
     for message_id, org_id in rows:
         db.session.add(Event(org_id=org_id, message_id=message_id, type="lease_expired"))
     db.session.commit()
-    return len(rows)
+    return len(rows) + len(failed)
 
 
 def due_count() -> int:
@@ -44,8 +71,8 @@ def sweep() -> dict[str, int]:
     """Release expired leases, then queue a dispatcher if anything is due."""
     released = release_expired_leases()
     due = due_count()
-    if due:
-        send_queue().enqueue("app.jobs.send.dispatch_due", job_timeout=1800)
+    if due and not _dispatcher_pending():
+        send_queue().enqueue("app.jobs.send.dispatch_due", job_id=DISPATCH_JOB, job_timeout=1800)
     redis.client.set(LAST_RUN_KEY, clock.now().isoformat())
     if released or due:
         log.info("sweeper: %d lease(s) released, %d message(s) due", released, due)

@@ -1,10 +1,17 @@
-"""Claim due messages, send them through the provider, record each result at once."""
+"""Claim due messages, send them through the provider, record each result at once.
+
+A claim stamps a lease token on the rows. Just before each message goes to the provider the worker
+re-checks that it still holds that row (and counts the attempt); every result is written only while
+the token still matches. A worker that lost its lease (slow server, pause, expiry) therefore skips
+the message instead of sending it twice, and never overwrites another worker's outcome.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from flask import current_app
@@ -12,16 +19,15 @@ from sqlalchemy import select, text
 
 from app import clock
 from app.extensions import db
-from app.mail.mime import build_mime
-from app.mail.render import RenderError, render_builtin
+from app.mail.build import outgoing_for
 from app.models import Event, Message, MessageStatus
-from app.providers import Accepted, OutgoingMessage, Permanent, Result, provider_for
+from app.providers import Accepted, OutgoingMessage, Permanent, Result, Transient, provider_for
 
 log = logging.getLogger(__name__)
 
 _CLAIM = text(
     """
-    UPDATE messages SET status = 'sending', lease_until = :lease_until, attempts = attempts + 1
+    UPDATE messages SET status = 'sending', lease_until = :lease_until, lease_token = :token
     WHERE id IN (
         SELECT id FROM messages
         WHERE status = 'queued' AND send_after <= :now AND (:all_ids OR id = ANY(:ids))
@@ -31,54 +37,79 @@ _CLAIM = text(
     RETURNING id
     """
 )
+_RELEASE = text(
+    """
+    UPDATE messages SET status = 'queued', lease_until = NULL, lease_token = NULL,
+        send_after = :send_after
+    WHERE id = ANY(:ids) AND status = 'sending' AND lease_token = :token
+    """
+)
 
 
-def claim(limit: int, ids: Sequence[int] | None = None) -> list[int]:
-    """queued → sending with a lease, for due rows no other worker holds. Commits."""
+def _lease_seconds() -> float:
+    return current_app.config["SEND_LEASE_SECONDS"]
+
+
+def claim(limit: int, ids: Sequence[int] | None = None) -> tuple[list[int], str]:
+    """queued → sending under a new lease token, for due rows no other worker holds. Commits."""
     now = clock.now()
-    lease = now + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
-    params = {"now": now, "lease_until": lease, "limit": limit}
-    params |= {"all_ids": ids is None, "ids": list(ids or [])}
+    token = uuid.uuid4().hex
+    params = {
+        "now": now,
+        "lease_until": now + timedelta(seconds=_lease_seconds()),
+        "limit": limit,
+        "token": token,
+        "all_ids": ids is None,
+        "ids": list(ids or []),
+    }
     claimed = [row[0] for row in db.session.execute(_CLAIM, params)]
     db.session.commit()
-    return sorted(claimed)
+    return sorted(claimed), token
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with full jitter in [0.5, 1.5) of base * 2^(attempt-1)."""
+    """Exponential backoff with jitter in [0.5, 1.5) of base * 2^(attempt-1)."""
     base = current_app.config["RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
     return base * (0.5 + random.random())
 
 
-def _outgoing(message: Message) -> OutgoingMessage:
-    """Render and serialize one message (deterministic from its row)."""
-    rendered = render_builtin(message.template, message.context)
-    mail_from = current_app.config["MAIL_FROM"]
-    raw = build_mime(
-        rendered,
-        mail_from=mail_from,
-        to_email=message.to_email,
-        to_name=message.to_name,
-        message_id=message.message_id,
-        date=clock.now(),
-        headers={"X-Herald-Message": str(message.id)},
+def _held(message_id: int, token: str) -> Message | None:
+    """The row, locked and refreshed, if this worker's lease token still holds it."""
+    query = (
+        select(Message)
+        .where(
+            Message.id == message_id,
+            Message.status == MessageStatus.SENDING,
+            Message.lease_token == token,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    message.subject = rendered.subject
-    envelope_from = mail_from.rpartition("<")[2].rstrip(">").strip()
-    return OutgoingMessage(
-        message.id,
-        raw,
-        envelope_from,
-        message.to_email,
-        message.message_id,
-        message.idempotency_key,
-    )
+    return db.session.scalars(query).first()
 
 
-def _record(message: Message, result: Result, provider_name: str) -> None:
-    """Write one provider answer: sent, retry later, or failed for good."""
+def _begin(message_id: int, token: str) -> Message | None:
+    """Count the attempt and renew the lease just before sending; None if the lease was lost."""
+    message = _held(message_id, token)
+    if message is None:
+        db.session.rollback()
+        log.warning("message %s: lease lost before sending; skipped", message_id)
+        return None
+    message.attempts += 1
+    message.lease_until = clock.now() + timedelta(seconds=_lease_seconds())
+    db.session.commit()
+    return message
+
+
+def _event(message: Message, type_: str, **detail: object) -> None:
+    db.session.add(Event(org_id=message.org_id, message_id=message.id, type=type_, detail=detail))
+
+
+def _apply(message: Message, result: Result, provider_name: str) -> str:
+    """Write one provider answer on a held row: sent, retry later, or failed for good."""
     now = clock.now()
     message.lease_until = None
+    message.lease_token = None
     message.provider = provider_name
     if isinstance(result, Accepted):
         message.status = MessageStatus.SENT
@@ -87,43 +118,69 @@ def _record(message: Message, result: Result, provider_name: str) -> None:
         message.provider_response = result.response
         message.last_error = None
         _event(message, "sent", provider=provider_name, response=result.response)
-    elif isinstance(result, Permanent) or message.attempts > current_app.config["SEND_MAX_RETRIES"]:
+        return "sent"
+    if isinstance(result, Permanent) or message.attempts > current_app.config["SEND_MAX_RETRIES"]:
         message.status = MessageStatus.FAILED
         message.last_error = result.reason
         _event(message, "failed", reason=result.reason, attempts=message.attempts)
-    else:
-        delay = max(backoff_seconds(message.attempts), result.retry_after or 0)
-        message.status = MessageStatus.QUEUED
-        message.send_after = now + timedelta(seconds=delay)
-        message.last_error = result.reason
-        _event(message, "retry_scheduled", reason=result.reason, delay_s=round(delay, 1))
+        return "failed"
+    delay = max(backoff_seconds(message.attempts), result.retry_after or 0)
+    message.status = MessageStatus.QUEUED
+    message.send_after = now + timedelta(seconds=delay)
+    message.last_error = result.reason
+    _event(message, "retry_scheduled", reason=result.reason, delay_s=round(delay, 1))
+    return "retry"
 
 
-def _event(message: Message, type_: str, **detail: object) -> None:
-    db.session.add(Event(org_id=message.org_id, message_id=message.id, type=type_, detail=detail))
+def _record(result: Result, token: str, provider_name: str) -> str | None:
+    """Apply a result only if the lease still holds; commits."""
+    message = _held(result.ref, token)
+    if message is None:
+        db.session.rollback()
+        log.warning("message %s: lease lost before its result was recorded", result.ref)
+        return None
+    outcome = _apply(message, result, provider_name)
+    db.session.commit()
+    return outcome
 
 
-def send_claimed(ids: Sequence[int]) -> dict[str, int]:
-    """Send messages this worker has claimed, committing each outcome as it arrives."""
+def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
+    """Send claimed messages one by one, committing each outcome as the provider answers."""
     counts = {"sent": 0, "retry": 0, "failed": 0}
-    if not ids:
-        return counts
-    rows = db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id))
-    messages = {m.id: m for m in rows}
-    outgoing = []
-    for message in messages.values():
-        try:
-            outgoing.append(_outgoing(message))
-        except RenderError as exc:
-            _record(message, Permanent(message.id, str(exc)), "render")
-            db.session.commit()
-            counts["failed"] += 1
     provider = provider_for(current_app)
-    for result in provider.send_batch(outgoing):
-        message = messages[result.ref]
-        _record(message, result, provider.name)
-        db.session.commit()
-        key = {MessageStatus.SENT: "sent", MessageStatus.FAILED: "failed"}.get(message.status)
-        counts[key or "retry"] += 1
+    begun: set[int] = set()
+
+    def feed() -> Iterator[OutgoingMessage]:
+        for message_id in ids:
+            message = _begin(message_id, token)
+            if message is None:
+                continue
+            begun.add(message_id)
+            try:
+                outgoing = outgoing_for(message)
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
+                db.session.rollback()
+                reason = f"Could not build this email: {exc.__class__.__name__}: {exc}"
+                outcome = _record(Permanent(message_id, reason[:1000]), token, "build")
+                if outcome:
+                    counts[outcome] += 1
+                continue
+            yield outgoing
+
+    try:
+        for result in provider.send_batch(feed()):
+            outcome = _record(result, token, provider.name)
+            if outcome:
+                counts[outcome] += 1
+            if isinstance(result, Transient) and result.provider_trouble:
+                break  # the provider is down: leave the rest for later, unattempted
+    finally:
+        db.session.rollback()
+        rest = [i for i in ids if i not in begun]
+        if rest:
+            later = clock.now() + timedelta(seconds=backoff_seconds(1))
+            db.session.execute(_RELEASE, {"ids": rest, "token": token, "send_after": later})
+            db.session.commit()
     log.info("batch done: %s", counts)
     return counts

@@ -3,10 +3,15 @@
 from app.models.audit import AuditEntry
 from app.models.message import Event, Message, MessageStatus
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
+from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
 from app.models.user import User
 
 __all__ = [
     "AuditEntry",
+    "BULK_KINDS",
+    "EmailTemplate",
+    "TemplateKind",
+    "TemplateVersion",
     "Event",
     "Membership",
     "Message",

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -34,20 +44,25 @@ class Message(TenantMixin, TimestampMixin, db.Model):
             postgresql_where=text("status = 'queued'"),
         ),
         Index("ix_messages_lease", "lease_until", postgresql_where=text("status = 'sending'")),
+        UniqueConstraint("org_id", "idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    template: Mapped[str] = mapped_column(String(64))
+    template: Mapped[str] = mapped_column(String(64))  # a built-in template key, or "version"
+    template_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("template_versions.id", ondelete="RESTRICT"), index=True
+    )
     context: Mapped[dict] = mapped_column(JSONB, default=dict)
     to_email: Mapped[str] = mapped_column(String(254))
     to_name: Mapped[str | None] = mapped_column(String(200))
     subject: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED, index=True)
-    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120))
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     send_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # who holds the lease
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(32))

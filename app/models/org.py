@@ -48,6 +48,15 @@ class Organization(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Branding: used by the org's base email layout and as the sender of its mail
+    logo_key: Mapped[str | None] = mapped_column(String(120))
+    primary_color: Mapped[str] = mapped_column(String(7), default="#3A3FD8")
+    accent_color: Mapped[str] = mapped_column(String(7), default="#F2F3FF")
+    sender_name: Mapped[str | None] = mapped_column(String(120))
+    sender_email: Mapped[str | None] = mapped_column(String(254))
+    reply_to: Mapped[str | None] = mapped_column(String(254))
+    footer_text: Mapped[str | None] = mapped_column(String(500))
+    postal_address: Mapped[str | None] = mapped_column(String(300))
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="org")
 

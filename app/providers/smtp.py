@@ -125,15 +125,31 @@ class SMTPProvider:
         return Accepted(msg.ref, provider_id=msg.message_id, response=_reply(code, text))
 
     def send_batch(self, messages: Iterable[OutgoingMessage]) -> Iterator[Result]:
-        """Send one by one on the shared connection; a dropped connection fails what remains."""
-        pending = list(messages)
-        for index, msg in enumerate(pending):
+        """Send one by one on the shared connection, taking messages lazily.
+
+        When the server itself fails (refused, dropped, timed out, 421) the current message gets a
+        provider-trouble result and no further message is taken from `messages`.
+        """
+        for msg in messages:
             try:
                 conn = self._connection()
-                yield self._send_one(conn, msg)
+                result = self._send_one(conn, msg)
             except (smtplib.SMTPException, OSError) as exc:
                 self.close()
-                reason = self._trouble(exc)
-                for rest in pending[index:]:
-                    yield Transient(rest.ref, reason, provider_trouble=True)
+                yield Transient(msg.ref, self._trouble(exc), provider_trouble=True)
                 return
+            except (UnicodeError, ValueError) as exc:  # an address the server cannot take
+                self._reset_quietly()
+                yield Permanent(msg.ref, f"Cannot be sent over SMTP: {exc}")
+                continue
+            yield result
+            if isinstance(result, Transient) and result.provider_trouble:
+                self.close()
+                return
+
+    def _reset_quietly(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()

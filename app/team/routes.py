@@ -70,7 +70,7 @@ def resend_invite(team_invite_id: int) -> ResponseReturnValue:
     """Send a pending invite again."""
     team_invite = get_for_org_or_404(TeamInvite, team_invite_id)
     try:
-        services.resend(current_org, current_user, team_invite)
+        services.resend(current_org, current_user, current_role(), team_invite)
         flash("Invitation sent again.", "success")
     except services.TeamError as exc:
         flash(str(exc), "error")
@@ -81,8 +81,16 @@ def resend_invite(team_invite_id: int) -> ResponseReturnValue:
 @role_required(Role.ADMIN)
 def revoke_invite(team_invite_id: int) -> ResponseReturnValue:
     """Withdraw a pending invite."""
-    services.revoke(current_org, current_user, get_for_org_or_404(TeamInvite, team_invite_id))
-    flash("Invitation withdrawn; its link no longer works.", "info")
+    try:
+        services.revoke(
+            current_org,
+            current_user,
+            current_role(),
+            get_for_org_or_404(TeamInvite, team_invite_id),
+        )
+        flash("Invitation withdrawn; its link no longer works.", "info")
+    except services.TeamError as exc:
+        flash(str(exc), "error")
     return redirect(url_for("team.index"))
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import select
 
 from app import clock
-from app.auth.services import AccountError, find_user, normalize_email
+from app.auth.services import AccountError, find_user, memberships_of, normalize_email
 from app.extensions import db
+from app.mail.links import LINKS, signed_link
 from app.mail.outbox import queue_message
-from app.mail.tokens import InvalidToken, sign, unsign
+from app.mail.tokens import InvalidToken, unsign
 from app.models import AuditEntry, Membership, Organization, Role, TeamInvite, User
 from app.tenancy import ALL_ORGS
 
@@ -49,7 +50,7 @@ def invite(org: Organization, actor: User, actor_role: Role, email: str, role: R
     _assignable(actor_role, role)
     email = normalize_email(email)
     existing = find_user(email)
-    if existing and any(m.org_id == org.id for m in existing.memberships):
+    if existing and any(m.org_id == org.id for m in memberships_of(existing)):
         raise TeamError("That person is already a member of this organization.")
     now = clock.now()
     for old in db.session.scalars(
@@ -79,8 +80,7 @@ def invite(org: Organization, actor: User, actor_role: Role, email: str, role: R
 
 
 def _send_invite(org: Organization, actor: User, team_invite: TeamInvite) -> None:
-    token = sign("team-invite", {"i": team_invite.id, "n": team_invite.nonce})
-    url = current_app.config["PUBLIC_BASE_URL"] + url_for("auth.join", token=token)
+    link = signed_link("auth.join", "team-invite", {"i": team_invite.id, "n": team_invite.nonce})
     queue_message(
         org_id=org.id,
         kind="team_invite",
@@ -90,15 +90,16 @@ def _send_invite(org: Organization, actor: User, team_invite: TeamInvite) -> Non
             "org": {"name": org.name},
             "inviter": {"name": actor.name},
             "role": team_invite.role,
-            "accept_url": url,
+            LINKS: {"accept_url": link},
             "expires_days": round(current_app.config["TEAM_INVITE_MAX_AGE_SECONDS"] / 86400),
         },
         created_by_id=actor.id,
     )
 
 
-def resend(org: Organization, actor: User, team_invite: TeamInvite) -> None:
+def resend(org: Organization, actor: User, actor_role: Role, team_invite: TeamInvite) -> None:
     """Send the invite again with a fresh expiry and a new link (the old link stops working)."""
+    _assignable(actor_role, Role(team_invite.role))
     if not team_invite.is_pending:
         raise TeamError("This invite was already accepted or revoked.")
     team_invite.nonce = secrets.token_hex(16)
@@ -109,8 +110,9 @@ def resend(org: Organization, actor: User, team_invite: TeamInvite) -> None:
     db.session.commit()
 
 
-def revoke(org: Organization, actor: User, team_invite: TeamInvite) -> None:
+def revoke(org: Organization, actor: User, actor_role: Role, team_invite: TeamInvite) -> None:
     """Stop an invite link from working."""
+    _assignable(actor_role, Role(team_invite.role))
     if team_invite.is_pending:
         team_invite.revoked_at = clock.now()
         audit(org.id, actor, "invite.revoked", invite_id=team_invite.id)
@@ -143,7 +145,15 @@ def resolve_invite(token: str) -> TeamInvite:
 
 
 def accept(team_invite: TeamInvite, user: User) -> Membership:
-    """Add the user to the org with the invited role; the invite is spent."""
+    """Add the user to the org with the invited role; the invite is spent (once, even in a race)."""
+    locked = db.session.scalar(
+        select(TeamInvite)
+        .where(TeamInvite.id == team_invite.id)
+        .with_for_update()
+        .execution_options(populate_existing=True, **ALL_ORGS)
+    )
+    if locked is None or not locked.is_pending:
+        raise InviteUnusable("This invitation was already used. Log in to continue.", True)
     if user.email != team_invite.email:
         raise AccountError("This invitation was sent to a different email address.")
     membership = Membership(org_id=team_invite.org_id, user_id=user.id, role=team_invite.role)
@@ -159,8 +169,9 @@ def accept(team_invite: TeamInvite, user: User) -> Membership:
 
 
 def _owners(org_id: int) -> int:
+    """How many owners the org has, locking them so two demotions cannot race past the last."""
     query = select(Membership).where(Membership.org_id == org_id, Membership.role == Role.OWNER)
-    return len(db.session.scalars(query).all())
+    return len(db.session.scalars(query.with_for_update()).all())
 
 
 def change_role(actor: User, actor_role: Role, membership: Membership, role: Role) -> None:

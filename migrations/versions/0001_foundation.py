@@ -77,6 +77,7 @@ def upgrade():
     sa.Column('message_id', sa.String(length=255), nullable=False),
     sa.Column('send_after', sa.DateTime(timezone=True), nullable=False),
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('lease_token', sa.String(length=32), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('provider', sa.String(length=32), nullable=True),
@@ -89,7 +90,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('idempotency_key'),
+    sa.UniqueConstraint('org_id', 'idempotency_key'),
     sa.UniqueConstraint('message_id')
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:

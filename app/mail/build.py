@@ -1,0 +1,71 @@
+"""Turn an outbox row into the bytes a provider sends: render (built-in or a pinned template
+version), then MIME. Deterministic from the row, so a retry hours later builds the same mail."""
+
+from __future__ import annotations
+
+import re
+from email.utils import formataddr, parseaddr
+
+from flask import current_app
+
+from app import clock
+from app.extensions import db
+from app.mail import links
+from app.mail.mime import build_mime
+from app.mail.render import Rendered, render_builtin
+from app.models import Message, Organization, TemplateKind, TemplateVersion
+from app.providers import OutgoingMessage
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_safe(value: str | None) -> str | None:
+    """No control characters (CR/LF would inject headers) in a display name."""
+    return _CONTROL.sub(" ", value).strip() if value else value
+
+
+def _render(message: Message) -> tuple[Rendered, Organization | None]:
+    context = links.resolve(dict(message.context))
+    if message.template_version_id is None:
+        return render_builtin(message.template, context), None
+    from app.templates_editor.services import render
+
+    version = db.session.get(TemplateVersion, message.template_version_id)
+    org = db.session.get(Organization, message.org_id)
+    kind = TemplateKind(version.template.kind)
+    return render(org, kind, version.subject, version.html, version.text, context), org
+
+
+def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
+    """From header and extra headers: the org's sender and reply-to when branded."""
+    default_name, default_addr = parseaddr(current_app.config["MAIL_FROM"])
+    if org is None:
+        return formataddr((default_name, default_addr)), {}
+    name = header_safe(org.sender_name or org.name)
+    extra = {"Reply-To": org.reply_to} if org.reply_to else {}
+    return formataddr((name, org.sender_email or default_addr)), extra
+
+
+def outgoing_for(message: Message) -> OutgoingMessage:
+    """Render and serialize one message."""
+    rendered, org = _render(message)
+    mail_from, extra = sender_for(org)
+    raw = build_mime(
+        rendered,
+        mail_from=mail_from,
+        to_email=message.to_email,
+        to_name=header_safe(message.to_name),
+        message_id=message.message_id,
+        date=clock.now(),
+        headers={"X-Herald-Message": str(message.id), **extra},
+    )
+    message.subject = rendered.subject
+    envelope_from = parseaddr(mail_from)[1]
+    return OutgoingMessage(
+        message.id,
+        raw,
+        envelope_from,
+        message.to_email,
+        message.message_id,
+        message.idempotency_key,
+    )

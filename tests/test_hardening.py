@@ -1,0 +1,181 @@
+"""What a careful attacker or an unlucky worker would try: lost leases, poison messages, open
+redirects, NUL bytes, huge ids, queries before the tenant is known, secrets in tracebacks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from app import clock
+from app.config import Config
+from app.extensions import db
+from app.jobs.sweep import sweep
+from app.mail import sending
+from app.mail.outbox import queue_message
+from app.models import Message, Role
+from tests.factories import PASSWORD
+
+
+def _messages() -> list[Message]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Message).order_by(Message.id)))
+
+
+def test_a_worker_that_lost_its_lease_does_not_send_again(ctx, factories, sink, run_worker):
+    org = factories.make_org()
+    factories.make_message(org)
+    ids, stale_token = sending.claim(10)  # worker A claims, then stalls past its lease
+    frozen = clock.FrozenClock()
+    frozen.advance(ctx.config["SEND_LEASE_SECONDS"] + 1)
+    clock.set_clock(frozen)
+    assert sweep()["released"] == 1
+    run_worker()  # worker B sends it
+    assert len(sink.messages) == 1
+
+    counts = sending.send_claimed(ids, stale_token)  # worker A wakes up
+    assert counts == {"sent": 0, "retry": 0, "failed": 0}
+    assert len(sink.messages) == 1
+    [message] = _messages()
+    assert message.status == "sent" and [e.type for e in message.events].count("sent") == 1
+
+
+def test_one_broken_message_does_not_stall_its_batch(ctx, factories, sink, run_worker):
+    org = factories.make_org()
+    good = [factories.make_message(org, to_email=f"ok{n}@example.com") for n in range(2)]
+    queue_message(
+        org_id=org.id,
+        kind="test",
+        template="test_email",
+        to_email="bad@example.com",
+        context={"org": {"name": "x"}},
+    )  # 'user' missing: cannot render
+    db.session.commit()
+    run_worker()
+    by_to = {m.to_email: m for m in _messages()}
+    assert {by_to[m.to_email].status for m in good} == {"sent"}
+    broken = by_to["bad@example.com"]
+    assert broken.status == "failed" and "Unknown variable 'user'" in broken.last_error
+    assert len(sink.messages) == 2
+
+
+def test_header_injection_in_a_name_is_neutralised(ctx, factories, sink, run_worker):
+    org = factories.make_org()
+    queue_message(
+        org_id=org.id,
+        kind="test",
+        template="test_email",
+        to_email="a@example.com",
+        to_name="Eve\r\nBcc: victim@example.com",
+        context={"org": {"name": "x"}, "user": {"name": "Eve"}, "requested_at": "now"},
+    )
+    db.session.commit()
+    run_worker()
+    [mail] = sink.messages
+    assert mail["to"] == ["a@example.com"] and b"\r\nBcc:" not in mail["data"]
+
+
+def test_text_part_is_not_html_escaped(ctx, factories, sink, run_worker):
+    org = factories.make_org("Smith & Co")
+    queue_message(
+        org_id=org.id,
+        kind="test",
+        template="test_email",
+        to_email="a@example.com",
+        context={"org": {"name": org.name}, "user": {"name": "O'Brien"}, "requested_at": "now"},
+    )
+    db.session.commit()
+    run_worker()
+    raw = sink.messages[0]["data"].decode()
+    text = raw[raw.index("text/plain") : raw.index("text/html")]
+    assert "It works, O'Brien!" in text and "Smith & Co" in text
+
+
+def test_expired_leases_of_a_poison_message_end_in_failed(ctx, factories):
+    org = factories.make_org()
+    message = factories.make_message(org)
+    message.status, message.attempts = "sending", ctx.config["SEND_MAX_RETRIES"] + 1
+    message.lease_until = clock.now()
+    db.session.commit()
+    frozen = clock.FrozenClock()
+    frozen.advance(1)
+    clock.set_clock(frozen)
+    sweep()
+    [message] = _messages()
+    assert message.status == "failed" and "stopped responding" in message.last_error
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example",
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "/%0A/evil.example",
+    ],
+)
+def test_login_next_never_leaves_the_site(client, factories, post, target):
+    factories.make_user(factories.make_org(), email="li@example.com")
+    response = post(f"/login?next={target}", {"email": "li@example.com", "password": PASSWORD})
+    assert response.status_code == 302 and response.location == "/"
+
+
+def test_nul_bytes_and_huge_ids_are_4xx(client, factories, login_as, post):
+    org = factories.make_org()
+    login_as(factories.make_user(org), org)
+    response = post("/settings", {"name": "Acme\x00", "timezone": "UTC"})
+    assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    assert client.get("/messages/99999999999999999999999").status_code == 404
+    assert post("/team/members/99999999999/role", {"role": "viewer"}).status_code == 404
+
+
+def test_tenant_filter_is_on_before_anything_reads_current_org(app, factories):
+    org_a, org_b = factories.make_org("A"), factories.make_org("B")
+    user = factories.make_user(org_a)
+    factories.make_message(org_b)
+    from flask_login import login_user
+
+    with app.test_request_context("/"):
+        login_user(user)
+        app.preprocess_request()  # before_request hooks, as for every real request
+        assert db.session.scalars(select(Message)).all() == []
+    with app.test_request_context("/"):  # anonymous: tenant rows are invisible
+        app.preprocess_request()
+        assert db.session.scalars(select(Message)).all() == []
+
+
+def test_tracebacks_are_redacted_in_log_output(app):
+    from app.logs import RedactingFormatter
+
+    logger = logging.getLogger("app.test")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError("cannot deliver to jane.doe@example.com")
+        except ValueError:
+            logger.exception("send failed")
+    finally:
+        logger.removeHandler(handler)
+    line = RedactingFormatter().format(records[0])
+    assert "jane.doe@example.com" not in line and "<email>" in line
+
+
+def test_dev_mailbox_cannot_be_switched_on_in_production(monkeypatch):
+    monkeypatch.setenv("DEVMAIL_ENABLED", "true")
+    with pytest.raises(RuntimeError, match="DEVMAIL_ENABLED"):
+        Config(HERALD_ENV="production", SECRET_KEY="x")
+
+
+def test_admin_cannot_touch_owner_invites(client, factories, login_as, post):
+    org = factories.make_org()
+    owner_invite = factories.make_team_invite(org, role=Role.OWNER)
+    login_as(factories.make_user(org, Role.ADMIN), org)
+    response = post(f"/team/invites/{owner_invite.id}/revoke", follow_redirects=True)
+    assert "Only an owner" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert owner_invite.revoked_at is None
