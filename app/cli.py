@@ -13,7 +13,7 @@ from app.extensions import db, redis
 
 herald = AppGroup("herald", help="Herald operations.")
 
-DEMO_EMAIL = "demo@herald.localhost"
+DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "herald-demo-pass"
 
 
@@ -37,7 +37,10 @@ def seed() -> None:
         create_org("Acme Recruiting", user, "Europe/London")
         db.session.commit()
     base = current_app.config["PUBLIC_BASE_URL"]
-    click.echo(f"\n  Herald is at {base}\n  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n")
+    click.echo(
+        f"\n  Herald is at {base}\n  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}"
+        "  (unless you changed that password)\n"
+    )
 
 
 @herald.command("mailsink")

@@ -37,7 +37,10 @@ def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_pat
     try:
         assert "Hello sink" in client.get("/dev/mail/").get_data(as_text=True)
         page = client.get(f"/dev/mail/{mail.key}").get_data(as_text=True)
-        assert "plain part" in page and 'sandbox src="/dev/mail/' in page
+        assert (
+            "plain part" in page
+            and 'sandbox="allow-popups allow-popups-to-escape-sandbox" src="/dev/mail/' in page
+        )
         html = client.get(f"/dev/mail/{mail.key}/html")
         assert "script" in html.get_data(as_text=True)  # shown as received, but cannot run:
         assert "default-src 'none'" in html.headers["Content-Security-Policy"]

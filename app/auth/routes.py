@@ -56,7 +56,7 @@ def signup() -> ResponseReturnValue:
             form.email.errors.append(str(exc))
         else:
             _start_session(user)
-            flash("Welcome to Herald! We sent you an email to confirm your address.", "success")
+            flash(f"Welcome to Herald, {user.name}! Your organization is ready.", "success")
             return redirect(url_for("main.home"))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/signup.html", form=form), status

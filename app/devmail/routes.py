@@ -41,7 +41,8 @@ def show(mail_key: str) -> str:
 def html(mail_key: str) -> Response:
     """The mail's HTML part alone, for the sandboxed iframe; scripts cannot run in it."""
     mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
-    response = Response(mail.html or "<p>(This mail has no HTML part.)</p>", mimetype="text/html")
+    body = mail.html or "<p>(This mail has no HTML part.)</p>"
+    response = Response('<base target="_blank">' + body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = MAIL_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response

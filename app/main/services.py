@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from app import clock
 from app.extensions import db
 from app.mail.outbox import queue_message
@@ -19,7 +21,9 @@ def send_test_email(org: Organization, user: User) -> Message:
         context={
             "org": {"name": org.name},
             "user": {"name": user.name},
-            "requested_at": clock.now().strftime("%d %b %Y, %H:%M UTC"),
+            "requested_at": clock.now()
+            .astimezone(ZoneInfo(org.timezone))
+            .strftime("%d %b %Y, %H:%M %Z"),
         },
         created_by_id=user.id,
     )

@@ -53,13 +53,17 @@ def invite() -> ResponseReturnValue:
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            services.invite(
+            _, replaced = services.invite(
                 current_org, current_user, current_role(), form.email.data, Role(form.role.data)
             )
         except (services.TeamError, AccountError) as exc:
             form.email.errors.append(str(exc))
         else:
-            flash("Invitation sent. The link works for 7 days, once.", "success")
+            if replaced:
+                message = "Invitation sent again with a new link; the earlier link no longer works."
+            else:
+                message = "Invitation sent. The link works for 7 days, once."
+            flash(message, "success")
             return redirect(url_for("team.index"))
     return _page(form, 400)
 

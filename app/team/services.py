@@ -45,14 +45,18 @@ def _assignable(actor_role: Role, role: Role) -> None:
         raise TeamError("Only an owner can make someone an owner.")
 
 
-def invite(org: Organization, actor: User, actor_role: Role, email: str, role: Role) -> TeamInvite:
-    """Create an invite and queue its email; an older pending invite to the address is revoked."""
+def invite(
+    org: Organization, actor: User, actor_role: Role, email: str, role: Role
+) -> tuple[TeamInvite, bool]:
+    """Create an invite and queue its email; an older pending invite to the address is revoked
+    (the answer says whether one was)."""
     _assignable(actor_role, role)
     email = normalize_email(email)
     existing = find_user(email)
     if existing and any(m.org_id == org.id for m in memberships_of(existing)):
         raise TeamError("That person is already a member of this organization.")
     now = clock.now()
+    replaced = False
     for old in db.session.scalars(
         select(TeamInvite).where(
             TeamInvite.org_id == org.id,
@@ -62,6 +66,7 @@ def invite(org: Organization, actor: User, actor_role: Role, email: str, role: R
         )
     ):
         old.revoked_at = now
+        replaced = True
     max_age = current_app.config["TEAM_INVITE_MAX_AGE_SECONDS"]
     team_invite = TeamInvite(
         org_id=org.id,
@@ -74,9 +79,9 @@ def invite(org: Organization, actor: User, actor_role: Role, email: str, role: R
     db.session.add(team_invite)
     db.session.flush()
     _send_invite(org, actor, team_invite)
-    audit(org.id, actor, "invite.sent", invite_id=team_invite.id, role=role.value)
+    audit(org.id, actor, "invite.sent", invite_id=team_invite.id, role=role.value, email=email)
     db.session.commit()
-    return team_invite
+    return team_invite, replaced
 
 
 def _send_invite(org: Organization, actor: User, team_invite: TeamInvite) -> None:

@@ -49,7 +49,10 @@ def test_signup_send_and_invite_walkthrough(
     page.get_by_role("link", name="Herald test email for Globex Talent").click()
     frame = page.frame_locator("iframe.mail-frame")
     expect(frame.get_by_text("It works, Gina Owner!")).to_be_visible()
-    assert page.locator("iframe.mail-frame").get_attribute("sandbox") == ""
+    assert (
+        page.locator("iframe.mail-frame").get_attribute("sandbox")
+        == "allow-popups allow-popups-to-escape-sandbox"
+    )
     shots(page, "04-devmail-html")
     page.get_by_text("Headers", exact=True).click()
     expect(page.get_by_text("Message-ID", exact=True)).to_be_visible()
