@@ -35,8 +35,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app.main import bp as main_bp
     from app.orgs import bp as orgs_bp
     from app.team import bp as team_bp
+    from app.templates_editor import bp as templates_bp
 
-    for blueprint in (auth_bp, main_bp, orgs_bp, team_bp, devmail_bp, health_bp):
+    for blueprint in (auth_bp, main_bp, orgs_bp, team_bp, templates_bp, devmail_bp, health_bp):
         app.register_blueprint(blueprint)
     security.init_app(app)
     tenancy.init_app(app)

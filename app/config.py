@@ -72,6 +72,7 @@ class Config:
         self.REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.UPLOAD_DIR = _env("UPLOAD_DIR", str(instance / "uploads"))
         self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)  # reverse proxies in front
         self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
         # Cookies and CSRF

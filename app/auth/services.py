@@ -66,6 +66,9 @@ def create_org(name: str, owner: User, timezone: str = "UTC") -> Organization:
     db.session.flush()
     db.session.add(Membership(org_id=org.id, user_id=owner.id, role=Role.OWNER))
     db.session.add(AuditEntry(org_id=org.id, actor_id=owner.id, action="org.created"))
+    from app.templates_editor.services import create_defaults
+
+    create_defaults(org, owner)
     return org
 
 

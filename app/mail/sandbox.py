@@ -158,6 +158,8 @@ def explain(exc: Exception) -> TemplateProblem:
         if found:
             return TemplateProblem(f"Unknown variable '{found['name']}'.")
         found = _UNDEFINED.search(text)
+        if found and "Undefined" in found["obj"]:
+            return TemplateProblem(f"Unknown or unsafe attribute '{found['attr']}'.")
         if found:
             return TemplateProblem(f"Unknown variable '{found['attr']}' (in {found['obj']}).")
         return TemplateProblem(f"Unknown variable: {text}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField
+from flask_wtf.file import FileField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
@@ -20,3 +21,15 @@ class OrgForm(FlaskForm):
 
 class SwitchForm(FlaskForm):
     org_id = IntegerField("Organization", [InputRequired()])
+
+
+class BrandingForm(FlaskForm):
+    logo = FileField("Logo")
+    remove_logo = BooleanField("Remove the current logo")
+    primary_color = StringField("Primary colour", [InputRequired()])
+    accent_color = StringField("Accent colour", [InputRequired()])
+    sender_name = StringField("Sender name", [Length(max=120)])
+    sender_email = StringField("Sender address", [Length(max=254)])
+    reply_to = StringField("Reply-to address", [Length(max=254)])
+    footer_text = TextAreaField("Footer text", [Length(max=500)])
+    postal_address = TextAreaField("Postal address", [Length(max=300)])

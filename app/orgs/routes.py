@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
@@ -10,7 +10,8 @@ from app.auth.services import create_org
 from app.extensions import db
 from app.models import Role
 from app.orgs import bp
-from app.orgs.forms import OrgForm, SwitchForm
+from app.orgs import branding as branding_rules
+from app.orgs.forms import BrandingForm, OrgForm, SwitchForm
 from app.team.services import audit
 from app.tenancy import current_org, role_required, user_memberships
 
@@ -65,3 +66,41 @@ def settings() -> ResponseReturnValue:
     return render_template(
         "orgs/settings.html", form=form
     ), 400 if request.method == "POST" else 200
+
+
+@bp.route("/settings/branding", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def branding() -> ResponseReturnValue:
+    """Logo, colours, sender and footer used by every template (admins)."""
+    form = BrandingForm(obj=current_org)
+    error = None
+    if form.validate_on_submit():
+        upload = request.files.get("logo")
+        data = (
+            upload.read(branding_rules.MAX_LOGO_BYTES + 1) if upload and upload.filename else None
+        )
+        try:
+            branding_rules.update(
+                current_org, current_user, form.data, data, bool(form.remove_logo.data)
+            )
+        except branding_rules.BrandingError as exc:
+            db.session.rollback()
+            error = str(exc)
+        else:
+            flash("Branding saved. Every template's preview uses it now.", "success")
+            return redirect(url_for("orgs.branding"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("orgs/branding.html", form=form, error=error), status
+
+
+@bp.get("/brand/<logo_key>")
+def logo(logo_key: str) -> ResponseReturnValue:
+    """A logo, public (emails show it), cached for a year: the key changes with the content."""
+    path = branding_rules.logo_path(logo_key) or abort(404)
+    response = send_file(
+        path, mimetype=branding_rules.TYPES[path.suffix.lstrip(".")], max_age=365 * 24 * 3600
+    )
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response

@@ -1,0 +1,390 @@
+"""Branded templates: safe rendering, validation, live preview, versions, branding, test send."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.mail import catalogue
+from app.mail.compose import Brand, render_authored
+from app.mail.sandbox import TemplateProblem
+from app.models import EmailTemplate, Message, Role, TemplateKind, TemplateVersion
+
+SSTI = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ config }}",
+    "{{ config.SECRET_KEY }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ cycler.__init__.__globals__.os }}",
+    "{{ request }}",
+    "{% import os %}",
+    "{{ ''|attr('__class__')|attr('__mro__') }}",
+    "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "{{ namespace.__init__.__globals__ }}",
+    "{{ joiner.__init__.__globals__ }}",
+    "{% for x in ().__class__.__base__.__subclasses__() %}{{ x }}{% endfor %}",
+]
+LEAKS = ["SECRET", "test-secret-key", "<class", "subclasses", "os.", "uid="]
+
+
+@pytest.fixture
+def admin(factories, login_as):
+    org = factories.make_org("Acme")
+    from app.templates_editor.services import create_defaults
+
+    create_defaults(org, None)
+    db.session.commit()
+    user = factories.make_user(org, Role.ADMIN, email="ada@example.com", name="Ada")
+    login_as(user, org)
+    return org
+
+
+def _template(org, kind=TemplateKind.INVITATION) -> EmailTemplate:
+    return db.session.scalars(
+        select(EmailTemplate).where(EmailTemplate.org_id == org.id, EmailTemplate.kind == kind)
+    ).first()
+
+
+def _form(template: EmailTemplate, **changes: str) -> dict:
+    version = template.current_version
+    data = {"name": template.name, "subject": version.subject, "html": version.html, "text": ""}
+    return data | changes
+
+
+@pytest.mark.parametrize("payload", SSTI)
+def test_injection_payloads_are_refused_clearly(admin, post, payload):
+    template = _template(admin)
+    preview = post(f"/templates/{template.id}/preview", _form(template, html=payload))
+    assert preview.status_code == 200 and preview.headers["HX-Retarget"] == "#preview-error"
+    text = preview.get_data(as_text=True)
+    assert "can't be rendered" in text
+    assert not [leak for leak in LEAKS if leak in text]
+    saved = post(f"/templates/{template.id}", _form(template, html=payload))
+    assert saved.status_code == 400
+    body = saved.get_data(as_text=True)
+    assert 'class="error"' in body and "test-secret-key" not in body
+    assert (
+        len(
+            db.session.scalars(
+                select(TemplateVersion).where(TemplateVersion.template_id == template.id)
+            ).all()
+        )
+        == 1
+    )
+
+
+def test_candidate_values_render_escaped(admin, post):
+    template = _template(admin)
+    response = post(
+        f"/templates/{template.id}/preview",
+        {**_form(template), "sample-candidate.first_name": "<script>x()</script>"},
+    )
+    text = response.get_data(as_text=True)
+    assert "&lt;script&gt;" in text.replace("&amp;", "&") and "<script>x()" not in text
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("{% for i in range(10**9) %}x{% endfor %}", "too large"),
+        ("{{ 'x' * 10**9 }}", "too large"),
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+            "longer than",
+        ),
+        ("{% for i in range(99999) %}{{ 'y' * 9999 }}{% endfor %}", "larger than"),
+    ],
+)
+def test_render_is_bounded_in_time_and_size(source, message):
+    brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, "1 Street")
+    started = time.monotonic()
+    with pytest.raises(TemplateProblem, match=message):
+        render_authored(
+            subject="s",
+            html=source,
+            text=None,
+            brand=brand,
+            context=catalogue.sample_context(),
+            bulk=True,
+        )
+    assert time.monotonic() - started < 5
+
+
+def test_authored_html_is_sanitized_and_css_inlined():
+    brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, "1 Street")
+    html = (
+        '<style>.hi { color: #ff0000; }</style><p class="hi">Hello</p>'
+        '<img src="x" onerror="alert(1)" alt="pic"><a href="javascript:alert(2)">x</a>'
+        '<script>alert(3)</script><a class="button" href="{{ invitation.url }}">Go</a>'
+    )
+    rendered = render_authored(
+        subject="Hi",
+        html=html,
+        text=None,
+        brand=brand,
+        context=catalogue.sample_context(),
+        bulk=True,
+    )
+    assert "onerror" not in rendered.html and "javascript:" not in rendered.html
+    assert "alert(3)" not in rendered.html and "<style" not in rendered.html.split("</head>")[1]
+    assert 'class="hi" style="color: #ff0000' in rendered.html or "color: #ff0000" in rendered.html
+    assert "Go (https://herald.example.com/i/sample-token)" in rendered.text
+    assert "Unsubscribe (https://herald.example.com/u/sample)" in rendered.text
+    assert "1 Street" in rendered.text
+
+
+def test_dates_print_in_the_recipients_zone():
+    brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, None)
+    context = catalogue.sample_context({"interview.starts_at": "2026-03-03T13:00:00+00:00"})
+    context["recipient_timezone"] = "Europe/Paris"
+    rendered = render_authored(
+        subject="s",
+        html="{{ interview.starts_at|datetime }}",
+        text=None,
+        brand=brand,
+        context=context,
+        bulk=False,
+    )
+    assert "Tuesday 3 March 2026, 14:00 CET" in rendered.html
+    context["recipient_timezone"] = "America/New_York"
+    rendered = render_authored(
+        subject="{{ interview.starts_at|time }}",
+        html="x",
+        text=None,
+        brand=brand,
+        context=context,
+        bulk=False,
+    )
+    assert rendered.subject == "08:00 EST"
+
+
+def test_validation_on_save_is_inline_and_keeps_the_edit(admin, post):
+    template = _template(admin)
+    cases = [
+        ({"html": "<p>ok</p>\n<p>{{ candidate.first_name </p>"}, "Line 2, column"),
+        (
+            {"html": "<p>{{ candidate.shoe_size }}</p>"},
+            "Unknown variable &#39;candidate.shoe_size&#39;",
+        ),
+        ({"html": "<p>{{ salary }}</p>"}, "Unknown variable &#39;salary&#39;"),
+        ({"subject": ""}, "The subject is empty."),
+        ({"subject": "x" * 201}, "over 200 characters"),
+        ({"html": "<p>" + "x" * (500 * 1024) + "</p>"}, "over 500 KB"),
+    ]
+    for change, message in cases:
+        response = post(f"/templates/{template.id}", _form(template, **change))
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400, change
+        assert message in page, change
+        for value in change.values():
+            if len(value) < 1000:
+                assert value.replace("<", "&lt;").replace(">", "&gt;") in page, "edit lost"
+    assert template.current_version.number == 1
+
+
+def test_bulk_kind_must_carry_the_unsubscribe_link(admin, monkeypatch):
+    from app.templates_editor import services
+
+    real = services.render
+
+    def without_link(*args, **kwargs):
+        rendered = real(*args, **kwargs)
+        return type(rendered)(
+            rendered.subject, rendered.html.replace("/u/sample", "/x"), rendered.text
+        )
+
+    monkeypatch.setattr(services, "render", without_link)
+    problems = services.validate(admin, TemplateKind.REMINDER, "s", "<p>x</p>", None)
+    assert any("unsubscribe" in p.message for p in problems)
+    assert services.validate(admin, TemplateKind.CANCELLED, "s", "<p>x</p>", None) == []
+
+
+def test_versions_restore_and_diff(admin, client, post):
+    template = _template(admin)
+    assert (
+        post(f"/templates/{template.id}", _form(template, html="<p>Second</p>")).status_code == 302
+    )
+    assert (
+        post(
+            f"/templates/{template.id}", _form(template, html="<p>Second</p>", name="Renamed")
+        ).status_code
+        == 302
+    )
+    db.session.expire_all()
+    assert template.current_version.number == 2 and template.name == "Renamed"  # no empty version
+    history = client.get(f"/templates/{template.id}/history?a=1&b=2").get_data(as_text=True)
+    assert 'class="diff-line diff-add">+ &lt;p&gt;Second&lt;/p&gt;' in history
+    assert post(f"/templates/{template.id}/restore", {"number": 1}).status_code == 302
+    db.session.expire_all()
+    current = template.current_version
+    assert current.number == 3 and current.note == "Restored from version 1"
+    assert "Thank you for applying" in current.html
+    assert client.get(f"/templates/{template.id}/history?a=1&b=99").status_code == 404
+
+
+def test_queued_mail_keeps_its_pinned_version(admin, post, sink, run_worker):
+    template = _template(admin, TemplateKind.CANCELLED)
+    assert post(f"/templates/{template.id}/test").status_code == 302
+    post(f"/templates/{template.id}", _form(template, html="<p>Edited after queueing</p>"))
+    run_worker()
+    [mail] = sink.messages
+    assert b"has been cancelled" in mail["data"] and b"Edited after queueing" not in mail["data"]
+    message = db.session.scalars(select(Message)).one()
+    assert db.session.get(TemplateVersion, message.template_version_id).number == 1
+
+
+def test_delete_is_refused_while_mail_is_queued(admin, client, post, run_worker, sink):
+    template = _template(admin, TemplateKind.FOLLOW_UP)
+    post(f"/templates/{template.id}/test")
+    response = post(f"/templates/{template.id}/delete", follow_redirects=True)
+    assert "is used by 1 scheduled or queued email" in response.get_data(as_text=True)
+    run_worker()
+    response = post(f"/templates/{template.id}/delete")
+    assert response.status_code == 302
+    assert client.get(f"/templates/{template.id}").status_code == 404
+    assert template.name not in client.get("/templates/").get_data(as_text=True)
+
+
+def test_duplicate_and_default(admin, client, post):
+    template = _template(admin, TemplateKind.REMINDER)
+    response = post(f"/templates/{template.id}/duplicate")
+    copy = db.session.scalars(
+        select(EmailTemplate).where(EmailTemplate.name == f"Copy of {template.name}")
+    ).one()
+    assert response.location.endswith(f"/templates/{copy.id}") and not copy.is_default
+    post(f"/templates/{copy.id}/default")
+    db.session.expire_all()
+    assert copy.is_default and not template.is_default
+
+
+def test_new_org_gets_one_default_template_per_kind(ctx, client, post):
+    post(
+        "/signup",
+        {
+            "org_name": "Newco",
+            "name": "Nia",
+            "email": "nia@example.com",
+            "password": "a-long-password",
+        },
+    )
+    kinds = sorted(t.kind for t in db.session.scalars(select(EmailTemplate)))
+    assert kinds == sorted(k.value for k in TemplateKind)
+    page = client.get("/templates/").get_data(as_text=True)
+    assert page.count("Default</span>") == len(TemplateKind)
+
+
+def test_test_send_uses_branding_and_arrives(admin, post, sink, run_worker):
+    template = _template(admin)
+    response = post(
+        "/settings/branding",
+        {
+            "primary_color": "#0B6E4F",
+            "accent_color": "#EEF7F2",
+            "sender_name": "Acme Talent",
+            "sender_email": "talent@acme.example.com",
+            "reply_to": "jobs@acme.example.com",
+            "footer_text": "Thanks!",
+            "postal_address": "1 Market St, Springfield",
+        },
+    )
+    assert response.status_code == 302
+    post(f"/templates/{template.id}/test")
+    run_worker()
+    [mail] = sink.messages
+    raw = mail["data"].decode()
+    assert "From: Acme Talent <talent@acme.example.com>" in raw
+    assert "Reply-To: jobs@acme.example.com" in raw
+    assert "#0B6E4F" in raw and "1 Market St, Springfield" in raw
+    assert "Interview invitation: Senior Data Engineer at Acme" in raw
+
+
+def _png(width: int = 2, height: int = 2) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+BRANDING = {"primary_color": "#3A3FD8", "accent_color": "#F2F3FF", "postal_address": "1 St"}
+
+
+def test_logo_upload_is_validated_stored_and_cached(admin, client, post):
+    bad = post(
+        "/settings/branding",
+        {**BRANDING, "logo": (io.BytesIO(b"GIF89a..."), "x.gif")},
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 400 and "PNG, JPEG or SVG" in bad.get_data(as_text=True)
+    big = post(
+        "/settings/branding",
+        {**BRANDING, "logo": (io.BytesIO(_png() + b"\0" * 600_000), "big.png")},
+        content_type="multipart/form-data",
+    )
+    assert big.status_code == 400 and "the limit is 512 KB" in big.get_data(as_text=True)
+    ok = post(
+        "/settings/branding",
+        {**BRANDING, "logo": (io.BytesIO(_png()), "logo.png")},
+        content_type="multipart/form-data",
+    )
+    assert ok.status_code == 302
+    db.session.expire_all()
+    served = client.get(f"/brand/{admin.logo_key}")
+    assert served.status_code == 200 and served.data == _png()
+    assert served.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert client.get("/brand/../../etc/passwd").status_code == 404
+    template = _template(admin)
+    page = client.get(f"/templates/{template.id}").get_data(as_text=True)
+    assert f"/brand/{admin.logo_key}" in page  # the preview shows the new logo at once
+
+
+def test_svg_logo_is_sanitized(admin, client, post):
+    svg = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" onload="alert(1)">'
+        b'<script>alert(2)</script><rect width="10" height="10" fill="#f00"/></svg>'
+    )
+    post(
+        "/settings/branding",
+        {**BRANDING, "logo": (io.BytesIO(svg), "logo.svg")},
+        content_type="multipart/form-data",
+    )
+    db.session.expire_all()
+    served = client.get(f"/brand/{admin.logo_key}")
+    assert served.mimetype == "image/svg+xml"
+    assert b"<rect" in served.data and b"alert" not in served.data and b"onload" not in served.data
+
+
+def test_branding_bad_values_change_nothing(admin, post):
+    response = post("/settings/branding", {**BRANDING, "primary_color": "red", "sender_email": "x"})
+    assert response.status_code == 400 and "#1A2B3C" in response.get_data(as_text=True)
+    response = post("/settings/branding", {**BRANDING, "sender_email": "not-an-email"})
+    assert response.status_code == 400 and "Sender address" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert admin.primary_color == "#3A3FD8" and admin.sender_email is None
+
+
+def test_recruiter_can_preview_read_only_but_not_edit(factories, client, login_as, post):
+    org = factories.make_org()
+    template = factories.make_email_template(org)
+    login_as(factories.make_user(org, Role.RECRUITER), org)
+    page = client.get(f"/templates/{template.id}").get_data(as_text=True)
+    assert "<fieldset disabled>" in page and "Save version" not in page
+    assert post(f"/templates/{template.id}", _form(template)).status_code == 403
+    assert post(f"/templates/{template.id}/test").status_code == 302
