@@ -388,3 +388,30 @@ def test_recruiter_can_preview_read_only_but_not_edit(factories, client, login_a
     assert "<fieldset disabled>" in page and "Save version" not in page
     assert post(f"/templates/{template.id}", _form(template)).status_code == 403
     assert post(f"/templates/{template.id}/test").status_code == 302
+
+
+def test_large_templates_compile_in_segments_with_the_same_result():
+    from app.mail.sandbox import split_segments
+
+    block = (
+        "<p>{{ candidate.first_name }} {% if job.title %}{{ job.title }}{% endif %}</p>\n"
+        "{% for s in ['a', 'b'] %}\n<i>{{ loop.index }}{{ s }}</i>\n{% endfor %}\n"
+    ) * 80
+    assert split_segments(block) and len(split_segments(block)) > 2
+    assert "".join(split_segments(block)) == block
+    assert split_segments("{% set x = 1 %}\n" + block) is None  # shared state: compile whole
+    assert split_segments(block + "{% for x in y %}") is None  # unbalanced: compile whole
+    from app.mail import compose
+
+    brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, None)
+    context = catalogue.sample_context()
+    segments = compose._compiled("html", block)
+    assert isinstance(segments, list)
+    whole = compose._compiled_one("html", block)
+    assert compose.render_bounded(segments, context) == compose.render_bounded(whole, context)
+    broken = block + "<p>{{ job.title </p>\n"
+    with pytest.raises(TemplateProblem) as error:
+        render_authored(
+            subject="s", html=broken, text=None, brand=brand, context=context, bulk=False
+        )
+    assert error.value.line == block.count("\n") + 1  # located in the whole source

@@ -20,7 +20,13 @@ from markupsafe import Markup
 
 from app.mail import catalogue
 from app.mail.render import EMAIL_TEMPLATES, Rendered
-from app.mail.sandbox import TemplateProblem, compile_source, make_env, render_bounded
+from app.mail.sandbox import (
+    TemplateProblem,
+    compile_source,
+    make_env,
+    render_bounded,
+    split_segments,
+)
 from app.mail.text import html_to_text
 
 MAX_SUBJECT = 200
@@ -99,10 +105,22 @@ def sanitize(html: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=128)
-def _compiled(kind: str, source: str) -> Any:
+@functools.lru_cache(maxsize=2048)
+def _compiled_one(kind: str, source: str) -> Any:
     env = _authored_html if kind == "html" else _authored_text
     return compile_source(env, source)
+
+
+def _compiled(kind: str, source: str) -> Any:
+    """The compiled template, or its segments (see sandbox.split_segments); errors located
+    against the whole source."""
+    segments = split_segments(source)
+    if segments:
+        try:
+            return [_compiled_one(kind, segment) for segment in segments]
+        except TemplateProblem:
+            pass  # compile whole: the error (or success) is the whole template's
+    return _compiled_one(kind, source)
 
 
 def check_source(source: str, field: str) -> None:
