@@ -1,6 +1,15 @@
 """Models, one module per aggregate. Importing this package registers them all."""
 
 from app.models.audit import AuditEntry
+from app.models.campaign import (
+    Campaign,
+    CampaignStatus,
+    Invitation,
+    InvitationStatus,
+    Reminder,
+    Suppression,
+)
+from app.models.candidate import Candidate, CandidateImport, CandidateImportProblem, Job
 from app.models.message import Event, Message, MessageStatus
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
@@ -8,6 +17,16 @@ from app.models.user import User
 
 __all__ = [
     "AuditEntry",
+    "Campaign",
+    "CampaignStatus",
+    "Candidate",
+    "CandidateImport",
+    "CandidateImportProblem",
+    "Invitation",
+    "InvitationStatus",
+    "Job",
+    "Reminder",
+    "Suppression",
     "BULK_KINDS",
     "EmailTemplate",
     "TemplateKind",

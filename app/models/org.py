@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -57,6 +58,16 @@ class Organization(TimestampMixin, db.Model):
     reply_to: Mapped[str | None] = mapped_column(String(254))
     footer_text: Mapped[str | None] = mapped_column(String(500))
     postal_address: Mapped[str | None] = mapped_column(String(300))
+    # Sending: throttle, invitation lifetime, per-candidate cap, reminder offsets (minutes)
+    send_rate_per_minute: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    invitation_ttl_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14")
+    candidate_daily_cap: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    reminder_offsets: Mapped[list] = mapped_column(
+        JSONB, default=lambda: [1440, 120], server_default="[1440, 120]"
+    )
+    reminders_business_hours: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="false"
+    )
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="org")
 
