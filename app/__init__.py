@@ -29,6 +29,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     from app import models, tenancy  # noqa: F401  (models; the tenant safety net)
     from app.auth import bp as auth_bp
+    from app.candidates import bp as candidates_bp
     from app.cli import register_cli
     from app.devmail import bp as devmail_bp
     from app.health import bp as health_bp
@@ -37,7 +38,17 @@ def create_app(config: Config | None = None) -> Flask:
     from app.team import bp as team_bp
     from app.templates_editor import bp as templates_bp
 
-    for blueprint in (auth_bp, main_bp, orgs_bp, team_bp, templates_bp, devmail_bp, health_bp):
+    blueprints = (
+        auth_bp,
+        main_bp,
+        orgs_bp,
+        team_bp,
+        templates_bp,
+        candidates_bp,
+        devmail_bp,
+        health_bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     security.init_app(app)
     tenancy.init_app(app)

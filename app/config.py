@@ -74,7 +74,7 @@ class Config:
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
         self.UPLOAD_DIR = _env("UPLOAD_DIR", str(instance / "uploads"))
         self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)  # reverse proxies in front
-        self.MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+        self.MAX_CONTENT_LENGTH = 52 * 1024 * 1024  # CSV imports up to 50 MB
         # Cookies and CSRF
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -138,26 +138,42 @@ def make_job(org: Organization, title: str = "Backend Engineer") -> Job:
     return job
 
 
-def make_candidate(org: Organization, email: str | None = None, tags: list[str] | None = None,
-                   first_name: str = "Cand") -> Candidate:
-    candidate = Candidate(org_id=org.id, email=email or f"cand{next(_seq)}@example.com",
-                          first_name=first_name, last_name="Idate", tags=tags or [])
+def make_candidate(
+    org: Organization,
+    email: str | None = None,
+    tags: list[str] | None = None,
+    first_name: str = "Cand",
+) -> Candidate:
+    candidate = Candidate(
+        org_id=org.id,
+        email=email or f"cand{next(_seq)}@example.com",
+        first_name=first_name,
+        last_name="Idate",
+        tags=tags or [],
+    )
     db.session.add(candidate)
     db.session.commit()
     return candidate
 
 
 def make_candidate_import(org: Organization) -> CandidateImport:
-    item = CandidateImport(org_id=org.id, filename="c.csv", data=b"email\na@example.com\n",
-                           encoding="utf-8", delimiter=",", header=["email"])
+    item = CandidateImport(
+        org_id=org.id,
+        filename="c.csv",
+        data=b"email\na@example.com\n",
+        encoding="utf-8",
+        delimiter=",",
+        header=["email"],
+    )
     db.session.add(item)
     db.session.commit()
     return item
 
 
 def make_candidate_import_problem(org: Organization) -> CandidateImportProblem:
-    problem = CandidateImportProblem(org_id=org.id, import_id=make_candidate_import(org).id,
-                                     line=2, reason="bad", raw=["x"])
+    problem = CandidateImportProblem(
+        org_id=org.id, import_id=make_candidate_import(org).id, line=2, reason="bad", raw=["x"]
+    )
     db.session.add(problem)
     db.session.commit()
     return problem
@@ -165,8 +181,13 @@ def make_candidate_import_problem(org: Organization) -> CandidateImportProblem:
 
 def make_campaign(org: Organization) -> Campaign:
     template = make_email_template(org)
-    campaign = Campaign(org_id=org.id, name=f"Campaign {next(_seq)}", job_id=make_job(org).id,
-                        template_id=template.id, template_version_id=template.current_version_id)
+    campaign = Campaign(
+        org_id=org.id,
+        name=f"Campaign {next(_seq)}",
+        job_id=make_job(org).id,
+        template_id=template.id,
+        template_version_id=template.current_version_id,
+    )
     db.session.add(campaign)
     db.session.commit()
     return campaign
@@ -177,26 +198,32 @@ def make_invitation(org: Organization) -> Invitation:
     import secrets
 
     campaign = make_campaign(org)
-    invitation = Invitation(org_id=org.id, campaign_id=campaign.id,
-                            candidate_id=make_candidate(org).id, job_id=campaign.job_id,
-                            token_hash=hashlib.sha256(secrets.token_bytes(32)).digest(),
-                            expires_at=clock.now() + timedelta(days=14))
+    invitation = Invitation(
+        org_id=org.id,
+        campaign_id=campaign.id,
+        candidate_id=make_candidate(org).id,
+        job_id=campaign.job_id,
+        token_hash=hashlib.sha256(secrets.token_bytes(32)).digest(),
+        expires_at=clock.now() + timedelta(days=14),
+    )
     db.session.add(invitation)
     db.session.commit()
     return invitation
 
 
 def make_reminder(org: Organization) -> Reminder:
-    reminder = Reminder(org_id=org.id, invitation_id=make_invitation(org).id, kind="t-120m",
-                        due_at=clock.now())
+    reminder = Reminder(
+        org_id=org.id, invitation_id=make_invitation(org).id, kind="t-120m", due_at=clock.now()
+    )
     db.session.add(reminder)
     db.session.commit()
     return reminder
 
 
 def make_suppression(org: Organization, email: str | None = None) -> Suppression:
-    item = Suppression(org_id=org.id, email=email or f"sup{next(_seq)}@example.com",
-                       reason="manual")
+    item = Suppression(
+        org_id=org.id, email=email or f"sup{next(_seq)}@example.com", reason="manual"
+    )
     db.session.add(item)
     db.session.commit()
     return item

@@ -133,9 +133,15 @@ def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> Herald
     """A sandbox with Herald's filters; one per purpose, compiled templates cached."""
     # optimized=False: no compile-time constant folding; it costs ~30% of compile time on large
     # templates and the sandbox must not fold intercepted operators anyway.
-    env = HeraldSandbox(loader=loader, autoescape=autoescape, undefined=StrictUndefined,
-                        auto_reload=False, cache_size=1000, optimized=False,
-                        keep_trailing_newline=True)  # segments must join back exactly
+    env = HeraldSandbox(
+        loader=loader,
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        auto_reload=False,
+        cache_size=1000,
+        optimized=False,
+        keep_trailing_newline=True,
+    )  # segments must join back exactly
     env.filters.update(datetime=filter_datetime, date=filter_date, time=filter_time)
     return env
 
