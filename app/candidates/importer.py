@@ -226,7 +226,7 @@ def _flush(item: CandidateImport, batch: list[dict], problems: list[dict]) -> No
             }
             for r in batch
         ]
-        statement = pg_insert(Candidate).values(values)
+        statement = pg_insert(Candidate)  # executemany: SQLAlchemy batches the VALUES
         if item.on_duplicate == "update":
             excluded = statement.excluded
             statement = statement.on_conflict_do_update(
@@ -243,7 +243,7 @@ def _flush(item: CandidateImport, batch: list[dict], problems: list[dict]) -> No
             )
         else:
             statement = statement.on_conflict_do_nothing(index_elements=["org_id", "email"])
-        db.session.execute(statement)
+        db.session.execute(statement, values)
     if problems:
         room = MAX_PROBLEMS - item.failed
         if room > 0:

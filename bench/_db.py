@@ -1,0 +1,54 @@
+"""Shared setup for benchmarks: a throwaway database on the configured server, migrated."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from app.config import database_url  # noqa: E402
+
+
+def with_database(run: Callable[[], None]) -> None:
+    """Create a database, point DATABASE_URL at it, run, drop it."""
+    base = database_url(os.environ.get("DATABASE_URL"))
+    name = f"herald_bench_{uuid.uuid4().hex[:8]}"
+    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = make_url(base).set(database=name).render_as_string(
+        hide_password=False)
+    os.environ.setdefault("HERALD_ENV", "test")
+    os.environ.setdefault("SECRET_KEY", "bench")
+    try:
+        run()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def app_with_org():  # noqa: ANN201
+    """A migrated app and one organization with an admin (ids)."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+    from app.models import Membership, Organization, Role, User
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        org = Organization(name="Bench Co", timezone="Europe/Paris", postal_address="1 Street")
+        user = User(email="bench@example.com", name="Bench", password_hash="x")
+        db.session.add_all([org, user])
+        db.session.flush()
+        db.session.add(Membership(org_id=org.id, user_id=user.id, role=Role.ADMIN))
+        db.session.commit()
+        return app, org.id, user.id
