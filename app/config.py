@@ -72,6 +72,9 @@ class Config:
         self.REDIS_URL = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        # Fernet keys (comma-separated, newest first) for secrets at rest; development derives one
+        self.ENCRYPTION_KEYS = _env("ENCRYPTION_KEYS", "")
+        self.INVITE_RATE_PER_MINUTE = _int("INVITE_RATE_PER_MINUTE", 60)  # per IP, public pages
         self.UPLOAD_DIR = _env("UPLOAD_DIR", str(instance / "uploads"))
         self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)  # reverse proxies in front
         self.MAX_CONTENT_LENGTH = 52 * 1024 * 1024  # CSV imports up to 50 MB
@@ -114,4 +117,9 @@ class Config:
             raise RuntimeError(
                 "DEVMAIL_ENABLED must stay off in production: the dev mailbox "
                 "shows every organization's mail to any logged-in user."
+            )
+        if self.HERALD_ENV == "production" and not self.ENCRYPTION_KEYS:
+            raise RuntimeError(
+                "ENCRYPTION_KEYS must be set in production: comma-separated Fernet keys, "
+                "newest first (Fernet.generate_key() from the cryptography package)."
             )

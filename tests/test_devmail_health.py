@@ -53,7 +53,8 @@ def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_pat
 def test_mailbox_is_off_in_production_config(app, client, factories, login_as):
     org = factories.make_org()
     login_as(factories.make_user(org), org)
-    assert Config(HERALD_ENV="production", SECRET_KEY="x").DEVMAIL_ENABLED is False
+    production = Config(HERALD_ENV="production", SECRET_KEY="x", ENCRYPTION_KEYS="k")
+    assert production.DEVMAIL_ENABLED is False
     app.config["DEVMAIL_ENABLED"] = False
     try:
         assert client.get("/dev/mail/").status_code == 404

@@ -96,8 +96,22 @@ def test_candidate_values_render_escaped(admin, post):
         ("{{ 'x' * 10**9 }}", "too large"),
         (
             "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
-            "longer than",
+            "loops too many times",
         ),
+        ("{% for a in range(99999) %}{{ range(99999)|sum }}{% endfor %}", "longer than"),
+        ("{{ '%0999999999d'|format(1) }}", "format width"),
+        ("{{ '{:>999999999}'.format(1) }}", "format width"),
+        ("{{ '%*d' % (999999999, 1) }}", "format width"),
+        ("{{ 'x'|center(10**9) }}", "width is too large"),
+        ("{{ (((10**100)**100)**100)**100 }}", "too large"),
+        ("{{ ([['x']*99999]*99999)|sum(start=[]) }}", "too large|numbers only"),
+        (
+            "{% set ns = namespace(s='x'*99999) %}{% for i in range(30) %}"
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+            "too large",
+        ),
+        ("{{ lipsum(99999) }}", "Unknown variable 'lipsum'"),
+        ("{% include 'org_layout.html' %}", "isn't available"),
         ("{% for i in range(99999) %}{{ 'y' * 9999 }}{% endfor %}", "larger than"),
     ],
 )
@@ -119,7 +133,7 @@ def test_render_is_bounded_in_time_and_size(source, message):
 def test_authored_html_is_sanitized_and_css_inlined():
     brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, "1 Street")
     html = (
-        '<style>.hi { color: #ff0000; }</style><p class="hi">Hello</p>'
+        '<style>a { display: none }</style><p class="muted">Hello</p>'
         '<img src="x" onerror="alert(1)" alt="pic"><a href="javascript:alert(2)">x</a>'
         '<script>alert(3)</script><a class="button" href="{{ invitation.url }}">Go</a>'
     )
@@ -133,7 +147,8 @@ def test_authored_html_is_sanitized_and_css_inlined():
     )
     assert "onerror" not in rendered.html and "javascript:" not in rendered.html
     assert "alert(3)" not in rendered.html and "<style" not in rendered.html.split("</head>")[1]
-    assert 'class="hi" style="color: #ff0000' in rendered.html or "color: #ff0000" in rendered.html
+    assert "display: none" not in rendered.html  # authored CSS cannot hide the footer
+    assert 'class="muted" style="color: #5b6178' in rendered.html  # the layout's classes apply
     assert "Go (https://herald.example.com/i/sample-token)" in rendered.text
     assert "Unsubscribe (https://herald.example.com/u/sample)" in rendered.text
     assert "1 Street" in rendered.text
@@ -415,3 +430,55 @@ def test_large_templates_compile_in_segments_with_the_same_result():
             subject="s", html=broken, text=None, brand=brand, context=context, bulk=False
         )
     assert error.value.line == block.count("\n") + 1  # located in the whole source
+
+
+def test_sample_data_cannot_smuggle_links_or_crash(admin, post, sink, run_worker):
+    template = _template(admin)
+    forged = {
+        "sample-_links.unsubscribe_url.purpose": "verify-email",
+        "sample-_links.unsubscribe_url.path": "/verify/__token__",
+        "sample-unsubscribe_url": "javascript:alert(1)",
+        "sample-candidate": "x",
+        "sample-candidate.first_name.x": "x",
+        "sample-candidate.first_name": "Zed",
+    }
+    preview = post(f"/templates/{template.id}/preview", {**_form(template), **forged})
+    assert preview.status_code == 200 and "Zed" in preview.get_data(as_text=True)
+    assert post(f"/templates/{template.id}/test", forged).status_code == 302
+    run_worker()
+    raw = sink.messages[0]["data"]
+    assert b"/verify/" not in raw and b"javascript:" not in raw
+
+
+def test_bad_inputs_on_template_routes_are_4xx(admin, post, client):
+    template = _template(admin)
+    typo = post(f"/templates/{template.id}", _form(template, html="{{ job.title|datetiem }}"))
+    assert typo.status_code == 400 and "datetiem" in typo.get_data(as_text=True)
+    assert post(f"/templates/{template.id}/restore", {"number": 99999999999999}).status_code == 404
+    colour = post("/settings/branding", {**BRANDING, "primary_color": "#123456\n"})
+    assert colour.status_code == 400
+    post("/templates/defaults")
+    assert len(db.session.scalars(select(EmailTemplate)).all()) == len(TemplateKind)
+
+
+def test_versions_cannot_be_changed_in_place(admin):
+    version = _template(admin).current_version
+    version.html = "<p>rewritten history</p>"
+    with pytest.raises(RuntimeError, match="immutable"):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_svg_keeps_gradients(admin, client, post):
+    svg = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><defs>'
+        b'<linearGradient id="g"><stop offset="0" stop-color="#f00"/></linearGradient></defs>'
+        b'<rect width="10" height="10" fill="url(#g)"/></svg>'
+    )
+    post(
+        "/settings/branding",
+        {**BRANDING, "logo": (io.BytesIO(svg), "logo.svg")},
+        content_type="multipart/form-data",
+    )
+    db.session.expire_all()
+    assert b"linearGradient" in client.get(f"/brand/{admin.logo_key}").data

@@ -81,6 +81,7 @@ CATALOGUE: list[Variable] = [
 ]
 
 ROOTS = {v.path.split(".")[0] for v in CATALOGUE}
+SAMPLE_EDITABLE = {v.path for v in CATALOGUE if not v.path.endswith("url")} | {"recipient_timezone"}
 KNOWN_PATHS = {v.path for v in CATALOGUE}
 FREE_PREFIXES = ("candidate.custom.",)  # custom fields: any name
 

@@ -37,7 +37,9 @@ _authored_text = make_env(autoescape=False)
 _layout = make_env(FileSystemLoader(str(EMAIL_TEMPLATES)))
 _inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
-ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"style", "font", "center"}
+# No <style> in authored HTML: it could hide the footer's address and unsubscribe link. Authors
+# use style attributes and the layout's classes.
+ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"font", "center"}
 GENERIC_ATTRIBUTES = {
     "style",
     "class",
@@ -98,17 +100,26 @@ def sanitize(html: str) -> str:
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
-        clean_content_tags={"script"},
+        clean_content_tags={"script", "style"},
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "tel"},
         strip_comments=True,
     )
 
 
+CACHE_MAX_CHARS = 64 * 1024  # bigger sources are compiled each time: the cache stays small
+
+
 @functools.lru_cache(maxsize=2048)
-def _compiled_one(kind: str, source: str) -> Any:
+def _compiled_cached(kind: str, source: str) -> Any:
     env = _authored_html if kind == "html" else _authored_text
     return compile_source(env, source)
+
+
+def _compiled_one(kind: str, source: str) -> Any:
+    if len(source) > CACHE_MAX_CHARS:
+        return compile_source(_authored_html if kind == "html" else _authored_text, source)
+    return _compiled_cached(kind, source)
 
 
 def _compiled(kind: str, source: str) -> Any:
@@ -128,11 +139,12 @@ def check_source(source: str, field: str) -> None:
     env = _authored_html if field == "html" else _authored_text
     try:
         ast = env.parse(source)
-    except Exception as exc:  # noqa: BLE001
+        undeclared = meta.find_undeclared_variables(ast)
+    except Exception as exc:  # noqa: BLE001 - syntax errors, unknown filters or tests
         compile_source(env, source)  # raises the located TemplateProblem
-        raise TemplateProblem(str(exc)) from exc
+        raise TemplateProblem(f"The template could not be read: {exc}") from exc
     assigned = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    for name in sorted(meta.find_undeclared_variables(ast) - assigned):
+    for name in sorted(undeclared - assigned):
         if name not in catalogue.ROOTS and name not in ("recipient_timezone", "locale"):
             raise TemplateProblem(f"Unknown variable '{name}'.", _line_of(ast, name))
     for path, line in _paths(ast):
@@ -173,8 +185,12 @@ def render_authored(
     rendered_subject = " ".join(render_bounded(_compiled("text", subject), ctx).split())
     if not rendered_subject:
         raise TemplateProblem("The subject is empty once rendered.")
+    if len(html) > MAX_BODY_BYTES or len(text or "") > MAX_BODY_BYTES:
+        raise TemplateProblem(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
     body = sanitize(render_bounded(_compiled("html", html), ctx))
     unsubscribe = ctx.get("unsubscribe_url") if bulk else None
+    if bulk and not unsubscribe:
+        raise TemplateProblem("Bulk mail needs an unsubscribe link, and none was given.")
     page = render_bounded(
         _layout.get_template("org_layout.html"),
         {

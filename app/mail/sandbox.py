@@ -21,8 +21,12 @@ from jinja2 import (
     TemplateError,
     TemplateSyntaxError,
     UndefinedError,
+    nodes,
     pass_context,
+    pass_environment,
 )
+from jinja2.compiler import CodeGenerator
+from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -53,28 +57,127 @@ def _check_time() -> None:
         raise TemplateProblem(f"The template took longer than {MAX_RENDER_SECONDS:g} s to render.")
 
 
-class HeraldSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with time and size checks on calls and on *, **, + (no constant folding)."""
+MAX_WIDTH = 1000  # padding / precision in format specs, center(), indent(), wordwrap()
+MAX_INT_BITS = 4096
+MAX_LOOP_ITEMS = 2_000_000  # iterations per render, all loops together
+_SPEC_NUMBER = re.compile(r"(\d{4,}|\*)")
 
-    intercepted_binops = frozenset({"*", "**", "+"})
+
+def _too_big(value: Any) -> bool:
+    return isinstance(value, str | list | tuple) and len(value) > MAX_VALUE_LEN
+
+
+def _weight(seq: Any) -> int:
+    """Rough size of a sequence, counting what its (sized) items hold."""
+    if isinstance(seq, str):
+        return len(seq)
+    return sum(len(item) if isinstance(item, str | list | tuple | dict) else 1 for item in seq)
+
+
+def _check_spec(text: str) -> None:
+    """Refuse format specs with huge widths or precisions ('%0999999999d', '{:>99999999}')."""
+    for spec in re.findall(r"%[-+ #0]*[\d*]*(?:\.[\d*]+)?[a-zA-Z%]|\{[^{}]*\}", text):
+        for number in _SPEC_NUMBER.findall(spec):
+            if number == "*" or int(number) > MAX_WIDTH:
+                raise SecurityError("That format width is too large.")
+
+
+def _loop_guard(iterable: Any) -> Any:
+    """Wraps every {% for %} iterable: counts iterations and checks the deadline as it goes."""
+    for item in iterable:
+        _budget.items = getattr(_budget, "items", 0) + 1
+        if _budget.items > MAX_LOOP_ITEMS:
+            raise TemplateProblem("The template loops too many times.")
+        _check_time()
+        yield item
+
+
+def _checked(value: Any) -> Any:
+    """Size check on the result of '~' concatenation."""
+    if _too_big(value):
+        raise SecurityError("That value would be too large to render.")
+    return value
+
+
+class HeraldCodeGenerator(CodeGenerator):
+    """Routes '~' through a size check (Jinja compiles it to a plain join otherwise)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:  # noqa: N802
+        self.write("environment.checked_size(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
+class HeraldSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with time and size checks on calls, loops, '~' and on *, **, +, % (no
+    constant folding); format widths and big integers are bounded."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = HeraldCodeGenerator
+    checked_size = staticmethod(_checked)
 
     def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
         _check_time()
         return super().call(__context, __obj, *args, **kwargs)
 
+    def wrap_str_format(self, value: Any) -> Any:
+        """str.format / format_map with bounded widths."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            _check_spec(value.__self__)
+            return wrapped(*args, **kwargs)
+
+        return checked
+
     def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
         _check_time()
-        if op == "**" and isinstance(right, int) and abs(right) > 100:
-            raise SecurityError("Exponents above 100 are not allowed in templates.")
+        ints = isinstance(left, int) and isinstance(right, int)
+        if (
+            op == "**"
+            and ints
+            and (right > 100 or left.bit_length() * max(right, 0) > MAX_INT_BITS)
+        ):
+            raise SecurityError("That number would be too large.")
         if op == "*":
+            if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError("That number would be too large.")
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                    if len(seq) * n > MAX_VALUE_LEN:
+                    if _weight(seq) * n > MAX_VALUE_LEN:
                         raise SecurityError("That value would be too large to render.")
-        result = {"*": operator.mul, "**": operator.pow, "+": operator.add}[op](left, right)
-        if isinstance(result, str | list | tuple) and len(result) > MAX_VALUE_LEN:
+        if op == "%" and isinstance(left, str):
+            _check_spec(left)
+        table = {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod}
+        result = table[op](left, right)
+        if _too_big(result):
             raise SecurityError("That value would be too large to render.")
         return result
+
+
+def _width_filter(name: str) -> Any:
+    original = DEFAULT_FILTERS[name]
+
+    def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(width, int) and width > MAX_WIDTH:
+            raise SecurityError(f"The {name} width is too large.")
+        return original(value, width, *args, **kwargs)
+
+    return bounded
+
+
+def _format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
+    _check_spec(str(value))
+    return DEFAULT_FILTERS["format"](value, *args, **kwargs)
+
+
+@pass_environment
+def _sum_filter(env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+    if not isinstance(start, int | float):
+        raise SecurityError("sum() adds numbers only.")
+    return DEFAULT_FILTERS["sum"](env, iterable, attribute, start)
 
 
 def _zone(ctx: Context) -> ZoneInfo:
@@ -142,7 +245,17 @@ def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> Herald
         optimized=False,
         keep_trailing_newline=True,
     )  # segments must join back exactly
-    env.filters.update(datetime=filter_datetime, date=filter_date, time=filter_time)
+    env.filters.update(
+        datetime=filter_datetime,
+        date=filter_date,
+        time=filter_time,
+        center=_width_filter("center"),
+        indent=_width_filter("indent"),
+        format=_format_filter,
+        sum=_sum_filter,
+    )
+    env.globals["_herald_loop"] = _loop_guard
+    env.globals.pop("lipsum", None)  # generates unbounded text in one call
     return env
 
 
@@ -171,6 +284,10 @@ def explain(exc: Exception) -> TemplateProblem:
         return TemplateProblem(f"Not allowed in a template: {exc}")
     if isinstance(exc, TemplateError):
         return TemplateProblem(f"Template error: {exc.message}")
+    if isinstance(exc, TypeError) and "no loader" in str(exc):
+        return TemplateProblem(
+            "Including, importing or extending other templates isn't available in email templates."
+        )
     if isinstance(exc, OverflowError | MemoryError | RecursionError):
         return TemplateProblem(f"The template is too large or too deep to render ({exc}).")
     return TemplateProblem(f"The template could not be rendered: {exc.__class__.__name__}: {exc}")
@@ -205,6 +322,7 @@ def render_bounded(template: Any, context: dict[str, Any], limits: Limits | None
     bounds; TemplateProblem otherwise."""
     limits = limits or Limits()
     _budget.deadline = time.monotonic() + limits.seconds
+    _budget.items = 0
     parts: list[str] = []
     size = 0
     templates = template if isinstance(template, list) else [template]
@@ -224,10 +342,27 @@ def render_bounded(template: Any, context: dict[str, Any], limits: Limits | None
     return "".join(parts)
 
 
+def _guard_loops(ast: nodes.Template) -> nodes.Template:
+    """Every {% for %} iterates through _herald_loop, which counts and checks the deadline."""
+    for loop in ast.find_all(nodes.For):
+        guard = nodes.Name("_herald_loop", "load", lineno=loop.lineno)
+        loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.lineno)
+    return ast
+
+
 def compile_source(env: HeraldSandbox, source: str, name: str = "template") -> Any:
-    """Compile source text or raise a TemplateProblem with line and column."""
+    """Compile source text (loops guarded) or raise a TemplateProblem with line and column."""
     try:
-        return env.from_string(source)
+        ast = _guard_loops(env.parse(source))
+        code = env.compile(ast)
+        return env.template_class.from_code(env, code, env.make_globals(None), None)
+    except TypeError as exc:
+        if "no loader" in str(exc):
+            raise TemplateProblem(
+                "Including, importing or extending other templates isn't "
+                "available in email templates."
+            ) from exc
+        raise explain(exc) from exc
     except Exception as exc:  # noqa: BLE001
         problem = explain(exc)
         raise problem from exc
@@ -239,10 +374,11 @@ def compile_source(env: HeraldSandbox, source: str, name: str = "template") -> A
 # could share state or whitespace control across a cut are compiled whole.
 SEGMENT_CHARS = 2048
 _SHARED_STATE = re.compile(
-    r"\{%-|-%\}|\{\{-|-\}\}|\{#-|-#\}|\{%\s*(set|macro|import|from|extends|include|block)\b"
+    r"\{%-|-%\}|\{\{-|-\}\}|\{#-|-#\}|%\+|\+%|"
+    r"\{%[+-]?\s*(set|macro|import|from|extends|include|block)\b"
 )
 _SPAN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
-_WORD = re.compile(r"\{%\s*(\w+)")
+_WORD = re.compile(r"\{%[+-]?\s*(\w+)")
 _OPENERS = {"for", "if", "macro", "call", "filter", "with", "block", "autoescape", "raw", "trans"}
 
 

@@ -31,12 +31,12 @@ SVG_TAGS = {
     "text",
     "tspan",
     "defs",
-    "lineargradient",
-    "radialgradient",
+    "linearGradient",
+    "radialGradient",
     "stop",
     "title",
     "desc",
-    "clippath",
+    "clipPath",
 }
 SVG_ATTRIBUTES = {
     "*": {
@@ -159,7 +159,7 @@ def update(
 ) -> None:
     """Apply the branding form; BrandingError (nothing saved) when a value is unusable."""
     for field in ("primary_color", "accent_color"):
-        if not COLOR.match(values.get(field) or ""):
+        if not COLOR.fullmatch(values.get(field) or ""):
             raise BrandingError("Colours must look like #1A2B3C.")
     sender = _email_or_none(values.get("sender_email"), "Sender address")
     reply_to = _email_or_none(values.get("reply_to"), "Reply-to address")

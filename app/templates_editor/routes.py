@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.mail import catalogue
+from app.mail.compose import MAX_BODY_BYTES
 from app.mail.sandbox import TemplateProblem
 from app.models import EmailTemplate, Role, TemplateKind, TemplateVersion
 from app.templates_editor import bp, services
@@ -30,11 +31,12 @@ def _template(email_template_id: int) -> EmailTemplate:
 
 
 def _samples() -> dict[str, str]:
-    """Sample data overrides posted by the editor (fields named sample-<path>)."""
+    """Sample data overrides posted by the editor (fields named sample-<path>): only documented
+    plain values; links (invitation, unsubscribe) are always Herald's own."""
     return {
-        k[len("sample-") :]: v.strip()
-        for k, v in request.form.items()
-        if k.startswith("sample-") and v.strip()
+        key[len("sample-") :]: value.strip()[:500]
+        for key, value in request.form.items()
+        if key[len("sample-") :] in catalogue.SAMPLE_EDITABLE and value.strip()
     }
 
 
@@ -80,6 +82,14 @@ def new() -> ResponseReturnValue:
 @role_required(Role.ADMIN)
 def add_defaults() -> ResponseReturnValue:
     """Add Herald's default templates (one per kind) to an org that has none."""
+    existing = db.session.scalar(
+        select(func.count())
+        .select_from(EmailTemplate)
+        .where(EmailTemplate.org_id == current_org.id, EmailTemplate.deleted_at.is_(None))
+    )
+    if existing:
+        flash("This organization already has templates.", "info")
+        return redirect(url_for("templates_editor.index"))
     services.create_defaults(current_org, current_user)
     db.session.commit()
     flash("Added Herald's default templates, one per kind.", "success")
@@ -184,6 +194,10 @@ def preview(email_template_id: int) -> ResponseReturnValue:
     template = _template(email_template_id)
     form = TemplateForm()
     context = services.preview_context(current_org, current_user, _samples())
+    if len(form.html.data or "") > MAX_BODY_BYTES or len(form.text.data or "") > MAX_BODY_BYTES:
+        error = TemplateProblem(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
+        body = render_template("templates_editor/_preview_error.html", error=error)
+        return body, 200, {"HX-Retarget": "#preview-error", "HX-Reswap": "innerHTML"}
     try:
         rendered = services.render(
             current_org,
@@ -232,12 +246,14 @@ def restore(email_template_id: int) -> ResponseReturnValue:
     """Make an earlier version current again (as a new version)."""
     template = _template(email_template_id)
     form = RestoreForm()
-    version = db.session.scalar(
-        select(TemplateVersion).where(
-            TemplateVersion.template_id == template.id,
-            TemplateVersion.number == (form.number.data if form.validate_on_submit() else -1),
+    number = form.number.data if form.validate_on_submit() else None
+    version = None
+    if number is not None and 0 < number < 2**31:
+        version = db.session.scalar(
+            select(TemplateVersion).where(
+                TemplateVersion.template_id == template.id, TemplateVersion.number == number
+            )
         )
-    )
     if version is None:
         abort(404, description="There is no such version of this template.")
     restored = services.restore(template, version, current_user)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app import clock
 from app.extensions import db
@@ -125,7 +125,15 @@ def validate(
     return problems
 
 
+@event.listens_for(TemplateVersion, "before_update")
+def _versions_are_immutable(mapper: Any, connection: Any, target: TemplateVersion) -> None:
+    """A saved version never changes: mail pins it."""
+    raise RuntimeError("Template versions are immutable; save a new version instead.")
+
+
 def _next_number(template: EmailTemplate) -> int:
+    lock = select(EmailTemplate.id).where(EmailTemplate.id == template.id).with_for_update()
+    db.session.execute(lock)  # one save at a time per template
     query = select(func.coalesce(func.max(TemplateVersion.number), 0)).where(
         TemplateVersion.template_id == template.id
     )
