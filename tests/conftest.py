@@ -7,9 +7,11 @@ so tests commit and each test ends by truncating the tables and flushing its own
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import re
+import shutil
 import socket
 import tempfile
 import threading
@@ -56,7 +58,9 @@ _REDIS_DB = int(os.environ.get("HERALD_TEST_REDIS_DB") or random.randint(1, 15))
 _REDIS_URL = _redis_url_with_db(
     os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", _REDIS_DB
 )
-_DEVMAIL_DIR = tempfile.mkdtemp(prefix="herald-devmail-")
+_TMP = tempfile.mkdtemp(prefix="herald-test-")
+atexit.register(shutil.rmtree, _TMP, True)
+_DEVMAIL_DIR = os.path.join(_TMP, "devmail")
 _SINK_PORT = _free_port()
 
 os.environ.update(
@@ -68,7 +72,7 @@ os.environ.update(
     SMTP_HOST="127.0.0.1",
     SMTP_PORT=str(_SINK_PORT),
     SMTP_TIMEOUT_SECONDS="10",
-    HERALD_INSTANCE_DIR=tempfile.mkdtemp(prefix="herald-instance-"),
+    HERALD_INSTANCE_DIR=os.path.join(_TMP, "instance"),
     PUBLIC_BASE_URL="http://127.0.0.1:5000",
 )
 
