@@ -29,12 +29,14 @@ def create_app(config: Config | None = None) -> Flask:
 
     from app import models, tenancy  # noqa: F401  (models; the tenant safety net)
     from app.auth import bp as auth_bp
+    from app.campaigns import bp as campaigns_bp
     from app.candidates import bp as candidates_bp
     from app.cli import register_cli
     from app.devmail import bp as devmail_bp
     from app.health import bp as health_bp
     from app.main import bp as main_bp
     from app.orgs import bp as orgs_bp
+    from app.public import bp as public_bp
     from app.team import bp as team_bp
     from app.templates_editor import bp as templates_bp
 
@@ -45,6 +47,8 @@ def create_app(config: Config | None = None) -> Flask:
         team_bp,
         templates_bp,
         candidates_bp,
+        campaigns_bp,
+        public_bp,
         devmail_bp,
         health_bp,
     )

@@ -105,6 +105,7 @@ class Config:
         self.SEND_MAX_RETRIES = _int("SEND_MAX_RETRIES", 3)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
         self.SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)
+        self.CAMPAIGN_CHECK_SECONDS = _int("CAMPAIGN_CHECK_SECONDS", 30)
         self.SCHEDULER_INTERVAL_SECONDS = _float("SCHEDULER_INTERVAL_SECONDS", 5.0)
         # Development mail sink and mailbox page
         self.DEVMAIL_ENABLED = _bool("DEVMAIL_ENABLED", dev)

@@ -18,6 +18,8 @@ PERSONAL = {
     "orgs.new",
     "orgs.switch",
     "devmail.clear",  # development-only tool, not org data
+    "public.respond",  # candidates' pages: a token, not a login, decides
+    "public.unsubscribe",
 }
 
 

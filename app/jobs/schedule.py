@@ -41,6 +41,11 @@ def declared(app: Flask) -> list[PeriodicJob]:
     """Every periodic job Herald runs."""
     return [
         PeriodicJob("herald-sweeper", "app.jobs.sweep.sweep", app.config["SWEEP_INTERVAL_SECONDS"]),
+        PeriodicJob(
+            "herald-campaigns",
+            "app.jobs.campaigns.start_due_campaigns",
+            app.config["CAMPAIGN_CHECK_SECONDS"],
+        ),
     ]
 
 

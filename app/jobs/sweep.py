@@ -7,13 +7,13 @@ import logging
 from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from app import clock
 from app.extensions import db, redis
 from app.jobs import with_app_context
 from app.jobs.queues import send_queue
-from app.models import Event, Message, MessageStatus
+from app.models import Campaign, Event, Message, MessageStatus
 
 log = logging.getLogger(__name__)
 LAST_RUN_KEY = "herald:sweeper:last_run"
@@ -60,8 +60,11 @@ def release_expired_leases() -> int:
 
 def due_count() -> int:
     """How many queued rows are due now."""
+    held = select(Campaign.id).where(Campaign.status.in_(["paused", "cancelled"]))
     query = select(func.count()).where(
-        Message.status == MessageStatus.QUEUED, Message.send_after <= clock.now()
+        Message.status == MessageStatus.QUEUED,
+        Message.send_after <= clock.now(),
+        or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(held)),
     )
     return db.session.scalar(query) or 0
 

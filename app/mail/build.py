@@ -25,7 +25,7 @@ def header_safe(value: str | None) -> str | None:
 
 
 def _render(message: Message) -> tuple[Rendered, Organization | None]:
-    context = links.resolve(dict(message.context))
+    context = links.resolve(dict(message.context), message.org_id)
     if message.template_version_id is None:
         return render_builtin(message.template, context), None
     from app.templates_editor.services import render

@@ -21,11 +21,39 @@ def signed_link(endpoint: str, purpose: str, payload: Any) -> dict[str, Any]:
     return {"path": url_for(endpoint, token=_PLACEHOLDER), "purpose": purpose, "payload": payload}
 
 
-def resolve(context: dict[str, Any]) -> dict[str, Any]:
-    """Replace each link spec with an absolute signed URL (PUBLIC_BASE_URL)."""
+class LinkGone(Exception):
+    """The invitation behind this mail was revoked or replaced: the mail must not go out."""
+
+
+def resolve(context: dict[str, Any], org_id: int | None = None) -> dict[str, Any]:
+    """Replace each link spec with an absolute URL (PUBLIC_BASE_URL): signed links, the
+    candidate's own invitation link, and the one-click unsubscribe link."""
     specs = context.pop(LINKS, None) or {}
     base = current_app.config["PUBLIC_BASE_URL"]
     for name, spec in specs.items():
         token = sign(spec["purpose"], spec["payload"])
         context[name] = base + spec["path"].replace(_PLACEHOLDER, token)
+    invitation_id = context.pop("_invitation", None)
+    if invitation_id:
+        from app.campaigns.tokens import reveal
+        from app.extensions import db
+        from app.models import Invitation
+
+        invitation = db.session.get(Invitation, invitation_id)
+        token = reveal(invitation.token_encrypted) if invitation else None
+        if token is None:
+            raise LinkGone("The invitation was cancelled or replaced by a newer one.")
+        context.setdefault("invitation", {})["url"] = f"{base}/i/{token}"
+    unsubscribe = context.pop("_unsubscribe", None)
+    if unsubscribe and org_id:
+        token = sign(
+            "unsubscribe",
+            {"o": org_id, "e": unsubscribe["email"], "k": unsubscribe.get("kind", "all")},
+        )
+        context["unsubscribe_url"] = f"{base}/u/{token}"
     return context
+
+
+def sample_invitation_url() -> str:
+    """What a preview shows for the candidate's link (it opens nothing)."""
+    return current_app.config["PUBLIC_BASE_URL"] + "/i/sample-link-for-preview"

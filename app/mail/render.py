@@ -19,6 +19,7 @@ BUILTIN_SUBJECTS = {
     "team_invite": "{{ inviter.name }} invited you to {{ org.name }} on Herald",
     "password_reset": "Reset your Herald password",
     "verify_email": "Confirm your email address for Herald",
+    "candidate_response": "{{ candidate.name }} {{ answer }} the {{ job.title }} interview",
 }
 
 

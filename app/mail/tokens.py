@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = {"team-invite", "password-reset", "verify-email"}
+PURPOSES = {"team-invite", "password-reset", "verify-email", "unsubscribe"}
 
 
 class InvalidToken(Exception):

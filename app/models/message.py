@@ -31,6 +31,7 @@ class MessageStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Message(TenantMixin, TimestampMixin, db.Model):

@@ -1,0 +1,27 @@
+"""Campaign forms."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, SelectField, StringField
+from wtforms.validators import InputRequired, Length, Optional
+
+
+class CampaignForm(FlaskForm):
+    name = StringField("Campaign name", [InputRequired("Name the campaign."), Length(max=200)])
+    job_id = SelectField("Job", coerce=int, validate_choice=False)
+    template_id = SelectField("Template", coerce=int, validate_choice=False)
+    tag = SelectField("Candidates with tag", validate_choice=False)
+    q = StringField("…and matching", [Optional(), Length(max=100)])
+    respond_by = DateTimeLocalField("Respond by", [Optional()], format="%Y-%m-%dT%H:%M")
+    slot_starts_at = DateTimeLocalField(
+        "Interview time (optional)", [Optional()], format="%Y-%m-%dT%H:%M"
+    )
+    location = StringField("Interview location or video link", [Optional(), Length(max=300)])
+
+
+class LaunchForm(FlaskForm):
+    mode = SelectField(
+        "When", choices=[("now", "Send now"), ("later", "Schedule")], validate_choice=False
+    )
+    at = DateTimeLocalField("Send at", [Optional()], format="%Y-%m-%dT%H:%M")

@@ -1,0 +1,197 @@
+"""Campaign routes: list, new (with a live recipient count), review, send or schedule, progress,
+pause, resume, cancel, resend to failed."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from app.campaigns import bp, services
+from app.campaigns.forms import CampaignForm, LaunchForm
+from app.extensions import db
+from app.mail.sandbox import TemplateProblem
+from app.models import Campaign, Candidate, EmailTemplate, Job, Role
+from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
+
+PREVIEW_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: http: https:; frame-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+
+
+def _choices(form: CampaignForm) -> None:
+    jobs = db.session.scalars(scoped(Job).where(Job.archived_at.is_(None)).order_by(Job.title))
+    form.job_id.choices = [(j.id, j.title) for j in jobs]
+    templates = db.session.scalars(
+        scoped(EmailTemplate)
+        .where(EmailTemplate.deleted_at.is_(None))
+        .order_by(EmailTemplate.kind, EmailTemplate.name)
+    )
+    form.template_id.choices = [(t.id, f"{t.name} ({t.kind_enum.label})") for t in templates]
+    tags = db.session.scalars(
+        select(func.unnest(Candidate.tags))
+        .where(Candidate.org_id == current_org.id)
+        .distinct()
+        .order_by(func.unnest(Candidate.tags))
+    )
+    form.tag.choices = [("", "All candidates")] + [(t, t) for t in tags]
+
+
+def _audience(form: CampaignForm) -> dict:
+    return {k: v for k, v in (("tag", form.tag.data), ("q", (form.q.data or "").strip())) if v}
+
+
+@bp.get("/")
+@role_required(Role.VIEWER)
+def index() -> ResponseReturnValue:
+    campaigns = db.session.scalars(scoped(Campaign).order_by(Campaign.id.desc())).all()
+    return render_template(
+        "campaigns/index.html",
+        campaigns=campaigns,
+        can_send=current_role().at_least(Role.RECRUITER),
+    )
+
+
+@bp.get("/count")
+@role_required(Role.RECRUITER)
+def audience_count() -> ResponseReturnValue:
+    """Live recipient count while the audience is chosen (HTMX)."""
+    audience = {k: v for k in ("tag", "q") if (v := (request.args.get(k) or "").strip())}
+    return render_template("campaigns/_count.html", counts=services.count(current_org, audience))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(Role.RECRUITER)
+def new() -> ResponseReturnValue:
+    form = CampaignForm()
+    _choices(form)
+    error = None
+    if form.validate_on_submit():
+        job = get_for_org_or_404(Job, form.job_id.data) if form.job_id.data else None
+        template = (
+            get_for_org_or_404(EmailTemplate, form.template_id.data)
+            if form.template_id.data
+            else None
+        )
+        try:
+            if job is None or template is None:
+                raise services.CampaignError("Choose a job and a template.")
+            tz = current_org.timezone
+            campaign = services.create(
+                current_org,
+                current_user,
+                name=form.name.data,
+                job=job,
+                template=template,
+                audience=_audience(form),
+                respond_by=services.local_to_utc(form.respond_by.data, tz)
+                if form.respond_by.data
+                else None,
+                slot_starts_at=services.local_to_utc(form.slot_starts_at.data, tz)
+                if form.slot_starts_at.data
+                else None,
+                location=form.location.data,
+            )
+        except services.CampaignError as exc:
+            error = str(exc)
+        else:
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    counts = services.count(current_org, _audience(form))
+    status = 400 if request.method == "POST" else 200
+    return render_template("campaigns/new.html", form=form, counts=counts, error=error), status
+
+
+@bp.get("/<int:campaign_id>")
+@role_required(Role.VIEWER)
+def show(campaign_id: int) -> ResponseReturnValue:
+    """Review (a draft) or progress (everything after)."""
+    campaign = get_for_org_or_404(Campaign, campaign_id)
+    if request.headers.get("HX-Request"):
+        return render_template(
+            "campaigns/_progress.html", campaign=campaign, progress=services.progress(campaign)
+        )
+    context = {
+        "campaign": campaign,
+        "progress": services.progress(campaign),
+        "can_send": current_role().at_least(Role.RECRUITER),
+        "form": LaunchForm(),
+    }
+    if campaign.status == "draft":
+        context["counts"] = services.count(current_org, campaign.audience)
+        person = services.sample_recipient(current_org, campaign)
+        context["sample"] = person
+        try:
+            context["preview"] = (
+                services.preview_for(current_org, campaign, person) if person else None
+            )
+        except TemplateProblem as exc:
+            context["preview_error"] = exc
+    body = render_template("campaigns/show.html", **context)
+    return body, 200, {"Content-Security-Policy": PREVIEW_CSP}
+
+
+@bp.post("/<int:campaign_id>/launch")
+@role_required(Role.RECRUITER)
+def launch(campaign_id: int) -> ResponseReturnValue:
+    """Send now, or schedule at a time in the org's time zone."""
+    campaign = get_for_org_or_404(Campaign, campaign_id)
+    form = LaunchForm()
+    try:
+        at = None
+        if form.mode.data == "later":
+            if not form.validate_on_submit() or form.at.data is None:
+                raise services.CampaignError("Pick the date and time to send at.")
+            at = services.local_to_utc(form.at.data, current_org.timezone)
+        written = services.launch(current_org, campaign, current_user, at)
+    except services.CampaignError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+    when = (
+        f"scheduled for {form.at.data:%d %b %Y %H:%M} ({current_org.timezone})"
+        if at
+        else "sending now"
+    )
+    flash(f"{written} invitation{'s' if written != 1 else ''} {when}.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def _action(campaign_id: int, action, done: str) -> ResponseReturnValue:  # noqa: ANN001
+    campaign = get_for_org_or_404(Campaign, campaign_id)
+    try:
+        result = action(current_org, campaign, current_user)
+        flash(done.format(n=result), "success")
+    except services.CampaignError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.post("/<int:campaign_id>/pause")
+@role_required(Role.RECRUITER)
+def pause(campaign_id: int) -> ResponseReturnValue:
+    return _action(campaign_id, services.pause, "Paused. Nothing more is sent until you resume.")
+
+
+@bp.post("/<int:campaign_id>/resume")
+@role_required(Role.RECRUITER)
+def resume(campaign_id: int) -> ResponseReturnValue:
+    return _action(campaign_id, services.resume, "Resumed.")
+
+
+@bp.post("/<int:campaign_id>/cancel")
+@role_required(Role.RECRUITER)
+def cancel(campaign_id: int) -> ResponseReturnValue:
+    return _action(
+        campaign_id,
+        services.cancel,
+        "Cancelled: {n} unsent emails will not go out; open links no longer work.",
+    )
+
+
+@bp.post("/<int:campaign_id>/resend-failed")
+@role_required(Role.RECRUITER)
+def resend_failed(campaign_id: int) -> ResponseReturnValue:
+    return _action(campaign_id, services.resend_failed, "{n} failed emails queued again.")

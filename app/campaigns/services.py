@@ -1,0 +1,481 @@
+"""Campaign rules: audience, review, fan-out through the outbox, scheduling, pause, cancel,
+resend, progress. Fan-out writes every invitation, message and 'queued' event in one
+transaction with COPY, in chunks, so memory stays bounded for 100,000 recipients."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import func, or_, select, text, update
+
+from app import clock
+from app.campaigns.tokens import new_token
+from app.extensions import db
+from app.mail.mime import new_message_id
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    Candidate,
+    EmailTemplate,
+    Invitation,
+    InvitationStatus,
+    Job,
+    Message,
+    MessageStatus,
+    Organization,
+    Suppression,
+    User,
+)
+from app.team.services import audit
+
+CHUNK = 5000
+
+
+class CampaignError(Exception):
+    """A campaign action that cannot be done; the message says why."""
+
+
+def audience_query(org: Organization, audience: dict[str, Any]) -> Any:
+    """Candidates of the org selected by tag, search text or explicit ids."""
+    query = select(Candidate).where(Candidate.org_id == org.id)
+    if audience.get("tag"):
+        query = query.where(Candidate.tags.any(audience["tag"]))
+    if audience.get("q"):
+        like = f"%{audience['q'].replace('%', '')}%"
+        query = query.where(
+            or_(
+                Candidate.email.ilike(like),
+                Candidate.first_name.ilike(like),
+                Candidate.last_name.ilike(like),
+            )
+        )
+    if audience.get("ids"):
+        query = query.where(Candidate.id.in_(audience["ids"]))
+    return query
+
+
+def _suppressed(org: Organization, kind: str) -> Any:
+    return select(Suppression.email).where(
+        Suppression.org_id == org.id,
+        or_(Suppression.scope.contains(["all"]), Suppression.scope.contains([kind])),
+    )
+
+
+def count(org: Organization, audience: dict[str, Any], kind: str = "invitation") -> dict:
+    """Recipients and exclusions (suppressed or unsubscribed), for the live count and review."""
+    base = audience_query(org, audience).subquery()
+    total = db.session.scalar(select(func.count()).select_from(base)) or 0
+    excluded = (
+        db.session.scalar(
+            select(func.count()).select_from(base).where(base.c.email.in_(_suppressed(org, kind)))
+        )
+        or 0
+    )
+    return {"total": total, "recipients": total - excluded, "suppressed": excluded}
+
+
+def local_to_utc(value: datetime, zone: str) -> datetime:
+    """A wall-clock time in the org's zone as UTC; refuses times a DST change skips."""
+    tz = ZoneInfo(zone)
+    aware = value.replace(tzinfo=tz)
+    utc = aware.astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) != value:
+        raise CampaignError(
+            f"{value:%d %b %Y %H:%M} does not exist in {zone}: the clocks "
+            "change then. Pick another time."
+        )
+    return utc
+
+
+def create(
+    org: Organization,
+    user: User,
+    *,
+    name: str,
+    job: Job,
+    template: EmailTemplate,
+    audience: dict,
+    respond_by: datetime | None,
+    slot_starts_at: datetime | None,
+    location: str | None,
+) -> Campaign:
+    """A draft campaign with the template's current version pinned."""
+    if template.current_version_id is None:
+        raise CampaignError("That template has no saved version.")
+    slot_end = slot_starts_at + timedelta(minutes=job.duration_minutes) if slot_starts_at else None
+    campaign = Campaign(
+        org_id=org.id,
+        name=name.strip(),
+        job_id=job.id,
+        template_id=template.id,
+        template_version_id=template.current_version_id,
+        audience=audience,
+        respond_by=respond_by,
+        slot_starts_at=slot_starts_at,
+        slot_ends_at=slot_end,
+        location=location or None,
+        created_by_id=user.id,
+        status=CampaignStatus.DRAFT,
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    audit(org.id, user, "campaign.created", campaign=campaign.name)
+    db.session.commit()
+    return campaign
+
+
+def _context(
+    org: Organization,
+    campaign: Campaign,
+    job: Job,
+    recruiter: User | None,
+    person: Candidate,
+    invitation_id: int,
+    expires_at: datetime,
+) -> dict:
+    """What the template sees for one candidate (links are added at render time)."""
+    return {
+        "candidate": {
+            "first_name": person.first_name,
+            "last_name": person.last_name,
+            "full_name": person.full_name,
+            "email": person.email,
+            "phone": person.phone or "",
+            "custom": person.custom or {},
+        },
+        "job": {
+            "title": job.title,
+            "department": job.department or "",
+            "location": job.location or "",
+            "interview_format": job.interview_format,
+            "duration_minutes": job.duration_minutes,
+            "hiring_manager": job.hiring_manager or "",
+            **(job.custom or {}),
+        },
+        "interview": {
+            "starts_at": campaign.slot_starts_at.isoformat() if campaign.slot_starts_at else "",
+            "ends_at": campaign.slot_ends_at.isoformat() if campaign.slot_ends_at else "",
+            "location": campaign.location or job.location or "",
+        },
+        "invitation": {"expires_at": expires_at.isoformat()},
+        "recruiter": {
+            "name": recruiter.name if recruiter else org.name,
+            "email": recruiter.email if recruiter else "",
+        },
+        "org": {"name": org.name, "address": org.postal_address or ""},
+        "recipient_timezone": person.timezone or org.timezone,
+        "_invitation": invitation_id,
+        "_unsubscribe": {"email": person.email, "kind": "invitation"},
+    }
+
+
+def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
+    """Write an invitation, a queued message and its event per recipient (COPY, one txn)."""
+    job = db.session.get(Job, campaign.job_id)
+    recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
+    kind = db.session.get(EmailTemplate, campaign.template_id).kind
+    ttl = timedelta(days=org.invitation_ttl_days)
+    expires_at = min(campaign.respond_by or clock.now() + ttl, clock.now() + ttl)
+    query = (
+        audience_query(org, campaign.audience)
+        .where(Candidate.email.not_in(_suppressed(org, kind)))
+        .order_by(Candidate.id)
+        .execution_options(yield_per=CHUNK)
+    )
+    raw = db.session.connection().connection.driver_connection
+    now, mail_from, written = clock.now(), current_app.config["MAIL_FROM"], 0
+    for people in db.session.scalars(query).partitions(CHUNK):
+        invitation_ids = _ids("invitations_id_seq", len(people))
+        message_ids = _ids("messages_id_seq", len(people))
+        invitations, messages, events = [], [], []
+        for person, inv_id, msg_id in zip(people, invitation_ids, message_ids, strict=True):
+            _, token_hash, encrypted = new_token()
+            invitations.append(
+                (
+                    inv_id,
+                    org.id,
+                    campaign.id,
+                    person.id,
+                    job.id,
+                    token_hash,
+                    encrypted,
+                    expires_at,
+                    InvitationStatus.PENDING,
+                    0,
+                    now,
+                )
+            )
+            context = _context(org, campaign, job, recruiter, person, inv_id, expires_at)
+            messages.append(
+                (
+                    msg_id,
+                    org.id,
+                    kind,
+                    "version",
+                    campaign.template_version_id,
+                    json.dumps(context),
+                    person.email,
+                    person.full_name,
+                    MessageStatus.QUEUED,
+                    f"campaign:{campaign.id}:candidate:{person.id}",
+                    new_message_id(mail_from),
+                    send_after,
+                    0,
+                    person.id,
+                    campaign.id,
+                    inv_id,
+                    campaign.created_by_id,
+                    now,
+                )
+            )
+            events.append((org.id, msg_id, "queued", "{}", now))
+        with raw.cursor() as cursor:
+            _copy(
+                cursor,
+                "invitations (id, org_id, campaign_id, candidate_id, job_id, token_hash, "
+                "token_encrypted, expires_at, status, ics_sequence, created_at)",
+                invitations,
+            )
+            _copy(
+                cursor,
+                "messages (id, org_id, kind, template, template_version_id, context, "
+                "to_email, to_name, status, idempotency_key, message_id, send_after, attempts, "
+                "candidate_id, campaign_id, invitation_id, created_by_id, created_at)",
+                messages,
+            )
+            _copy(cursor, "events (org_id, message_id, type, detail, created_at)", events)
+        written += len(people)
+        for person in people:  # keep memory flat: candidates are not needed again
+            db.session.expunge(person)
+    db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.org_id == org.id,
+            Invitation.job_id == job.id,
+            Invitation.status == InvitationStatus.PENDING,
+            Invitation.campaign_id != campaign.id,
+            Invitation.candidate_id.in_(
+                select(Invitation.candidate_id).where(Invitation.campaign_id == campaign.id)
+            ),
+        )
+        .values(status=InvitationStatus.SUPERSEDED, token_encrypted=None)
+    )
+    return written
+
+
+def _ids(sequence: str, n: int) -> list[int]:
+    rows = db.session.execute(
+        text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": n}
+    )
+    return [row[0] for row in rows]
+
+
+def _copy(cursor: Any, target: str, rows: list[tuple]) -> None:
+    with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def launch(org: Organization, campaign: Campaign, user: User, at: datetime | None) -> int:
+    """Send now or schedule (UTC): writes everything now, due at `at`. Commits."""
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignError("This campaign was already sent or scheduled.")
+    if at is not None and at <= clock.now():
+        raise CampaignError("That time is in the past. Pick a time ahead, or send now.")
+    counts = count(org, campaign.audience)
+    if counts["recipients"] == 0:
+        raise CampaignError(
+            "No one would receive this campaign: the audience is empty or "
+            "everyone in it is suppressed."
+        )
+    locked = db.session.scalar(
+        select(Campaign)
+        .where(Campaign.id == campaign.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked.status != CampaignStatus.DRAFT:
+        raise CampaignError("This campaign was already sent or scheduled.")
+    written = fan_out(org, campaign, at or clock.now())
+    campaign.recipients = written
+    campaign.excluded = {"suppressed": counts["suppressed"]}
+    campaign.scheduled_at = at
+    campaign.status = CampaignStatus.SCHEDULED if at else CampaignStatus.SENDING
+    campaign.started_at = None if at else clock.now()
+    audit(
+        org.id,
+        user,
+        "campaign.scheduled" if at else "campaign.sent",
+        campaign=campaign.name,
+        recipients=written,
+        at=at.isoformat() if at else None,
+    )
+    db.session.commit()
+    if not at:
+        kick_dispatcher()
+    return written
+
+
+def kick_dispatcher() -> None:
+    """Ask for a dispatcher now (the sweeper would start one within its interval anyway)."""
+    from app.jobs.queues import send_queue
+
+    try:
+        send_queue().enqueue("app.jobs.send.dispatch_due", job_timeout=1800)
+    except RedisError:
+        pass
+
+
+def cancel(org: Organization, campaign: Campaign, user: User) -> int:
+    """Stop a scheduled or sending campaign: unsent mail is cancelled, open links revoked."""
+    if campaign.status not in (
+        CampaignStatus.SCHEDULED,
+        CampaignStatus.SENDING,
+        CampaignStatus.PAUSED,
+    ):
+        raise CampaignError("Only a scheduled, sending or paused campaign can be cancelled.")
+    stopped = db.session.execute(
+        update(Message)
+        .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.CANCELLED)
+    ).rowcount
+    db.session.execute(
+        update(Invitation)
+        .where(Invitation.campaign_id == campaign.id, Invitation.status == InvitationStatus.PENDING)
+        .values(status=InvitationStatus.REVOKED, token_encrypted=None)
+    )
+    campaign.status = CampaignStatus.CANCELLED
+    campaign.finished_at = clock.now()
+    audit(org.id, user, "campaign.cancelled", campaign=campaign.name, unsent=stopped)
+    db.session.commit()
+    return stopped
+
+
+def pause(org: Organization, campaign: Campaign, user: User) -> None:
+    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
+        raise CampaignError("Only a sending or scheduled campaign can be paused.")
+    campaign.status = CampaignStatus.PAUSED
+    audit(org.id, user, "campaign.paused", campaign=campaign.name)
+    db.session.commit()
+
+
+def resume(org: Organization, campaign: Campaign, user: User) -> None:
+    if campaign.status != CampaignStatus.PAUSED:
+        raise CampaignError("Only a paused campaign can be resumed.")
+    due = campaign.scheduled_at is None or campaign.scheduled_at <= clock.now()
+    campaign.status = CampaignStatus.SENDING if due else CampaignStatus.SCHEDULED
+    audit(org.id, user, "campaign.resumed", campaign=campaign.name)
+    db.session.commit()
+    kick_dispatcher()
+
+
+def resend_failed(org: Organization, campaign: Campaign, user: User) -> int:
+    """Queue the failed messages again (same rows, same links)."""
+    if campaign.status not in (CampaignStatus.SENT, CampaignStatus.SENDING):
+        raise CampaignError("Resending is for a campaign that has been sent.")
+    again = db.session.execute(
+        update(Message)
+        .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.FAILED)
+        .values(status=MessageStatus.QUEUED, attempts=0, send_after=clock.now(), last_error=None)
+    ).rowcount
+    if not again:
+        raise CampaignError("No failed emails to resend.")
+    campaign.status = CampaignStatus.SENDING
+    audit(org.id, user, "campaign.resent_failed", campaign=campaign.name, messages=again)
+    db.session.commit()
+    kick_dispatcher()
+    return again
+
+
+def progress(campaign: Campaign) -> dict[str, int]:
+    """Message statuses and invitation answers for the progress view."""
+    messages = Counter(
+        dict(
+            db.session.execute(
+                select(Message.status, func.count())
+                .where(Message.campaign_id == campaign.id)
+                .group_by(Message.status)
+            ).all()
+        )
+    )
+    answers = Counter(
+        dict(
+            db.session.execute(
+                select(Invitation.status, func.count())
+                .where(Invitation.campaign_id == campaign.id)
+                .group_by(Invitation.status)
+            ).all()
+        )
+    )
+    done = messages["sent"] + messages["failed"] + messages["cancelled"]
+    return {
+        "queued": messages["queued"] + messages["sending"],
+        "sent": messages["sent"],
+        "failed": messages["failed"],
+        "cancelled": messages["cancelled"],
+        "suppressed": campaign.excluded.get("suppressed", 0) if campaign.excluded else 0,
+        "total": sum(messages.values()),
+        "done": done,
+        "accepted": answers["accepted"],
+        "declined": answers["declined"],
+        "pending": answers["pending"],
+    }
+
+
+def start_due() -> int:
+    """Scheduled campaigns whose time has come start sending; finished ones are marked sent."""
+    now = clock.now()
+    started = db.session.execute(
+        update(Campaign)
+        .where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.scheduled_at <= now)
+        .values(status=CampaignStatus.SENDING, started_at=now)
+        .returning(Campaign.id)
+    ).all()
+    active = select(Message.id).where(
+        Message.campaign_id == Campaign.id, Message.status.in_(["queued", "sending"])
+    )
+    db.session.execute(
+        update(Campaign)
+        .where(Campaign.status == CampaignStatus.SENDING, ~active.exists())
+        .values(status=CampaignStatus.SENT, finished_at=now)
+    )
+    db.session.commit()
+    return len(started)
+
+
+def sample_recipient(org: Organization, campaign: Campaign) -> Candidate | None:
+    return db.session.scalars(
+        audience_query(org, campaign.audience).order_by(Candidate.id).limit(1)
+    ).first()
+
+
+def preview_for(org: Organization, campaign: Campaign, person: Candidate) -> Any:
+    """The email as this candidate would get it (a sample link, nothing written)."""
+    from app.mail.links import sample_invitation_url
+    from app.templates_editor.services import render
+
+    job = db.session.get(Job, campaign.job_id)
+    recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
+    context = _context(
+        org,
+        campaign,
+        job,
+        recruiter,
+        person,
+        0,
+        campaign.respond_by or clock.now() + timedelta(days=org.invitation_ttl_days),
+    )
+    context.pop("_invitation")
+    context.pop("_unsubscribe")
+    context["invitation"]["url"] = sample_invitation_url()
+    context["unsubscribe_url"] = current_app.config["PUBLIC_BASE_URL"] + "/u/preview"
+    version = campaign.template_version
+    return render(
+        org, campaign.template.kind_enum, version.subject, version.html, version.text, context
+    )

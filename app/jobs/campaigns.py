@@ -1,0 +1,15 @@
+"""Periodic: start scheduled campaigns whose time has come, and feed the dispatchers."""
+
+from __future__ import annotations
+
+from app.campaigns import services
+from app.jobs import with_app_context
+
+
+@with_app_context
+def start_due_campaigns() -> int:
+    """Scheduled → sending at their time (their messages are already due in the outbox)."""
+    started = services.start_due()
+    if started:
+        services.kick_dispatcher()
+    return started

@@ -1,0 +1,7 @@
+"""Public pages candidates reach from their email: invitation (accept/decline), unsubscribe."""
+
+from flask import Blueprint
+
+bp = Blueprint("public", __name__)
+
+from app.public import routes  # noqa: E402,F401

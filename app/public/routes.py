@@ -1,0 +1,198 @@
+"""Candidate-facing pages. GET only shows; accepting, declining and unsubscribing are POSTs, so
+mail scanners that follow links change nothing. Every bad, expired or revoked invitation link
+gets the same 404 page, rate-limited per IP, saying nothing about whether it ever existed."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import abort, render_template, request
+from flask.typing import ResponseReturnValue
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from app import clock
+from app.campaigns.tokens import digest, well_formed
+from app.extensions import csrf, db, redis
+from app.mail.outbox import queue_message
+from app.mail.tokens import InvalidToken, unsign
+from app.models import (
+    Campaign,
+    Event,
+    Invitation,
+    InvitationStatus,
+    Message,
+    Organization,
+    Suppression,
+    User,
+)
+from app.public import bp
+from app.tenancy import ALL_ORGS
+
+UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
+
+
+def _rate_limit() -> None:
+    """Per-IP budget for the public pages (token guessing gets nowhere fast)."""
+    from flask import current_app
+
+    key = "herald:public:" + hashlib.sha256((request.remote_addr or "?").encode()).hexdigest()[:24]
+    try:
+        pipe = redis.client.pipeline()
+        pipe.set(key, 0, ex=60, nx=True)
+        pipe.incr(key)
+        _, hits = pipe.execute()
+    except RedisError:
+        return
+    if hits > current_app.config["INVITE_RATE_PER_MINUTE"]:
+        abort(429, description="Too many requests. Wait a minute and try again.")
+
+
+def _gone() -> ResponseReturnValue:
+    return render_template("public/not_found.html"), 404
+
+
+def _invitation(token: str) -> Invitation | None:
+    """The live invitation for a token (pending, accepted or declined, not expired)."""
+    if not well_formed(token):
+        return None
+    invitation = db.session.scalar(
+        select(Invitation)
+        .where(Invitation.token_hash == digest(token))
+        .execution_options(**ALL_ORGS)
+    )
+    if invitation is None or invitation.status in (
+        InvitationStatus.REVOKED,
+        InvitationStatus.SUPERSEDED,
+    ):
+        return None
+    if invitation.status == InvitationStatus.PENDING and invitation.expires_at < clock.now():
+        return None
+    return invitation
+
+
+def _page(invitation: Invitation, status: int = 200, note: str | None = None):  # noqa: ANN202
+    org = db.session.get(Organization, invitation.org_id)
+    campaign = db.session.get(Campaign, invitation.campaign_id)
+    from app.templates_editor.services import brand_for
+
+    return render_template(
+        "public/invitation.html",
+        invitation=invitation,
+        org=org,
+        brand=brand_for(org),
+        campaign=campaign,
+        job=invitation.job,
+        candidate=invitation.candidate,
+        note=note,
+    ), status
+
+
+@bp.get("/i/<token>")
+def invitation(token: str) -> ResponseReturnValue:
+    _rate_limit()
+    found = _invitation(token)
+    return _page(found) if found else _gone()
+
+
+@bp.post("/i/<token>")
+def respond(token: str) -> ResponseReturnValue:
+    """Accept or decline (once; the other answer afterwards is a 409 with a clear note)."""
+    _rate_limit()
+    found = _invitation(token)
+    if found is None:
+        return _gone()
+    answer = request.form.get("answer")
+    if answer not in ("accept", "decline"):
+        abort(400, description="Choose accept or decline.")
+    wanted = InvitationStatus.ACCEPTED if answer == "accept" else InvitationStatus.DECLINED
+    locked = db.session.scalar(
+        select(Invitation)
+        .where(Invitation.id == found.id)
+        .with_for_update()
+        .execution_options(populate_existing=True, **ALL_ORGS)
+    )
+    if locked.status == wanted:
+        return _page(locked, note="Your answer was already recorded. Thank you!")
+    if locked.status != InvitationStatus.PENDING:
+        return _page(
+            locked,
+            409,
+            note=f"You already {locked.status} this invitation. "
+            "To change your answer, reply to the email.",
+        )
+    locked.status, locked.responded_at = wanted, clock.now()
+    _notify_recruiter(locked)
+    db.session.commit()
+    return _page(locked, note="Thank you! Your answer is recorded.")
+
+
+def _notify_recruiter(invitation: Invitation) -> None:
+    """Event on the invitation's message and an email to the recruiter who sent it."""
+    message_id = db.session.scalar(
+        select(Message.id)
+        .where(Message.invitation_id == invitation.id)
+        .execution_options(**ALL_ORGS)
+    )
+    if message_id:
+        db.session.add(
+            Event(org_id=invitation.org_id, message_id=message_id, type=invitation.status)
+        )
+    campaign = db.session.get(Campaign, invitation.campaign_id)
+    recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
+    if recruiter is None:
+        return
+    candidate = invitation.candidate
+    queue_message(
+        org_id=invitation.org_id,
+        kind="candidate_response",
+        template="candidate_response",
+        to_email=recruiter.email,
+        to_name=recruiter.name,
+        context={
+            "candidate": {"name": candidate.full_name},
+            "job": {"title": invitation.job.title},
+            "answer": invitation.status,
+            "campaign": {"name": campaign.name},
+        },
+        created_by_id=recruiter.id,
+    )
+
+
+def _unsubscribe_target(token: str) -> dict | None:
+    try:
+        data = unsign("unsubscribe", token, max_age=UNSUBSCRIBE_MAX_AGE)
+    except InvalidToken:
+        return None
+    return data if isinstance(data, dict) and {"o", "e"} <= set(data) else None
+
+
+@bp.get("/u/<token>")
+def unsubscribe_page(token: str) -> ResponseReturnValue:
+    target = _unsubscribe_target(token)
+    if target is None:
+        return _gone()
+    org = db.session.get(Organization, target["o"])
+    return render_template("public/unsubscribe.html", org=org, token=token, done=False)
+
+
+@bp.post("/u/<token>")
+@csrf.exempt  # RFC 8058 one-click: mail clients POST without a form token
+def unsubscribe(token: str) -> ResponseReturnValue:
+    """One-click unsubscribe: the address is suppressed for this organization at once."""
+    target = _unsubscribe_target(token)
+    if target is None:
+        return _gone()
+    email = str(target["e"]).strip().lower()
+    exists = db.session.scalar(
+        select(Suppression)
+        .where(Suppression.org_id == target["o"], Suppression.email == email)
+        .execution_options(**ALL_ORGS)
+    )
+    if exists is None:
+        db.session.add(
+            Suppression(org_id=target["o"], email=email, scope=["all"], reason="unsubscribed")
+        )
+        db.session.commit()
+    org = db.session.get(Organization, target["o"])
+    return render_template("public/unsubscribe.html", org=org, token=token, done=True)

@@ -1,0 +1,208 @@
+"""Campaigns end to end: audience, review, fan-out, tokens, the candidate's page, scheduling,
+pause, cancel, resend, supersede, unsubscribe."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db
+from app.models import (
+    Campaign,
+    Invitation,
+    Message,
+    Role,
+    Suppression,
+    TemplateKind,
+)
+
+
+@pytest.fixture
+def setup(factories, login_as):
+    org = factories.make_org("Acme")
+    org.postal_address = "1 Market St"
+    db.session.commit()
+    user = factories.make_user(org, Role.RECRUITER, email="rita@example.com", name="Rita")
+    login_as(user, org)
+    job = factories.make_job(org, "Data Engineer")
+    template = factories.make_email_template(org, TemplateKind.INVITATION, name="Invite")
+    people = [
+        factories.make_candidate(
+            org, email=f"c{n}@example.com", first_name=f"C{n}", tags=["shortlist"]
+        )
+        for n in range(3)
+    ]
+    factories.make_suppression(org, email="c2@example.com")
+    return org, user, job, template, people
+
+
+def _create(post, job, template, **extra) -> Campaign:
+    response = post(
+        "/campaigns/new",
+        {
+            "name": "Spring round",
+            "job_id": job.id,
+            "template_id": template.id,
+            "tag": "shortlist",
+            **extra,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return db.session.scalars(select(Campaign).order_by(Campaign.id.desc())).first()
+
+
+def _links(sink) -> list[str]:
+    found = []
+    for mail in sink.messages:
+        body = mail["data"].decode().replace("=\r\n", "").replace("=3D", "=")
+        found += re.findall(r"/i/([A-Za-z0-9_-]{43})", body)[:1]
+    return found
+
+
+def test_campaign_end_to_end(setup, client, post, sink, run_worker):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    review = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "<strong>2</strong>" in review and "1 unsubscribed or suppressed" in review
+    assert "srcdoc=" in review and "C0" in review
+    assert post(f"/campaigns/{campaign.id}/launch", {"mode": "now"}).status_code == 302
+    invitations = db.session.scalars(select(Invitation)).all()
+    assert len(invitations) == 2 and len(db.session.scalars(select(Message)).all()) == 2
+    run_worker()
+    assert sorted(m["to"][0] for m in sink.messages) == ["c0@example.com", "c1@example.com"]
+    tokens = _links(sink)
+    assert len(set(tokens)) == 2
+    stored = {i.token_hash for i in db.session.scalars(select(Invitation))}
+    assert {hashlib.sha256(t.encode()).digest() for t in tokens} == stored  # only hashes kept
+
+    page = client.get(f"/i/{tokens[0]}")
+    assert page.status_code == 200 and "Data Engineer" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert {i.status for i in db.session.scalars(select(Invitation))} == {"pending"}  # GET only
+    answer = post(f"/i/{tokens[0]}", {"answer": "accept"})
+    assert answer.status_code == 200 and "Your answer is recorded" in answer.get_data(as_text=True)
+    again = post(f"/i/{tokens[0]}", {"answer": "decline"})
+    assert again.status_code == 409 and "already accepted" in again.get_data(as_text=True)
+    notice = db.session.scalars(select(Message).where(Message.kind == "candidate_response")).one()
+    assert notice.to_email == "rita@example.com"
+    progress = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert 'Accepted</dt><dd class="ok-text">1' in progress
+
+
+@pytest.mark.parametrize("token", ["garbage", "x" * 43, "a" * 5000, "%00", "A" * 42 + "!"])
+def test_bad_tokens_get_the_same_404(setup, client, token):
+    response = client.get(f"/i/{token}")
+    assert response.status_code == 404 and "isn't valid anymore" in response.get_data(as_text=True)
+
+
+def test_revoked_superseded_and_expired_links_are_404(setup, client, post, sink, run_worker):
+    org, user, job, template, people = setup
+    first = _create(post, job, template)
+    post(f"/campaigns/{first.id}/launch", {"mode": "now"})
+    run_worker()
+    old = _links(sink)[0]
+    sink.reset()
+    second = _create(post, job, template)
+    post(f"/campaigns/{second.id}/launch", {"mode": "now"})
+    run_worker()
+    assert client.get(f"/i/{old}").status_code == 404  # superseded by the newer invitation
+    new = _links(sink)[0]
+    assert client.get(f"/i/{new}").status_code == 200
+    frozen = clock.FrozenClock(datetime.now(UTC) + timedelta(days=15))
+    clock.set_clock(frozen)
+    assert client.get(f"/i/{new}").status_code == 404  # expired
+
+
+def test_schedule_in_the_org_time_zone(setup, client, post, run_worker, sink):
+    org, user, job, template, people = setup
+    org.timezone = "Europe/Paris"
+    db.session.commit()
+    campaign = _create(post, job, template)
+    past = post(
+        f"/campaigns/{campaign.id}/launch",
+        {"mode": "later", "at": "2020-01-01T09:00"},
+        follow_redirects=True,
+    )
+    assert "in the past" in past.get_data(as_text=True)
+    gap = post(
+        f"/campaigns/{campaign.id}/launch",
+        {"mode": "later", "at": "2030-03-31T02:30"},
+        follow_redirects=True,
+    )
+    assert "does not exist in Europe/Paris" in gap.get_data(as_text=True)
+    ok = post(f"/campaigns/{campaign.id}/launch", {"mode": "later", "at": "2030-07-01T09:00"})
+    assert ok.status_code == 302
+    db.session.expire_all()
+    assert campaign.status == "scheduled"
+    assert campaign.scheduled_at == datetime(2030, 7, 1, 7, 0, tzinfo=UTC)  # CEST = UTC+2
+    messages = db.session.scalars(select(Message)).all()
+    assert {m.send_after for m in messages} == {campaign.scheduled_at}
+    run_worker()
+    assert sink.messages == []  # not before its time
+    from app.jobs.campaigns import start_due_campaigns
+
+    clock.set_clock(clock.FrozenClock(datetime(2030, 7, 1, 7, 0, 1, tzinfo=UTC)))
+    assert start_due_campaigns() == 1
+    run_worker()
+    assert len(sink.messages) == 2
+
+
+def test_cancel_a_scheduled_campaign(setup, client, post, run_worker, sink):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "later", "at": "2030-07-01T09:00"})
+    post(f"/campaigns/{campaign.id}/cancel")
+    db.session.expire_all()
+    assert campaign.status == "cancelled"
+    assert {m.status for m in db.session.scalars(select(Message))} == {"cancelled"}
+    assert {i.status for i in db.session.scalars(select(Invitation))} == {"revoked"}
+
+
+def test_pause_holds_mail_and_resume_sends_it(setup, client, post, run_worker, sink):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    post(f"/campaigns/{campaign.id}/pause")
+    run_worker()
+    assert sink.messages == []
+    post(f"/campaigns/{campaign.id}/resume")
+    run_worker()
+    assert len(sink.messages) == 2
+
+
+def test_resend_to_failed_only_reuses_the_link(setup, client, post, run_worker, sink):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    sink.refuse_rcpt = "550 5.1.1 No such user"
+    run_worker()
+    assert {m.status for m in db.session.scalars(select(Message))} == {"failed"}
+    sink.refuse_rcpt = None
+    response = post(f"/campaigns/{campaign.id}/resend-failed", follow_redirects=True)
+    assert "2 failed emails queued again" in response.get_data(as_text=True)
+    run_worker()
+    tokens = _links(sink)
+    stored = {i.token_hash for i in db.session.scalars(select(Invitation))}
+    assert {hashlib.sha256(t.encode()).digest() for t in tokens} == stored
+
+
+def test_zero_recipients_and_one_click_unsubscribe(setup, client, post, run_worker, sink):
+    org, user, job, template, people = setup
+    empty = _create(post, job, template, tag="", q="nobody-matches")
+    response = post(f"/campaigns/{empty.id}/launch", {"mode": "now"}, follow_redirects=True)
+    assert "No one would receive this campaign" in response.get_data(as_text=True)
+    campaign = _create(post, job, template)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    run_worker()
+    body = sink.messages[0]["data"].decode().replace("=\r\n", "").replace("=3D", "=")
+    unsubscribe = re.search(r"/u/([^\"'\s<>)]+)", body).group(0)
+    assert client.post(unsubscribe).status_code == 200  # one click, no CSRF token needed
+    suppressed = {s.email for s in db.session.scalars(select(Suppression))}
+    assert sink.messages[0]["to"][0] in suppressed
+    counts = client.get("/campaigns/count?tag=shortlist").get_data(as_text=True)
+    assert "<strong>1</strong>" in counts
