@@ -5,6 +5,7 @@ transaction with COPY, in chunks, so memory stays bounded for 100,000 recipients
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from app.models import (
 from app.team.services import audit
 
 CHUNK = 5000
+_CANDIDATE_COLUMNS = ("id", "email", "first_name", "last_name", "phone", "timezone", "custom")
 
 
 class CampaignError(Exception):
@@ -130,25 +132,11 @@ def create(
     return campaign
 
 
-def _context(
-    org: Organization,
-    campaign: Campaign,
-    job: Job,
-    recruiter: User | None,
-    person: Candidate,
-    invitation_id: int,
-    expires_at: datetime,
+def shared_context(
+    org: Organization, campaign: Campaign, job: Job, recruiter: User | None, expires_at: datetime
 ) -> dict:
-    """What the template sees for one candidate (links are added at render time)."""
+    """Template data every recipient shares, frozen on the campaign at launch."""
     return {
-        "candidate": {
-            "first_name": person.first_name,
-            "last_name": person.last_name,
-            "full_name": person.full_name,
-            "email": person.email,
-            "phone": person.phone or "",
-            "custom": person.custom or {},
-        },
         "job": {
             "title": job.title,
             "department": job.department or "",
@@ -169,10 +157,33 @@ def _context(
             "email": recruiter.email if recruiter else "",
         },
         "org": {"name": org.name, "address": org.postal_address or ""},
-        "recipient_timezone": person.timezone or org.timezone,
+    }
+
+
+def _context(campaign_id: int, person: Any, invitation_id: int, default_zone: str) -> dict:
+    """One recipient's own data (links are added at render time)."""
+    full_name = " ".join(p for p in (person.first_name, person.last_name) if p) or person.email
+    return {
+        "_campaign": campaign_id,
+        "candidate": {
+            "first_name": person.first_name,
+            "last_name": person.last_name,
+            "full_name": full_name,
+            "email": person.email,
+            "phone": person.phone or "",
+            "custom": person.custom or {},
+        },
+        "recipient_timezone": person.timezone or default_zone,
         "_invitation": invitation_id,
         "_unsubscribe": {"email": person.email, "kind": "invitation"},
     }
+
+
+def full_context(campaign: Campaign, own: dict) -> dict:
+    """Shared campaign data with the recipient's own on top."""
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in campaign.context.items()}
+    merged.update(own)
+    return merged
 
 
 def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
@@ -182,15 +193,24 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
     kind = db.session.get(EmailTemplate, campaign.template_id).kind
     ttl = timedelta(days=org.invitation_ttl_days)
     expires_at = min(campaign.respond_by or clock.now() + ttl, clock.now() + ttl)
-    query = (
+    chosen = (
         audience_query(org, campaign.audience)
         .where(Candidate.email.not_in(_suppressed(org, kind)))
-        .order_by(Candidate.id)
+        .subquery()
+    )
+    query = (
+        select(*(chosen.c[name] for name in _CANDIDATE_COLUMNS))
+        .order_by(chosen.c.id)
         .execution_options(yield_per=CHUNK)
     )
     raw = db.session.connection().connection.driver_connection
-    now, mail_from, written = clock.now(), current_app.config["MAIL_FROM"], 0
-    for people in db.session.scalars(query).partitions(CHUNK):
+    domain = new_message_id(current_app.config["MAIL_FROM"]).rpartition("@")[2]
+    org_id, campaign_id, job_id = org.id, campaign.id, job.id
+    version_id, creator_id = campaign.template_version_id, campaign.created_by_id
+    campaign.context = shared_context(org, campaign, job, recruiter, expires_at)
+    zone = org.timezone
+    now, written = clock.now(), 0
+    for people in db.session.execute(query).partitions(CHUNK):
         invitation_ids = _ids("invitations_id_seq", len(people))
         message_ids = _ids("messages_id_seq", len(people))
         invitations, messages, events = [], [], []
@@ -199,42 +219,42 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
             invitations.append(
                 (
                     inv_id,
-                    org.id,
-                    campaign.id,
+                    org_id,
+                    campaign_id,
                     person.id,
-                    job.id,
+                    job_id,
                     token_hash,
                     encrypted,
                     expires_at,
-                    InvitationStatus.PENDING,
+                    "pending",
                     0,
                     now,
                 )
             )
-            context = _context(org, campaign, job, recruiter, person, inv_id, expires_at)
+            context = _context(campaign_id, person, inv_id, zone)
             messages.append(
                 (
                     msg_id,
-                    org.id,
+                    org_id,
                     kind,
                     "version",
-                    campaign.template_version_id,
+                    version_id,
                     json.dumps(context),
                     person.email,
-                    person.full_name,
-                    MessageStatus.QUEUED,
-                    f"campaign:{campaign.id}:candidate:{person.id}",
-                    new_message_id(mail_from),
+                    context["candidate"]["full_name"],
+                    "queued",
+                    f"campaign:{campaign_id}:candidate:{person.id}",
+                    f"<{uuid.uuid4().hex}@{domain}",
                     send_after,
                     0,
                     person.id,
-                    campaign.id,
+                    campaign_id,
                     inv_id,
-                    campaign.created_by_id,
+                    creator_id,
                     now,
                 )
             )
-            events.append((org.id, msg_id, "queued", "{}", now))
+            events.append((org_id, msg_id, "queued", "{}", now))
         with raw.cursor() as cursor:
             _copy(
                 cursor,
@@ -251,17 +271,15 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
             )
             _copy(cursor, "events (org_id, message_id, type, detail, created_at)", events)
         written += len(people)
-        for person in people:  # keep memory flat: candidates are not needed again
-            db.session.expunge(person)
     db.session.execute(
         update(Invitation)
         .where(
-            Invitation.org_id == org.id,
-            Invitation.job_id == job.id,
+            Invitation.org_id == org_id,
+            Invitation.job_id == job_id,
             Invitation.status == InvitationStatus.PENDING,
-            Invitation.campaign_id != campaign.id,
+            Invitation.campaign_id != campaign_id,
             Invitation.candidate_id.in_(
-                select(Invitation.candidate_id).where(Invitation.campaign_id == campaign.id)
+                select(Invitation.candidate_id).where(Invitation.campaign_id == campaign_id)
             ),
         )
         .values(status=InvitationStatus.SUPERSEDED, token_encrypted=None)
@@ -462,17 +480,12 @@ def preview_for(org: Organization, campaign: Campaign, person: Candidate) -> Any
 
     job = db.session.get(Job, campaign.job_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
-    context = _context(
-        org,
-        campaign,
-        job,
-        recruiter,
-        person,
-        0,
-        campaign.respond_by or clock.now() + timedelta(days=org.invitation_ttl_days),
-    )
-    context.pop("_invitation")
-    context.pop("_unsubscribe")
+    expires = campaign.respond_by or clock.now() + timedelta(days=org.invitation_ttl_days)
+    context = shared_context(org, campaign, job, recruiter, expires)
+    own = _context(campaign.id, person, 0, org.timezone)
+    for key in ("_invitation", "_unsubscribe", "_campaign"):
+        own.pop(key)
+    context.update(own)
     context["invitation"]["url"] = sample_invitation_url()
     context["unsubscribe_url"] = current_app.config["PUBLIC_BASE_URL"] + "/u/preview"
     version = campaign.template_version

@@ -33,6 +33,13 @@ def resolve(context: dict[str, Any], org_id: int | None = None) -> dict[str, Any
     for name, spec in specs.items():
         token = sign(spec["purpose"], spec["payload"])
         context[name] = base + spec["path"].replace(_PLACEHOLDER, token)
+    campaign_id = context.pop("_campaign", None)
+    if campaign_id:
+        from app.campaigns.services import full_context
+        from app.extensions import db
+        from app.models import Campaign
+
+        context = full_context(db.session.get(Campaign, campaign_id), context)
     invitation_id = context.pop("_invitation", None)
     if invitation_id:
         from app.campaigns.tokens import reveal

@@ -56,6 +56,7 @@ class Campaign(TenantMixin, TimestampMixin, db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     excluded: Mapped[dict] = mapped_column(JSONB, default=dict)
+    context: Mapped[dict] = mapped_column(JSONB, default=dict)  # shared template data, frozen
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     job = relationship("Job")

@@ -129,6 +129,7 @@ def upgrade():
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('recipients', sa.Integer(), nullable=False),
     sa.Column('excluded', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('context', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
