@@ -102,6 +102,9 @@ class Config:
         # The outbox: leases, batches, retries, sweeper
         self.SEND_LEASE_SECONDS = _float("SEND_LEASE_SECONDS", 120.0)
         self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)
+        self.SEND_BURST = _int("SEND_BURST", 10)  # token-bucket capacity (org and provider)
+        self.PROVIDER_RATE_PER_MINUTE = _int("PROVIDER_RATE_PER_MINUTE", 6000)
+        self.CANDIDATE_WINDOW_SECONDS = _int("CANDIDATE_WINDOW_SECONDS", 24 * 3600)
         self.SEND_MAX_RETRIES = _int("SEND_MAX_RETRIES", 3)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
         self.SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)

@@ -118,15 +118,16 @@ def test_worker_killed_holding_the_lease_is_recovered_after_expiry(
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # so its scheduler child is killed with it
     )
     try:
         assert sink.holding.wait(30), "worker never reached the SMTP server"
         assert only_message().status == "sending"
-        worker.send_signal(signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its scheduler child
         worker.wait(10)
     finally:
         if worker.poll() is None:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)
     sink.release()
     assert sink.messages == []
 

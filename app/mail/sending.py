@@ -13,14 +13,17 @@ import random
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, text
 
 from app import clock
 from app.extensions import db
+from app.mail import throttle
 from app.mail.build import outgoing_for
-from app.models import Event, Message, MessageStatus
+from app.models import Event, Message, MessageStatus, Organization
 from app.providers import Accepted, OutgoingMessage, Permanent, Result, Transient, provider_for
 
 log = logging.getLogger(__name__)
@@ -147,14 +150,86 @@ def _record(result: Result, token: str, provider_name: str) -> str | None:
     return outcome
 
 
+BULK = {"invitation", "reminder", "follow_up", "custom"}
+
+
+def _over_candidate_cap(row: Any, org: Organization, token: str) -> bool:
+    """A bulk mail to a candidate who already got org.candidate_daily_cap in the window waits
+    until the oldest of those leaves the window (the row is released with that time)."""
+    if row.candidate_id is None or row.kind not in BULK:
+        return False
+    window = timedelta(seconds=current_app.config["CANDIDATE_WINDOW_SECONDS"])
+    since = clock.now() - window
+    recent = db.session.scalars(
+        select(Message.sent_at)
+        .where(
+            Message.org_id == row.org_id,
+            Message.candidate_id == row.candidate_id,
+            Message.kind.in_(BULK),
+            Message.status == MessageStatus.SENT,
+            Message.sent_at > since,
+        )
+        .order_by(Message.sent_at)
+    ).all()
+    if len(recent) < org.candidate_daily_cap:
+        return False
+    later = recent[len(recent) - org.candidate_daily_cap] + window
+    db.session.execute(_RELEASE, {"ids": [row.id], "token": token, "send_after": later})
+    db.session.add(
+        Event(
+            org_id=row.org_id,
+            message_id=row.id,
+            type="capped",
+            detail={"until": later.isoformat(), "cap": org.candidate_daily_cap},
+        )
+    )
+    db.session.commit()
+    return True
+
+
+def _dispatch_at(when: Any) -> None:
+    """One delayed dispatcher for when the buckets have refilled (RQ's own scheduler)."""
+    from app.jobs.queues import send_queue
+
+    try:
+        send_queue().enqueue_at(when, "app.jobs.send.dispatch_due", job_timeout=1800)
+    except RedisError:
+        pass  # the sweeper dispatches due rows anyway
+
+
 def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     """Send claimed messages one by one, committing each outcome as the provider answers."""
     counts = {"sent": 0, "retry": 0, "failed": 0}
     provider = provider_for(current_app)
     begun: set[int] = set()
 
+    rows = {
+        row.id: row
+        for row in db.session.execute(
+            select(Message.id, Message.org_id, Message.candidate_id, Message.kind).where(
+                Message.id.in_(ids)
+            )
+        )
+    }
+    orgs: dict[int, Organization] = {}
+    resume_at = None
+
     def feed() -> Iterator[OutgoingMessage]:
+        nonlocal resume_at
         for message_id in ids:
+            row = rows.get(message_id)
+            if row is None:
+                continue
+            org = orgs.get(row.org_id) or orgs.setdefault(
+                row.org_id, db.session.get(Organization, row.org_id)
+            )
+            if _over_candidate_cap(row, org, token):
+                begun.add(message_id)  # handled: deferred, not sent
+                continue
+            wait = throttle.take(row.org_id, org.send_rate_per_minute, provider.name)
+            if wait > 0:
+                resume_at = clock.now() + timedelta(seconds=wait)
+                return  # the rest waits for the buckets to refill
             message = _begin(message_id, token)
             if message is None:
                 continue
@@ -182,8 +257,10 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
         db.session.rollback()
         rest = [i for i in ids if i not in begun]
         if rest:
-            later = clock.now() + timedelta(seconds=backoff_seconds(1))
+            later = resume_at or clock.now() + timedelta(seconds=backoff_seconds(1))
             db.session.execute(_RELEASE, {"ids": rest, "token": token, "send_after": later})
             db.session.commit()
+        if resume_at is not None:
+            _dispatch_at(resume_at)
     log.info("batch done: %s", counts)
     return counts
