@@ -80,7 +80,7 @@ def test_candidate_daily_cap_defers_the_fourth_bulk_mail(ctx, factories, sink, r
     org = factories.make_org()
     person = factories.make_candidate(org, email="cap@example.com")
     template = factories.make_email_template(org)
-    for n in range(4):
+    for _ in range(4):
         message = queue_message(
             org_id=org.id,
             kind="invitation",

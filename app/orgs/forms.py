@@ -7,7 +7,7 @@ from zoneinfo import available_timezones
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, NumberRange
 
 TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
 
@@ -17,6 +17,18 @@ class OrgForm(FlaskForm):
         "Organization name", [InputRequired("Name your organization."), Length(max=120)]
     )
     timezone = SelectField("Default time zone", choices=TIMEZONES, default="UTC")
+
+
+class SendingForm(FlaskForm):
+    send_rate_per_minute = IntegerField(
+        "Emails per minute", [InputRequired(), NumberRange(1, 100_000)]
+    )
+    invitation_ttl_days = IntegerField(
+        "Invitation links last (days)", [InputRequired(), NumberRange(1, 90)]
+    )
+    candidate_daily_cap = IntegerField(
+        "Bulk emails per candidate per day", [InputRequired(), NumberRange(1, 50)]
+    )
 
 
 class SwitchForm(FlaskForm):

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import Role
 from app.orgs import bp
 from app.orgs import branding as branding_rules
-from app.orgs.forms import BrandingForm, OrgForm, SwitchForm
+from app.orgs.forms import BrandingForm, OrgForm, SendingForm, SwitchForm
 from app.team.services import audit
 from app.tenancy import current_org, role_required, user_memberships
 
@@ -50,7 +50,10 @@ def switch() -> ResponseReturnValue:
 def settings() -> ResponseReturnValue:
     """Organization settings (admins and owners)."""
     form = OrgForm(obj=current_org)
-    if form.validate_on_submit():
+    sending = SendingForm(obj=current_org, prefix="s")
+    if form.validate_on_submit() and sending.validate():
+        for key in ("send_rate_per_minute", "invitation_ttl_days", "candidate_daily_cap"):
+            setattr(current_org, key, getattr(sending, key).data)
         changes = {
             k: getattr(form, k).data
             for k in ("name", "timezone")
@@ -63,9 +66,8 @@ def settings() -> ResponseReturnValue:
         db.session.commit()
         flash("Settings saved.", "success")
         return redirect(url_for("orgs.settings"))
-    return render_template(
-        "orgs/settings.html", form=form
-    ), 400 if request.method == "POST" else 200
+    status = 400 if request.method == "POST" else 200
+    return render_template("orgs/settings.html", form=form, sending=sending), status
 
 
 @bp.route("/settings/branding", methods=["GET", "POST"])
