@@ -64,7 +64,7 @@ def _links(sink) -> list[str]:
     return found
 
 
-def test_campaign_end_to_end(setup, client, post, sink, run_worker):
+def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     org, user, job, template, people = setup
     campaign = _create(post, job, template)
     review = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
@@ -80,8 +80,9 @@ def test_campaign_end_to_end(setup, client, post, sink, run_worker):
     stored = {i.token_hash for i in db.session.scalars(select(Invitation))}
     assert {hashlib.sha256(t.encode()).digest() for t in tokens} == stored  # only hashes kept
 
-    page = client.get(f"/i/{tokens[0]}")
-    assert page.status_code == 200 and "Data Engineer" in page.get_data(as_text=True)
+    page = app.test_client().get(f"/i/{tokens[0]}")  # the candidate: nobody logged in
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<h1>Data Engineer</h1>" in text and "Hi C0," in text
     db.session.expire_all()
     assert {i.status for i in db.session.scalars(select(Invitation))} == {"pending"}  # GET only
     answer = post(f"/i/{tokens[0]}", {"answer": "accept"})

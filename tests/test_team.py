@@ -165,14 +165,24 @@ def test_admin_changes_roles_but_the_last_owner_stays(client, ctx, factories, lo
 
 def test_admin_saves_settings(client, ctx, factories, login_as, post):
     org, _ = _admin(factories, login_as)
-    response = post("/settings", {"name": "Acme Talent", "timezone": "America/New_York",
-                                  "s-send_rate_per_minute": 600, "s-invitation_ttl_days": 7,
-                                  "s-candidate_daily_cap": 2})
+    response = post(
+        "/settings",
+        {
+            "name": "Acme Talent",
+            "timezone": "America/New_York",
+            "s-send_rate_per_minute": 600,
+            "s-invitation_ttl_days": 7,
+            "s-candidate_daily_cap": 2,
+        },
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert (org.name, org.timezone) == ("Acme Talent", "America/New_York")
     assert (org.send_rate_per_minute, org.invitation_ttl_days, org.candidate_daily_cap) == (
-        600, 7, 2)
+        600,
+        7,
+        2,
+    )
     bad = post("/settings", {"name": "", "timezone": "Mars/Olympus"})
     assert bad.status_code == 400
     db.session.expire_all()

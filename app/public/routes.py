@@ -5,6 +5,7 @@ gets the same 404 page, rate-limited per IP, saying nothing about whether it eve
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from flask import abort, render_template, request
 from flask.typing import ResponseReturnValue
@@ -18,9 +19,11 @@ from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
 from app.models import (
     Campaign,
+    Candidate,
     Event,
     Invitation,
     InvitationStatus,
+    Job,
     Message,
     Organization,
     Suppression,
@@ -48,6 +51,13 @@ def _rate_limit() -> None:
         abort(429, description="Too many requests. Wait a minute and try again.")
 
 
+def _row(model: Any, row_id: int | None) -> Any:
+    """A tenant row by id on a public page: no org is logged in, the token already decided."""
+    if row_id is None:
+        return None
+    return db.session.scalar(select(model).where(model.id == row_id).execution_options(**ALL_ORGS))
+
+
 def _gone() -> ResponseReturnValue:
     return render_template("public/not_found.html"), 404
 
@@ -73,7 +83,7 @@ def _invitation(token: str) -> Invitation | None:
 
 def _page(invitation: Invitation, status: int = 200, note: str | None = None):  # noqa: ANN202
     org = db.session.get(Organization, invitation.org_id)
-    campaign = db.session.get(Campaign, invitation.campaign_id)
+    campaign = _row(Campaign, invitation.campaign_id)
     from app.templates_editor.services import brand_for
 
     return render_template(
@@ -82,8 +92,8 @@ def _page(invitation: Invitation, status: int = 200, note: str | None = None):  
         org=org,
         brand=brand_for(org),
         campaign=campaign,
-        job=invitation.job,
-        candidate=invitation.candidate,
+        job=_row(Job, invitation.job_id),
+        candidate=_row(Candidate, invitation.candidate_id),
         note=note,
     ), status
 
@@ -138,11 +148,12 @@ def _notify_recruiter(invitation: Invitation) -> None:
         db.session.add(
             Event(org_id=invitation.org_id, message_id=message_id, type=invitation.status)
         )
-    campaign = db.session.get(Campaign, invitation.campaign_id)
+    campaign = _row(Campaign, invitation.campaign_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     if recruiter is None:
         return
-    candidate = invitation.candidate
+    candidate = _row(Candidate, invitation.candidate_id)
+    job = _row(Job, invitation.job_id)
     queue_message(
         org_id=invitation.org_id,
         kind="candidate_response",
@@ -151,7 +162,7 @@ def _notify_recruiter(invitation: Invitation) -> None:
         to_name=recruiter.name,
         context={
             "candidate": {"name": candidate.full_name},
-            "job": {"title": invitation.job.title},
+            "job": {"title": job.title},
             "answer": invitation.status,
             "campaign": {"name": campaign.name},
         },
