@@ -207,3 +207,24 @@ def test_zero_recipients_and_one_click_unsubscribe(setup, client, post, run_work
     assert sink.messages[0]["to"][0] in suppressed
     counts = client.get("/campaigns/count?tag=shortlist").get_data(as_text=True)
     assert "<strong>1</strong>" in counts
+
+
+def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, run_worker):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template, slot_starts_at="2030-07-01T14:00",
+                       location="Room 4")
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    run_worker()
+    from email import message_from_bytes, policy
+
+    mail = message_from_bytes(sink.messages[0]["data"], policy=policy.default)
+    assert mail.get_content_type() == "multipart/mixed"
+    parts = {p.get_content_type(): p for p in mail.walk()}
+    ics = parts["text/calendar"].get_content()
+    assert parts["text/calendar"].get_param("method") == "REQUEST"
+    invitation = db.session.scalars(select(Invitation).where(
+        Invitation.candidate_id == people[0].id)).one()
+    assert f"UID:invitation-{invitation.id}@" in ics and "SEQUENCE:0" in ics
+    assert "DTSTART:20300701T120000Z" in ics  # 14:00 in Paris (CEST), in UTC
+    assert "LOCATION:Room 4" in ics
+    assert "application/ics" in parts

@@ -46,6 +46,36 @@ def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
     return formataddr((name, org.sender_email or default_addr)), extra
 
 
+def _calendar(message: Message, org: Organization | None, mail_from: str) -> bytes | None:
+    """The .ics for an invitation whose campaign has an interview slot."""
+    if message.invitation_id is None or org is None:
+        return None
+    from app.mail.calendar import invitation_ics
+    from app.models import Campaign, Invitation, Job
+
+    invitation = db.session.get(Invitation, message.invitation_id)
+    campaign = db.session.get(Campaign, invitation.campaign_id) if invitation else None
+    if campaign is None or campaign.slot_starts_at is None:
+        return None
+    job = db.session.get(Job, campaign.job_id)
+    name, address = parseaddr(mail_from)
+    domain = address.rpartition("@")[2] or "herald.localhost"
+    return invitation_ics(
+        uid=f"invitation-{invitation.id}@{domain}",
+        sequence=invitation.ics_sequence,
+        starts_at=campaign.slot_starts_at,
+        ends_at=campaign.slot_ends_at,
+        summary=f"Interview: {job.title} ({org.name})",
+        location=campaign.location or job.location or "",
+        description=f"{job.interview_format}, {job.duration_minutes} minutes.",
+        organizer_name=name or org.name,
+        organizer_email=address,
+        attendee_name=message.to_name or message.to_email,
+        attendee_email=message.to_email,
+        cancel=invitation.status == "revoked",
+    )
+
+
 def outgoing_for(message: Message) -> OutgoingMessage:
     """Render and serialize one message."""
     rendered, org = _render(message)
@@ -58,6 +88,7 @@ def outgoing_for(message: Message) -> OutgoingMessage:
         message_id=message.message_id,
         date=clock.now(),
         headers={"X-Herald-Message": str(message.id), **extra},
+        calendar=_calendar(message, org, mail_from),
     )
     message.subject = rendered.subject
     envelope_from = parseaddr(mail_from)[1]

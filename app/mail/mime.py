@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
+from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -33,9 +34,12 @@ def build_mime(
     message_id: str,
     date: datetime,
     headers: dict[str, str] | None = None,
+    calendar: bytes | None = None,
 ) -> bytes:
-    """multipart/alternative (text, then HTML), serialized once with CRLF."""
-    msg = MIMEMultipart("alternative")
+    """multipart/alternative (text, HTML, and the calendar request when there is one), inside
+    multipart/mixed with invite.ics attached when there is a calendar; serialized with CRLF."""
+    body = MIMEMultipart("alternative")
+    msg = MIMEMultipart("mixed") if calendar else body
     msg["From"] = mail_from
     msg["To"] = formataddr((to_name, to_email)) if to_name else to_email
     subject = rendered.subject
@@ -44,6 +48,15 @@ def build_mime(
     msg["Message-ID"] = message_id
     for name, value in (headers or {}).items():
         msg[name] = value
-    msg.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
-    msg.attach(MIMEText(rendered.html, "html", _UTF8_QP))
+    body.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
+    body.attach(MIMEText(rendered.html, "html", _UTF8_QP))
+    if calendar:
+        method = "CANCEL" if b"METHOD:CANCEL" in calendar else "REQUEST"
+        inline = MIMEText(calendar.decode(), "calendar", "utf-8")
+        inline.set_param("method", method)
+        body.attach(inline)
+        msg.attach(body)
+        attached = MIMEApplication(calendar, "ics", Name="invite.ics")
+        attached.add_header("Content-Disposition", "attachment", filename="invite.ics")
+        msg.attach(attached)
     return msg.as_bytes(policy=_CRLF)
