@@ -211,8 +211,7 @@ def test_zero_recipients_and_one_click_unsubscribe(setup, client, post, run_work
 
 def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, run_worker):
     org, user, job, template, people = setup
-    campaign = _create(post, job, template, slot_starts_at="2030-07-01T14:00",
-                       location="Room 4")
+    campaign = _create(post, job, template, slot_starts_at="2030-07-01T14:00", location="Room 4")
     post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
     run_worker()
     from email import message_from_bytes, policy
@@ -222,9 +221,49 @@ def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, ru
     parts = {p.get_content_type(): p for p in mail.walk()}
     ics = parts["text/calendar"].get_content()
     assert parts["text/calendar"].get_param("method") == "REQUEST"
-    invitation = db.session.scalars(select(Invitation).where(
-        Invitation.candidate_id == people[0].id)).one()
+    invitation = db.session.scalars(
+        select(Invitation).where(Invitation.candidate_id == people[0].id)
+    ).one()
     assert f"UID:invitation-{invitation.id}@" in ics and "SEQUENCE:0" in ics
     assert "DTSTART:20300701T120000Z" in ics  # 14:00 in Paris (CEST), in UTC
     assert "LOCATION:Room 4" in ics
     assert "application/ics" in parts
+
+
+def test_reminders_go_once_to_those_who_have_not_answered(app, setup, post, sink, run_worker):
+    org, user, job, template, people = setup
+    from tests.factories import make_email_template
+
+    make_email_template(org, TemplateKind.REMINDER, name="Reminder")
+    from zoneinfo import ZoneInfo
+
+    slot = (datetime.now(UTC) + timedelta(days=3)).replace(second=0, microsecond=0)
+    local = slot.astimezone(ZoneInfo(org.timezone)).strftime("%Y-%m-%dT%H:%M")
+    campaign = _create(post, job, template, slot_starts_at=local)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    run_worker()
+    from app.models import Reminder
+
+    reminders = db.session.scalars(select(Reminder)).all()
+    assert sorted(r.kind for r in reminders) == ["t-120m", "t-120m", "t-1440m", "t-1440m"]
+    tokens = _links(sink)
+    assert app.test_client().get(f"/i/{tokens[0]}").status_code == 200
+    from tests.conftest import csrf_token
+
+    guest = app.test_client()
+    guest.post(f"/i/{tokens[0]}", data={"answer": "decline", "csrf_token": csrf_token(guest)})
+    sink.reset()
+    from app.jobs.campaigns import send_reminders
+
+    clock.set_clock(clock.FrozenClock(slot - timedelta(minutes=100)))  # both offsets are due
+    counts = send_reminders()
+    assert counts == {"sent": 2, "cancelled": 2}  # the declined candidate gets none
+    run_worker()
+    to_candidates = [m for m in sink.messages if m["to"] != ["rita@example.com"]]
+    assert len(to_candidates) == 2  # the recruiter also got the "declined" notice
+    assert {m["to"][0] for m in to_candidates} == {"c1@example.com"}
+    assert send_reminders() == {"sent": 0, "cancelled": 0}  # never twice
+    db.session.expire_all()
+    assert {
+        m.subject for m in db.session.scalars(select(Message).where(Message.kind == "reminder"))
+    } == {"Reminder: your interview for Data Engineer"}

@@ -13,3 +13,14 @@ def start_due_campaigns() -> int:
     if started:
         services.kick_dispatcher()
     return started
+
+
+@with_app_context
+def send_reminders() -> dict[str, int]:
+    """Queue the reminders that are due (the dispatchers send them like any other mail)."""
+    from app.campaigns import reminders
+
+    counts = reminders.send_due()
+    if counts["sent"]:
+        services.kick_dispatcher()
+    return counts

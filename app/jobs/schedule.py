@@ -46,6 +46,11 @@ def declared(app: Flask) -> list[PeriodicJob]:
             "app.jobs.campaigns.start_due_campaigns",
             app.config["CAMPAIGN_CHECK_SECONDS"],
         ),
+        PeriodicJob(
+            "herald-reminders",
+            "app.jobs.campaigns.send_reminders",
+            app.config["CAMPAIGN_CHECK_SECONDS"],
+        ),
     ]
 
 

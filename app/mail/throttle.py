@@ -41,7 +41,7 @@ return tostring(wait)
 
 def take(org_id: int, org_per_minute: int, provider: str) -> float:
     """Take one send from the org's and the provider's buckets: 0 when granted, else how many
-    seconds until one is free. Redis trouble lets the send through (logged)."""
+    seconds until one is free. When Redis cannot say, wait (fail closed: never a burst)."""
     cfg = current_app.config
     burst = cfg["SEND_BURST"]
     provider_rate = cfg["PROVIDER_RATE_PER_MINUTE"]
@@ -57,6 +57,6 @@ def take(org_id: int, org_per_minute: int, provider: str) -> float:
             "herald_take_script", redis.client.register_script(_TAKE)
         )
         return float(script(keys=keys, args=args))
-    except RedisError:
-        log.warning("rate limiter unavailable (Redis down); sending without it")
-        return 0.0
+    except RedisError as exc:
+        log.warning("rate limiter unavailable (%s); holding sends for a moment", exc)
+        return 5.0
