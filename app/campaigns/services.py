@@ -16,7 +16,6 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select, text, update
 
 from app import clock
-from app.campaigns import reminders
 from app.campaigns.tokens import new_token
 from app.extensions import db
 from app.mail.mime import new_message_id
@@ -214,7 +213,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
     for people in db.session.execute(query).partitions(CHUNK):
         invitation_ids = _ids("invitations_id_seq", len(people))
         message_ids = _ids("messages_id_seq", len(people))
-        invitations, messages, events, reminder_rows = [], [], [], []
+        invitations, messages, events = [], [], []
         for person, inv_id, msg_id in zip(people, invitation_ids, message_ids, strict=True):
             _, token_hash, encrypted = new_token()
             invitations.append(
@@ -256,9 +255,6 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
                 )
             )
             events.append((org_id, msg_id, "queued", "{}", now))
-            reminder_rows += reminders.rows_for(
-                org, campaign, inv_id, expires_at, person.timezone or zone
-            )
         with raw.cursor() as cursor:
             _copy(
                 cursor,
@@ -274,7 +270,6 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
                 messages,
             )
             _copy(cursor, "events (org_id, message_id, type, detail, created_at)", events)
-            _copy(cursor, "reminders (org_id, invitation_id, kind, due_at, status)", reminder_rows)
         written += len(people)
     db.session.execute(
         update(Invitation)
@@ -373,7 +368,6 @@ def cancel(org: Organization, campaign: Campaign, user: User) -> int:
         .where(Invitation.campaign_id == campaign.id, Invitation.status == InvitationStatus.PENDING)
         .values(status=InvitationStatus.REVOKED, token_encrypted=None)
     )
-    reminders.cancel_for(campaign)
     campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = clock.now()
     audit(org.id, user, "campaign.cancelled", campaign=campaign.name, unsent=stopped)
