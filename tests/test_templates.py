@@ -482,3 +482,18 @@ def test_svg_keeps_gradients(admin, client, post):
     )
     db.session.expire_all()
     assert b"linearGradient" in client.get(f"/brand/{admin.logo_key}").data
+
+
+def test_preview_as_a_real_candidate_of_the_org(admin, factories, post):
+    template = _template(admin)
+    person = factories.make_candidate(admin, email="zoe@example.com", first_name="Zoé")
+    person.custom = {"portfolio": "https://zoe.example"}
+    db.session.commit()
+    other = factories.make_candidate(factories.make_org("Other"), first_name="Intruder")
+    html = "<p>{{ candidate.first_name }} {{ candidate.custom.portfolio }}</p>"
+    mine = post(f"/templates/{template.id}/preview",
+                {**_form(template, html=html), "sample-candidate_id": person.id})
+    assert "Zoé https://zoe.example" in mine.get_data(as_text=True)
+    theirs = post(f"/templates/{template.id}/preview",
+                  {**_form(template, html=html), "sample-candidate_id": other.id})
+    assert "Intruder" not in theirs.get_data(as_text=True)  # another org's candidate: ignored

@@ -83,6 +83,14 @@ CATALOGUE: list[Variable] = [
 ROOTS = {v.path.split(".")[0] for v in CATALOGUE}
 SAMPLE_EDITABLE = {v.path for v in CATALOGUE if not v.path.endswith("url")} | {"recipient_timezone"}
 KNOWN_PATHS = {v.path for v in CATALOGUE}
+
+
+def is_sample_editable(path: str) -> bool:
+    """Plain documented values (and custom fields) only: never links or private keys."""
+    custom = path.startswith("candidate.custom.") and path.count(".") == 2
+    return path in SAMPLE_EDITABLE or (custom and path.replace(".", "").replace("_", "").isalnum())
+
+
 FREE_PREFIXES = ("candidate.custom.",)  # custom fields: any name
 
 

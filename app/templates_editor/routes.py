@@ -11,7 +11,7 @@ from app.extensions import db
 from app.mail import catalogue
 from app.mail.compose import MAX_BODY_BYTES
 from app.mail.sandbox import TemplateProblem
-from app.models import EmailTemplate, Role, TemplateKind, TemplateVersion
+from app.models import Candidate, EmailTemplate, Role, TemplateKind, TemplateVersion
 from app.templates_editor import bp, services
 from app.templates_editor.forms import NewTemplateForm, RestoreForm, TemplateForm
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
@@ -33,11 +33,26 @@ def _template(email_template_id: int) -> EmailTemplate:
 def _samples() -> dict[str, str]:
     """Sample data overrides posted by the editor (fields named sample-<path>): only documented
     plain values; links (invitation, unsubscribe) are always Herald's own."""
-    return {
+    values = {
         key[len("sample-") :]: value.strip()[:500]
         for key, value in request.form.items()
-        if key[len("sample-") :] in catalogue.SAMPLE_EDITABLE and value.strip()
+        if catalogue.is_sample_editable(key[len("sample-") :]) and value.strip()
     }
+    chosen = request.form.get("sample-candidate_id", "")
+    if chosen.isdigit() and int(chosen) < 2**62:
+        person = db.session.scalar(scoped(Candidate).where(Candidate.id == int(chosen)))
+        if person is not None:  # a real candidate of this org (another org's id: ignored)
+            values = {
+                "candidate.first_name": person.first_name,
+                "candidate.last_name": person.last_name,
+                "candidate.full_name": person.full_name,
+                "candidate.email": person.email,
+                "candidate.phone": person.phone or "",
+                "recipient_timezone": person.timezone or "",
+                **{f"candidate.custom.{k}": str(v) for k, v in (person.custom or {}).items()},
+                **values,
+            }
+    return values
 
 
 def _with_preview_csp(body: str, status: int = 200) -> ResponseReturnValue:
@@ -127,6 +142,9 @@ def _editor(
         can_edit=current_role().at_least(Role.ADMIN),
         can_send=current_role().at_least(Role.RECRUITER),
         headers=_headers(preview),
+        sample_candidates=db.session.scalars(
+            scoped(Candidate).order_by(Candidate.id.desc()).limit(100)
+        ).all(),
     )
     return _with_preview_csp(body, status)
 
