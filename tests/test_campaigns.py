@@ -266,3 +266,52 @@ def test_reminders_go_once_to_those_who_have_not_answered(app, setup, post, sink
     assert {
         m.subject for m in db.session.scalars(select(Message).where(Message.kind == "reminder"))
     } == {"Reminder: your interview for Data Engineer"}
+
+
+def test_moving_and_cancelling_the_interview_update_the_calendar(setup, post, sink, run_worker):
+    org, user, job, template, people = setup
+    factories = __import__("tests.factories", fromlist=["make_email_template"])
+    factories.make_email_template(org, TemplateKind.RESCHEDULED, name="Moved")
+    factories.make_email_template(org, TemplateKind.CANCELLED, name="Cancelled")
+    campaign = _create(post, job, template, slot_starts_at="2030-07-01T14:00")
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    run_worker()
+    sink.reset()
+    response = post(
+        f"/campaigns/{campaign.id}/move", {"starts_at": "2030-07-02T10:00"}, follow_redirects=True
+    )
+    assert "2 candidates notified" in response.get_data(as_text=True)
+    run_worker()
+    from email import message_from_bytes, policy
+
+    def calendars() -> list[str]:
+        found = []
+        for mail in sink.messages:
+            parsed = message_from_bytes(mail["data"], policy=policy.default)
+            found += [
+                p.get_content() for p in parsed.walk() if p.get_content_type() == "text/calendar"
+            ]
+        return found
+
+    moved = calendars()
+    assert len(moved) == 2 and all("SEQUENCE:1" in c and "METHOD:REQUEST" in c for c in moved)
+    assert all("DTSTART:20300702T080000Z" in c for c in moved)
+    sink.reset()
+    post(f"/campaigns/{campaign.id}/cancel")
+    run_worker()
+    cancelled = calendars()
+    assert len(cancelled) == 2 and all("METHOD:CANCEL" in c for c in cancelled)
+    uids = {line for c in moved + cancelled for line in c.splitlines() if line.startswith("UID")}
+    assert len(uids) == 2  # the same UID per candidate throughout
+
+
+def test_revoke_a_candidates_open_links(app, setup, client, post, sink, run_worker):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    run_worker()
+    tokens = _links(sink)
+    owner = {m["to"][0]: t for m, t in zip(sink.messages, tokens, strict=True)}
+    post(f"/candidates/{people[0].id}/revoke")
+    assert app.test_client().get(f"/i/{owner['c0@example.com']}").status_code == 404
+    assert app.test_client().get(f"/i/{owner['c1@example.com']}").status_code == 200

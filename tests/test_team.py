@@ -173,6 +173,8 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
             "s-send_rate_per_minute": 600,
             "s-invitation_ttl_days": 7,
             "s-candidate_daily_cap": 2,
+            "r-hours": "48, 1.5",
+            "r-business_hours": "y",
         },
     )
     assert response.status_code == 302
@@ -183,6 +185,7 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
         7,
         2,
     )
+    assert org.reminder_offsets == [2880, 90] and org.reminders_business_hours
     bad = post("/settings", {"name": "", "timezone": "Mars/Olympus"})
     assert bad.status_code == 400
     db.session.expire_all()

@@ -491,9 +491,13 @@ def test_preview_as_a_real_candidate_of_the_org(admin, factories, post):
     db.session.commit()
     other = factories.make_candidate(factories.make_org("Other"), first_name="Intruder")
     html = "<p>{{ candidate.first_name }} {{ candidate.custom.portfolio }}</p>"
-    mine = post(f"/templates/{template.id}/preview",
-                {**_form(template, html=html), "sample-candidate_id": person.id})
+    mine = post(
+        f"/templates/{template.id}/preview",
+        {**_form(template, html=html), "sample-candidate_id": person.id},
+    )
     assert "Zoé https://zoe.example" in mine.get_data(as_text=True)
-    theirs = post(f"/templates/{template.id}/preview",
-                  {**_form(template, html=html), "sample-candidate_id": other.id})
+    theirs = post(
+        f"/templates/{template.id}/preview",
+        {**_form(template, html=html), "sample-candidate_id": other.id},
+    )
     assert "Intruder" not in theirs.get_data(as_text=True)  # another org's candidate: ignored

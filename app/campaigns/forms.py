@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -22,6 +23,8 @@ class CampaignForm(FlaskForm):
 
 class LaunchForm(FlaskForm):
     mode = SelectField(
-        "When", choices=[("now", "Send now"), ("later", "Schedule")], validate_choice=False
+        "When",
+        choices=[SelectChoice("now", "Send now"), SelectChoice("later", "Schedule")],
+        validate_choice=False,
     )
     at = DateTimeLocalField("Send at", [Optional()], format="%Y-%m-%dT%H:%M")

@@ -3,10 +3,13 @@ pause, resume, cancel, resend to failed."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
 
 from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
@@ -24,20 +27,22 @@ PREVIEW_CSP = (
 
 def _choices(form: CampaignForm) -> None:
     jobs = db.session.scalars(scoped(Job).where(Job.archived_at.is_(None)).order_by(Job.title))
-    form.job_id.choices = [(j.id, j.title) for j in jobs]
+    form.job_id.choices = [SelectChoice(j.id, j.title) for j in jobs]
     templates = db.session.scalars(
         scoped(EmailTemplate)
         .where(EmailTemplate.deleted_at.is_(None))
         .order_by(EmailTemplate.kind, EmailTemplate.name)
     )
-    form.template_id.choices = [(t.id, f"{t.name} ({t.kind_enum.label})") for t in templates]
+    form.template_id.choices = [
+        SelectChoice(t.id, f"{t.name} ({t.kind_enum.label})") for t in templates
+    ]
     tags = db.session.scalars(
         select(func.unnest(Candidate.tags))
         .where(Candidate.org_id == current_org.id)
         .distinct()
         .order_by(func.unnest(Candidate.tags))
     )
-    form.tag.choices = [("", "All candidates")] + [(t, t) for t in tags]
+    form.tag.choices = [SelectChoice("", "All candidates")] + [SelectChoice(t, t) for t in tags]
 
 
 def _audience(form: CampaignForm) -> dict:
@@ -195,3 +200,28 @@ def cancel(campaign_id: int) -> ResponseReturnValue:
 @role_required(Role.RECRUITER)
 def resend_failed(campaign_id: int) -> ResponseReturnValue:
     return _action(campaign_id, services.resend_failed, "{n} failed emails queued again.")
+
+
+@bp.post("/<int:campaign_id>/move")
+@role_required(Role.RECRUITER)
+def move(campaign_id: int) -> ResponseReturnValue:
+    """Move the interview: everyone invited gets the new time and an updated calendar entry."""
+    campaign = get_for_org_or_404(Campaign, campaign_id)
+    raw = (request.form.get("starts_at") or "").strip()
+    try:
+        try:
+            local = datetime.strptime(raw, "%Y-%m-%dT%H:%M")
+        except ValueError as exc:
+            raise services.CampaignError("Pick the new date and time.") from exc
+        starts_at = services.local_to_utc(local, current_org.timezone)
+        notified = services.move_interview(current_org, campaign, current_user, starts_at)
+    except services.CampaignError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+    flash(
+        f"Interview moved; {notified} candidate{'s' if notified != 1 else ''} notified with "
+        "an updated calendar entry.",
+        "success",
+    )
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))

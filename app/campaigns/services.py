@@ -19,6 +19,7 @@ from app import clock
 from app.campaigns.tokens import new_token
 from app.extensions import db
 from app.mail.mime import new_message_id
+from app.mail.outbox import queue_message
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -31,6 +32,7 @@ from app.models import (
     MessageStatus,
     Organization,
     Suppression,
+    TemplateKind,
     User,
 )
 from app.team.services import audit
@@ -351,28 +353,125 @@ def kick_dispatcher() -> None:
 
 
 def cancel(org: Organization, campaign: Campaign, user: User) -> int:
-    """Stop a scheduled or sending campaign: unsent mail is cancelled, open links revoked."""
+    """Stop a scheduled or sending campaign: unsent mail is cancelled, open links stop working,
+    and candidates already invited get a cancellation notice (with a calendar CANCEL)."""
     if campaign.status not in (
         CampaignStatus.SCHEDULED,
         CampaignStatus.SENDING,
         CampaignStatus.PAUSED,
+        CampaignStatus.SENT,
     ):
-        raise CampaignError("Only a scheduled, sending or paused campaign can be cancelled.")
+        raise CampaignError("Only a scheduled, sending, paused or sent campaign can be cancelled.")
     stopped = db.session.execute(
         update(Message)
         .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.CANCELLED)
     ).rowcount
+    notified = _notify(org, campaign, TemplateKind.CANCELLED, ["pending", "accepted"])
     db.session.execute(
         update(Invitation)
-        .where(Invitation.campaign_id == campaign.id, Invitation.status == InvitationStatus.PENDING)
-        .values(status=InvitationStatus.REVOKED, token_encrypted=None)
+        .where(
+            Invitation.campaign_id == campaign.id, Invitation.status.in_(["pending", "accepted"])
+        )
+        .values(status=InvitationStatus.REVOKED)
     )
     campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = clock.now()
-    audit(org.id, user, "campaign.cancelled", campaign=campaign.name, unsent=stopped)
+    audit(
+        org.id,
+        user,
+        "campaign.cancelled",
+        campaign=campaign.name,
+        unsent=stopped,
+        notified=notified,
+    )
     db.session.commit()
+    kick_dispatcher()
     return stopped
+
+
+def move_interview(org: Organization, campaign: Campaign, user: User, starts_at: datetime) -> int:
+    """New interview time: the campaign, its reminders (they read the slot) and a rescheduled
+    notice with an updated calendar entry (same UID, higher SEQUENCE) for everyone invited."""
+    if campaign.slot_starts_at is None:
+        raise CampaignError("This campaign has no interview time to move.")
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.CANCELLED):
+        raise CampaignError("Only an interview that was sent or scheduled can be moved.")
+    if starts_at <= clock.now():
+        raise CampaignError("The new time is in the past.")
+    job = db.session.get(Job, campaign.job_id)
+    campaign.slot_starts_at = starts_at
+    campaign.slot_ends_at = starts_at + timedelta(minutes=job.duration_minutes)
+    shared = dict(campaign.context)
+    shared["interview"] = dict(
+        shared.get("interview", {}),
+        starts_at=starts_at.isoformat(),
+        ends_at=campaign.slot_ends_at.isoformat(),
+    )
+    campaign.context = shared
+    db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.campaign_id == campaign.id, Invitation.status.in_(["pending", "accepted"])
+        )
+        .values(ics_sequence=Invitation.ics_sequence + 1)
+    )
+    notified = _notify(org, campaign, TemplateKind.RESCHEDULED, ["pending", "accepted"])
+    audit(
+        org.id,
+        user,
+        "campaign.interview_moved",
+        campaign=campaign.name,
+        to=starts_at.isoformat(),
+        notified=notified,
+    )
+    db.session.commit()
+    kick_dispatcher()
+    return notified
+
+
+def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses: list[str]) -> int:
+    """Queue a transactional notice (rescheduled / cancelled) to every candidate whose
+    invitation already went out, with their own data and link."""
+    template = db.session.scalars(
+        select(EmailTemplate)
+        .where(
+            EmailTemplate.org_id == org.id,
+            EmailTemplate.kind == kind,
+            EmailTemplate.deleted_at.is_(None),
+        )
+        .order_by(EmailTemplate.is_default.desc())
+    ).first()
+    if template is None:
+        return 0
+    originals = db.session.scalars(
+        select(Message)
+        .join(Invitation, Invitation.id == Message.invitation_id)
+        .where(
+            Message.campaign_id == campaign.id,
+            Message.kind == campaign.template.kind,
+            Message.status == MessageStatus.SENT,
+            Invitation.status.in_(statuses),
+        )
+    )
+    count = 0
+    for original in originals:
+        context = dict(original.context)
+        context.pop("_unsubscribe", None)  # transactional: no unsubscribe link needed
+        message = queue_message(
+            org_id=org.id,
+            kind=kind.value,
+            template="version",
+            to_email=original.to_email,
+            to_name=original.to_name,
+            context=context,
+            idempotency_key=f"{kind.value}:{original.invitation_id}:{uuid.uuid4().hex[:8]}",
+        )
+        message.template_version_id = template.current_version_id
+        message.candidate_id, message.campaign_id = original.candidate_id, campaign.id
+        message.invitation_id = original.invitation_id
+        count += 1
+    return count
 
 
 def pause(org: Organization, campaign: Campaign, user: User) -> None:

@@ -64,7 +64,11 @@ def due_count() -> int:
     query = select(func.count()).where(
         Message.status == MessageStatus.QUEUED,
         Message.send_after <= clock.now(),
-        or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(held)),
+        or_(
+            Message.campaign_id.is_(None),
+            Message.kind.in_(["cancelled", "rescheduled"]),  # notices go even when cancelled
+            Message.campaign_id.not_in(held),
+        ),
     )
     return db.session.scalar(query) or 0
 

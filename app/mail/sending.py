@@ -34,7 +34,7 @@ _CLAIM = text(
     WHERE id IN (
         SELECT id FROM messages
         WHERE status = 'queued' AND send_after <= :now AND (:all_ids OR id = ANY(:ids))
-          AND (campaign_id IS NULL OR NOT EXISTS (
+          AND (campaign_id IS NULL OR kind IN ('cancelled', 'rescheduled') OR NOT EXISTS (
               SELECT 1 FROM campaigns c
               WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'cancelled')))
         ORDER BY send_after, id

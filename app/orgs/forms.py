@@ -31,6 +31,11 @@ class SendingForm(FlaskForm):
     )
 
 
+class RemindersForm(FlaskForm):
+    hours = StringField("Remind this many hours before the interview or deadline", [Length(max=60)])
+    business_hours = BooleanField("Only between 9:00 and 17:00 in the candidate's time zone")
+
+
 class SwitchForm(FlaskForm):
     org_id = IntegerField("Organization", [InputRequired()])
 

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import Role
 from app.orgs import bp
 from app.orgs import branding as branding_rules
-from app.orgs.forms import BrandingForm, OrgForm, SendingForm, SwitchForm
+from app.orgs.forms import BrandingForm, OrgForm, RemindersForm, SendingForm, SwitchForm
 from app.team.services import audit
 from app.tenancy import current_org, role_required, user_memberships
 
@@ -51,7 +51,31 @@ def settings() -> ResponseReturnValue:
     """Organization settings (admins and owners)."""
     form = OrgForm(obj=current_org)
     sending = SendingForm(obj=current_org, prefix="s")
-    if form.validate_on_submit() and sending.validate():
+    hours = ", ".join(
+        str(round(m / 60, 2)).removesuffix(".0") for m in current_org.reminder_offsets
+    )
+    reminders = RemindersForm(
+        prefix="r", data={"hours": hours, "business_hours": current_org.reminders_business_hours}
+    )
+    if form.validate_on_submit() and sending.validate() and reminders.validate():
+        try:
+            offsets = sorted(
+                {
+                    int(round(float(h) * 60))
+                    for h in (reminders.hours.data or "").replace(";", ",").split(",")
+                    if h.strip()
+                },
+                reverse=True,
+            )
+        except ValueError:
+            offsets = None
+        if offsets is None or any(m <= 0 or m > 60 * 24 * 30 for m in offsets):
+            reminders.hours.errors = ["Use hours like “24, 2” (up to 720)."]
+            return render_template(
+                "orgs/settings.html", form=form, sending=sending, reminders=reminders
+            ), 400
+        current_org.reminder_offsets = offsets
+        current_org.reminders_business_hours = bool(reminders.business_hours.data)
         for key in ("send_rate_per_minute", "invitation_ttl_days", "candidate_daily_cap"):
             setattr(current_org, key, getattr(sending, key).data)
         changes = {
@@ -67,7 +91,9 @@ def settings() -> ResponseReturnValue:
         flash("Settings saved.", "success")
         return redirect(url_for("orgs.settings"))
     status = 400 if request.method == "POST" else 200
-    return render_template("orgs/settings.html", form=form, sending=sending), status
+    return render_template(
+        "orgs/settings.html", form=form, sending=sending, reminders=reminders
+    ), status
 
 
 @bp.route("/settings/branding", methods=["GET", "POST"])
