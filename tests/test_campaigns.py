@@ -315,3 +315,13 @@ def test_revoke_a_candidates_open_links(app, setup, client, post, sink, run_work
     post(f"/candidates/{people[0].id}/revoke")
     assert app.test_client().get(f"/i/{owner['c0@example.com']}").status_code == 404
     assert app.test_client().get(f"/i/{owner['c1@example.com']}").status_code == 200
+
+
+def test_a_hand_picked_selection_and_no_cross_org_ids(setup, factories, client, post):
+    org, user, job, template, people = setup
+    stranger = factories.make_candidate(factories.make_org("Other"), email="x@example.com")
+    page = client.get(f"/campaigns/new?candidate={people[0].id}&candidate={stranger.id}")
+    assert "2 hand-picked candidate(s)" in page.get_data(as_text=True)
+    campaign = _create(post, job, template, tag="", ids=f"{people[0].id},{stranger.id}")
+    review = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "<strong>1</strong>" in review  # the other org's candidate never counts

@@ -172,3 +172,31 @@ def test_jobs_crud_and_archive(recruiter, client, post):
     post(f"/jobs/{job.id}/archive")
     assert ">Data Engineer</a>" not in client.get("/jobs/").get_data(as_text=True)
     assert ">Data Engineer</a>" in client.get("/jobs/?archived=1").get_data(as_text=True)
+
+
+def test_job_custom_fields_reach_templates(recruiter, client, post):
+    response = post(
+        "/jobs/new",
+        {
+            "title": "SRE",
+            "interview_format": "Video call",
+            "duration_minutes": 45,
+            "custom_text": "salary_band: B3",
+        },
+    )
+    assert response.status_code == 302
+    job = db.session.scalars(select(Job)).one()
+    assert job.custom == {"salary_band": "B3"}
+    bad = post(
+        "/jobs/new",
+        {
+            "title": "X",
+            "interview_format": "Video call",
+            "duration_minutes": 45,
+            "custom_text": "no colon here",
+        },
+    )
+    assert bad.status_code == 400 and "name: value" in bad.get_data(as_text=True)
+    from app.mail.compose import check_source
+
+    check_source("{{ job.salary_band }}", "html")  # allowed in templates

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectField, StringField
+from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -14,6 +14,7 @@ class CampaignForm(FlaskForm):
     template_id = SelectField("Template", coerce=int, validate_choice=False)
     tag = SelectField("Candidates with tag", validate_choice=False)
     q = StringField("…and matching", [Optional(), Length(max=100)])
+    ids = HiddenField()  # a hand-picked selection from the candidates list
     respond_by = DateTimeLocalField("Respond by", [Optional()], format="%Y-%m-%dT%H:%M")
     slot_starts_at = DateTimeLocalField(
         "Interview time (optional)", [Optional()], format="%Y-%m-%dT%H:%M"

@@ -46,7 +46,11 @@ def _choices(form: CampaignForm) -> None:
 
 
 def _audience(form: CampaignForm) -> dict:
-    return {k: v for k, v in (("tag", form.tag.data), ("q", (form.q.data or "").strip())) if v}
+    audience = {k: v for k, v in (("tag", form.tag.data), ("q", (form.q.data or "").strip())) if v}
+    ids = [int(x) for x in (form.ids.data or "").split(",") if x.strip().isdigit()][:100_000]
+    if ids:  # only this org's candidates can match: the audience query is scoped to the org
+        audience["ids"] = [i for i in ids if i < 2**62]
+    return audience
 
 
 @bp.get("/")
@@ -65,6 +69,9 @@ def index() -> ResponseReturnValue:
 def audience_count() -> ResponseReturnValue:
     """Live recipient count while the audience is chosen (HTMX)."""
     audience = {k: v for k in ("tag", "q") if (v := (request.args.get(k) or "").strip())}
+    ids = [int(x) for x in (request.args.get("ids") or "").split(",") if x.strip().isdigit()]
+    if ids:
+        audience["ids"] = [i for i in ids if i < 2**62]
     return render_template("campaigns/_count.html", counts=services.count(current_org, audience))
 
 
@@ -73,6 +80,8 @@ def audience_count() -> ResponseReturnValue:
 def new() -> ResponseReturnValue:
     form = CampaignForm()
     _choices(form)
+    if request.method == "GET" and request.args.getlist("candidate"):
+        form.ids.data = ",".join(x for x in request.args.getlist("candidate") if x.isdigit())
     error = None
     if form.validate_on_submit():
         job = get_for_org_or_404(Job, form.job_id.data) if form.job_id.data else None

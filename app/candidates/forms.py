@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+RESERVED = {
+    "title",
+    "department",
+    "location",
+    "interview_format",
+    "duration_minutes",
+    "hiring_manager",
+}
 
 
 class JobForm(FlaskForm):
@@ -19,6 +30,20 @@ class JobForm(FlaskForm):
         "Interview length (minutes)", [InputRequired(), NumberRange(5, 600)], default=45
     )
     hiring_manager = StringField("Hiring manager", [Optional(), Length(max=120)])
+    custom_text = TextAreaField("Custom fields", [Optional(), Length(max=5000)])
+
+    def custom_fields(self) -> dict[str, str] | None:
+        """'name: value' lines as a dict (names usable as job.<name>); None when a line is bad."""
+        fields: dict[str, str] = {}
+        for line in (self.custom_text.data or "").splitlines():
+            if not line.strip():
+                continue
+            name, sep, value = line.partition(":")
+            key = re.sub(r"[^a-z0-9_]", "_", name.strip().lower()).strip("_")
+            if not sep or not key or key in RESERVED:
+                return None
+            fields[key[:40]] = value.strip()[:500]
+        return fields
 
 
 class UploadForm(FlaskForm):

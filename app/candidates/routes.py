@@ -51,9 +51,10 @@ def jobs() -> ResponseReturnValue:
 @role_required(Role.RECRUITER)
 def new_job() -> ResponseReturnValue:
     form = JobForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and _custom_ok(form):
         job = Job(org_id=current_org.id)
         form.populate_obj(job)
+        job.custom = form.custom_fields()
         db.session.add(job)
         audit(current_org.id, current_user, "job.created", job=job.title)
         db.session.commit()
@@ -69,17 +70,29 @@ def new_job() -> ResponseReturnValue:
 def edit_job(job_id: int) -> ResponseReturnValue:
     job = get_for_org_or_404(Job, job_id)
     form = JobForm(obj=job)
+    if request.method == "GET":
+        form.custom_text.data = "\n".join(f"{k}: {v}" for k, v in (job.custom or {}).items())
     if request.method == "POST":
         if not current_role().at_least(Role.RECRUITER):
             abort(403)
-        if form.validate_on_submit():
+        if form.validate_on_submit() and _custom_ok(form):
             form.populate_obj(job)
+            job.custom = form.custom_fields()
             db.session.commit()
             flash("Job saved.", "success")
             return redirect(url_for("candidates.jobs"))
     return render_template("candidates/job_form.html", form=form, job=job), (
         400 if request.method == "POST" else 200
     )
+
+
+def _custom_ok(form: JobForm) -> bool:
+    if form.custom_fields() is None:
+        form.custom_text.errors = list(form.custom_text.errors) + [
+            "Write one field per line as “name: value” (names other than the standard fields)."
+        ]
+        return False
+    return True
 
 
 @bp.post("/jobs/<int:job_id>/archive")

@@ -91,7 +91,7 @@ def is_sample_editable(path: str) -> bool:
     return path in SAMPLE_EDITABLE or (custom and path.replace(".", "").replace("_", "").isalnum())
 
 
-FREE_PREFIXES = ("candidate.custom.",)  # custom fields: any name
+FREE_PREFIXES = ("candidate.custom.", "job.")  # custom fields (candidates' and jobs'): any name
 
 
 class CustomFields(dict):
@@ -112,6 +112,7 @@ def sample_context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     context["candidate"]["custom"] = CustomFields(context["candidate"].get("custom", {}))
+    context["job"] = CustomFields(context["job"])  # a job's own custom fields show as [name]
     return context
 
 
