@@ -23,6 +23,15 @@ class BoundedInt(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+# Pages that show an email preview in a sandboxed srcdoc iframe: the email's inline styles and
+# remote images are allowed there; scripts are still only our own.
+PREVIEW_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: http: https:; frame-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+
+
 def init_app(app: Flask) -> None:
     """Install the user loader, input guards, proxy handling and the after-request headers."""
     proxies = app.config["TRUSTED_PROXY_COUNT"]

@@ -23,8 +23,9 @@ def with_database(run: Callable[[], None]) -> None:
     admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = make_url(base).set(database=name).render_as_string(
-        hide_password=False)
+    os.environ["DATABASE_URL"] = (
+        make_url(base).set(database=name).render_as_string(hide_password=False)
+    )
     os.environ.setdefault("HERALD_ENV", "test")
     os.environ.setdefault("SECRET_KEY", "bench")
     try:

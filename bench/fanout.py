@@ -34,16 +34,38 @@ def run() -> None:
         db.session.add(job)
         db.session.commit()
         raw = db.session.connection().connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
                 "COPY candidates (org_id, email, first_name, last_name, tags, custom, created_at, "
-                "updated_at) FROM STDIN") as copy:
+                "updated_at) FROM STDIN"
+            ) as copy,
+        ):
             for n in range(RECIPIENTS):
-                copy.write_row((org_id, f"c{n}@example.com", f"First{n}", f"Last{n}", ["bench"],
-                                "{}", "now", "now"))
+                copy.write_row(
+                    (
+                        org_id,
+                        f"c{n}@example.com",
+                        f"First{n}",
+                        f"Last{n}",
+                        ["bench"],
+                        "{}",
+                        "now",
+                        "now",
+                    )
+                )
         db.session.commit()
-        campaign = services.create(org, user, name="Bench", job=job, template=template,
-                                   audience={"tag": "bench"}, respond_by=None,
-                                   slot_starts_at=None, location=None)
+        campaign = services.create(
+            org,
+            user,
+            name="Bench",
+            job=job,
+            template=template,
+            audience={"tag": "bench"},
+            respond_by=None,
+            slot_starts_at=None,
+            location=None,
+        )
         before = _peak_mb()
         started = time.perf_counter()
         written = services.launch(org, campaign, user, None)
@@ -61,9 +83,11 @@ def run() -> None:
         db.session.rollback()
     peak = _peak_mb()
     print(f"rss before launch {before:.0f} MB; COPY of {RECIPIENTS} bare rows {baseline:.2f} s")
-    print(f"fanout_s={elapsed:.1f} rss_mb={peak:.0f} recipients={RECIPIENTS} "
-          f"baseline_copy_s={baseline:.2f} ratio={elapsed / baseline:.1f} target_s={TARGET_S} "
-          f"target_mb={TARGET_MB}")
+    print(
+        f"fanout_s={elapsed:.1f} rss_mb={peak:.0f} recipients={RECIPIENTS} "
+        f"baseline_copy_s={baseline:.2f} ratio={elapsed / baseline:.1f} target_s={TARGET_S} "
+        f"target_mb={TARGET_MB}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,18 +11,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
-import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import psycopg  # noqa: E402
-from jinja2 import Environment  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from app.config import database_url  # noqa: E402
+from _db import app_with_org, with_database
+from jinja2 import Environment
 
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
 TARGET_MS = 50
@@ -54,41 +46,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    base = database_url(os.environ.get("DATABASE_URL"))
-    name = f"herald_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = (
-        make_url(base).set(database=name).render_as_string(hide_password=False)
-    )
-    os.environ.setdefault("HERALD_ENV", "test")
-    os.environ.setdefault("SECRET_KEY", "bench")
-    try:
-        run()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def run() -> None:
-    from flask_migrate import upgrade
-
-    from app import create_app
     from app.extensions import db
     from app.mail import catalogue
-    from app.models import Membership, Organization, Role, User
+    from app.models import Organization, User
     from app.templates_editor.services import create_defaults
 
-    app = create_app()
+    app, org_id, user_id = app_with_org()
     with app.app_context():
-        upgrade()
-        org = Organization(name="Bench Co", timezone="Europe/Paris", postal_address="1 Street")
-        user = User(email="bench@example.com", name="Bench", password_hash="x")
-        db.session.add_all([org, user])
-        db.session.flush()
-        db.session.add(Membership(org_id=org.id, user_id=user.id, role=Role.ADMIN))
+        org, user = db.session.get(Organization, org_id), db.session.get(User, user_id)
         template = create_defaults(org, user)[0]
         db.session.commit()
         ids = (org.id, user.get_id(), template.id, template.current_version.subject)
@@ -138,4 +104,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with_database(run)

@@ -16,13 +16,8 @@ from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
 from app.mail.sandbox import TemplateProblem
 from app.models import Campaign, Candidate, EmailTemplate, Job, Role
+from app.security import PREVIEW_CSP
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
-
-PREVIEW_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: http: https:; frame-src 'self'; frame-ancestors 'none'; "
-    "form-action 'self'; base-uri 'none'; object-src 'none'"
-)
 
 
 def _choices(form: CampaignForm) -> None:

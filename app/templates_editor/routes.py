@@ -12,15 +12,10 @@ from app.mail import catalogue
 from app.mail.compose import MAX_BODY_BYTES
 from app.mail.sandbox import TemplateProblem
 from app.models import Candidate, EmailTemplate, Role, TemplateKind, TemplateVersion
+from app.security import PREVIEW_CSP
 from app.templates_editor import bp, services
 from app.templates_editor.forms import NewTemplateForm, RestoreForm, TemplateForm
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
-
-PREVIEW_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: http: https:; frame-src 'self'; frame-ancestors 'none'; "
-    "form-action 'self'; base-uri 'none'; object-src 'none'"
-)
 
 
 def _template(email_template_id: int) -> EmailTemplate:
