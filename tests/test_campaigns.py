@@ -325,3 +325,52 @@ def test_a_hand_picked_selection_and_no_cross_org_ids(setup, factories, client, 
     campaign = _create(post, job, template, tag="", ids=f"{people[0].id},{stranger.id}")
     review = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert "<strong>1</strong>" in review  # the other org's candidate never counts
+
+
+def test_cancel_after_a_worker_claimed_sends_nothing(setup, post, sink):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    from app.mail import sending
+
+    ids, token = sending.claim(10)  # a worker holds the rows...
+    post(f"/campaigns/{campaign.id}/cancel")  # ...when the recruiter cancels
+    assert sending.send_claimed(ids, token)["sent"] == 0
+    assert sink.messages == []
+    db.session.expire_all()
+    assert {m.status for m in db.session.scalars(select(Message))} == {"cancelled"}
+
+
+def test_scheduled_links_outlive_the_send_and_supersede_only_when_sent(
+    app, setup, post, sink, run_worker
+):
+    org, user, job, template, people = setup
+    first = _create(post, job, template)
+    post(f"/campaigns/{first.id}/launch", {"mode": "now"})
+    run_worker()
+    live = _links(sink)[0]
+    later = _create(post, job, template)
+    at = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    post(f"/campaigns/{later.id}/launch", {"mode": "later", "at": at})
+    db.session.expire_all()
+    scheduled = db.session.scalars(select(Invitation).where(Invitation.campaign_id == later.id))
+    assert all(i.expires_at > later.scheduled_at for i in scheduled)  # not dead on arrival
+    assert app.test_client().get(f"/i/{live}").status_code == 200  # not superseded yet
+    post(f"/campaigns/{later.id}/cancel")
+    assert app.test_client().get(f"/i/{live}").status_code == 200
+
+
+def test_past_dates_are_refused(setup, post):
+    org, user, job, template, people = setup
+    response = post(
+        "/campaigns/new",
+        {
+            "name": "Late",
+            "job_id": job.id,
+            "template_id": template.id,
+            "respond_by": "2020-01-01T10:00",
+        },
+    )
+    assert response.status_code == 400 and "must be in the future" in response.get_data(
+        as_text=True
+    )

@@ -141,10 +141,11 @@ def test_oversized_upload_is_413(app, recruiter, post):
 
 
 def test_formula_cells_are_neutralised_on_export(recruiter, client, post, run_worker):
-    data = b"email,name\n\"=cmd|' /C calc'!A0\",Evil\n"
+    data = b"email,=HYPERLINK(1)\n\"=cmd|' /C calc'!A0\",Evil\n"
     item = _import(post, client, run_worker, data)
     report = client.get(f"/candidates/imports/{item.id}/problems.csv").get_data(as_text=True)
     assert "'=cmd|" in report and "\n2,Invalid" in report.replace("\r\n", "\n")
+    assert "'=HYPERLINK" in report.splitlines()[0]  # the header row too
 
 
 def test_search_and_tag_filter(recruiter, factories, client):

@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
+from app import clock
 from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
@@ -89,6 +90,11 @@ def new() -> ResponseReturnValue:
             if job is None or template is None:
                 raise services.CampaignError("Choose a job and a template.")
             tz = current_org.timezone
+            for when in (form.respond_by.data, form.slot_starts_at.data):
+                if when and services.local_to_utc(when, tz) <= clock.now():
+                    raise services.CampaignError(
+                        "Dates for the reply and the interview must be in the future."
+                    )
             campaign = services.create(
                 current_org,
                 current_user,

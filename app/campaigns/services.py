@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 
 from app import clock
 from app.campaigns.tokens import new_token
@@ -31,6 +31,7 @@ from app.models import (
     Message,
     MessageStatus,
     Organization,
+    Reminder,
     Suppression,
     TemplateKind,
     User,
@@ -194,7 +195,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     kind = db.session.get(EmailTemplate, campaign.template_id).kind
     ttl = timedelta(days=org.invitation_ttl_days)
-    expires_at = min(campaign.respond_by or clock.now() + ttl, clock.now() + ttl)
+    expires_at = min(campaign.respond_by or send_after + ttl, send_after + ttl)
     chosen = (
         audience_query(org, campaign.audience)
         .where(Candidate.email.not_in(_suppressed(org, kind)))
@@ -273,20 +274,25 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
             )
             _copy(cursor, "events (org_id, message_id, type, detail, created_at)", events)
         written += len(people)
+    return written
+
+
+def supersede_older(campaign: Campaign) -> None:
+    """Once this campaign's invitations go out, older pending ones for the same candidates and
+    job stop working (run at send time, so a scheduled or cancelled campaign takes nothing)."""
     db.session.execute(
         update(Invitation)
         .where(
-            Invitation.org_id == org_id,
-            Invitation.job_id == job_id,
+            Invitation.org_id == campaign.org_id,
+            Invitation.job_id == campaign.job_id,
             Invitation.status == InvitationStatus.PENDING,
-            Invitation.campaign_id != campaign_id,
+            Invitation.campaign_id != campaign.id,
             Invitation.candidate_id.in_(
-                select(Invitation.candidate_id).where(Invitation.campaign_id == campaign_id)
+                select(Invitation.candidate_id).where(Invitation.campaign_id == campaign.id)
             ),
         )
         .values(status=InvitationStatus.SUPERSEDED, token_encrypted=None)
     )
-    return written
 
 
 def _ids(sequence: str, n: int) -> list[int]:
@@ -308,6 +314,11 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
         raise CampaignError("This campaign was already sent or scheduled.")
     if at is not None and at <= clock.now():
         raise CampaignError("That time is in the past. Pick a time ahead, or send now.")
+    start = at or clock.now()
+    if campaign.respond_by and campaign.respond_by <= start:
+        raise CampaignError("The reply deadline would be over before the invitations go out.")
+    if campaign.slot_starts_at and campaign.slot_starts_at <= start:
+        raise CampaignError("The interview time would be over before the invitations go out.")
     counts = count(org, campaign.audience)
     if counts["recipients"] == 0:
         raise CampaignError(
@@ -328,6 +339,8 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
     campaign.scheduled_at = at
     campaign.status = CampaignStatus.SCHEDULED if at else CampaignStatus.SENDING
     campaign.started_at = None if at else clock.now()
+    if not at:
+        supersede_older(campaign)
     audit(
         org.id,
         user,
@@ -417,6 +430,8 @@ def move_interview(org: Organization, campaign: Campaign, user: User, starts_at:
         .values(ics_sequence=Invitation.ics_sequence + 1)
     )
     notified = _notify(org, campaign, TemplateKind.RESCHEDULED, ["pending", "accepted"])
+    reminded = select(Invitation.id).where(Invitation.campaign_id == campaign.id)
+    db.session.execute(delete(Reminder).where(Reminder.invitation_id.in_(reminded)))  # re-armed
     audit(
         org.id,
         user,
@@ -487,6 +502,9 @@ def resume(org: Organization, campaign: Campaign, user: User) -> None:
         raise CampaignError("Only a paused campaign can be resumed.")
     due = campaign.scheduled_at is None or campaign.scheduled_at <= clock.now()
     campaign.status = CampaignStatus.SENDING if due else CampaignStatus.SCHEDULED
+    if due and campaign.started_at is None:
+        campaign.started_at = clock.now()
+        supersede_older(campaign)
     audit(org.id, user, "campaign.resumed", campaign=campaign.name)
     db.session.commit()
     kick_dispatcher()
@@ -554,6 +572,8 @@ def start_due() -> int:
         .values(status=CampaignStatus.SENDING, started_at=now)
         .returning(Campaign.id)
     ).all()
+    for (campaign_id,) in started:
+        supersede_older(db.session.get(Campaign, campaign_id))
     active = select(Message.id).where(
         Message.campaign_id == Campaign.id, Message.status.in_(["queued", "sending"])
     )

@@ -286,7 +286,7 @@ def problems_csv(candidate_import_id: int) -> Response:
     item = get_for_org_or_404(CandidateImport, candidate_import_id)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["line", "reason", *item.header])
+    writer.writerow(["line", "reason", *(importer.neutralise(h) for h in item.header)])
     for problem in db.session.scalars(
         scoped(CandidateImportProblem)
         .where(CandidateImportProblem.import_id == item.id)

@@ -23,7 +23,7 @@ from app import clock
 from app.extensions import db
 from app.mail import throttle
 from app.mail.build import outgoing_for
-from app.models import Event, Message, MessageStatus, Organization
+from app.models import Campaign, Event, Invitation, Message, MessageStatus, Organization
 from app.providers import Accepted, OutgoingMessage, Permanent, Result, Transient, provider_for
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,41 @@ def _begin(message_id: int, token: str) -> Message | None:
         db.session.rollback()
         log.warning("message %s: lease lost before sending; skipped", message_id)
         return None
+    stop = _no_longer_wanted(message)
+    if stop:
+        message.lease_until, message.lease_token = None, None
+        if stop == "paused":
+            message.status = MessageStatus.QUEUED
+        else:
+            message.status = MessageStatus.CANCELLED
+            _event(message, "cancelled", reason=stop)
+        db.session.commit()
+        return None
     message.attempts += 1
     message.lease_until = clock.now() + timedelta(seconds=_lease_seconds())
     db.session.commit()
     return message
+
+
+def _no_longer_wanted(message: Message) -> str | None:
+    """Re-checked just before sending (a claim can be older than a cancel, pause or answer):
+    'paused', a reason to cancel, or None. Cancelled/rescheduled notices always go."""
+    if message.campaign_id is None or message.kind in ("cancelled", "rescheduled"):
+        return None
+    status = db.session.scalar(select(Campaign.status).where(Campaign.id == message.campaign_id))
+    if status == "paused":
+        return "paused"
+    if status == "cancelled":
+        return "The campaign was cancelled."
+    if message.invitation_id is not None:
+        answer = db.session.scalar(
+            select(Invitation.status).where(Invitation.id == message.invitation_id)
+        )
+        if answer in ("revoked", "superseded"):
+            return f"The invitation was {answer}."
+        if message.kind == "reminder" and answer in ("accepted", "declined"):
+            return f"The candidate already {answer}."
+    return None
 
 
 def _event(message: Message, type_: str, **detail: object) -> None:
