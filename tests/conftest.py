@@ -160,7 +160,7 @@ class Sink:
 
     def __init__(self) -> None:
         self.messages: list[dict] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.hold = threading.Event()
         self.holding = threading.Event()
         self.released = threading.Event()
@@ -186,7 +186,13 @@ class Sink:
                     "data": envelope.content,
                 }
             )
+            self.lock.notify_all()
         return "250 2.0.0 Ok: queued as TEST"
+
+    def wait_for_count(self, count: int, timeout: float) -> bool:
+        """Block until `count` mails have arrived (True) or the timeout passes (False)."""
+        with self.lock:
+            return self.lock.wait_for(lambda: len(self.messages) >= count, timeout)
 
     def hold_rcpt(self) -> None:
         self.released.clear()

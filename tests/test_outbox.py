@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ from app.jobs.schedule import HeraldScheduler
 from app.models import Message, Role
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(condition, timeout: float = 20.0, interval: float = 0.05):
-    """Poll until condition() is truthy (returns it) or fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def only_message() -> Message:

@@ -223,7 +223,10 @@ def _dispatch_at(when: Any) -> None:
     from app.jobs.queues import send_queue
 
     try:
-        send_queue().enqueue_at(when, "app.jobs.send.dispatch_due", job_timeout=1800)
+        # RQ schedules to the whole second: a second later, the rows are surely due
+        send_queue().enqueue_at(
+            when + timedelta(seconds=1), "app.jobs.send.dispatch_due", job_timeout=1800
+        )
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
 
