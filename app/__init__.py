@@ -32,11 +32,14 @@ def create_app(config: Config | None = None) -> Flask:
     from app.campaigns import bp as campaigns_bp
     from app.candidates import bp as candidates_bp
     from app.cli import register_cli
+    from app.deadletters import bp as deadletters_bp
+    from app.deliverability import bp as deliverability_bp
     from app.devmail import bp as devmail_bp
     from app.health import bp as health_bp
     from app.main import bp as main_bp
     from app.orgs import bp as orgs_bp
     from app.public import bp as public_bp
+    from app.suppressions import bp as suppressions_bp
     from app.team import bp as team_bp
     from app.templates_editor import bp as templates_bp
 
@@ -48,6 +51,9 @@ def create_app(config: Config | None = None) -> Flask:
         templates_bp,
         candidates_bp,
         campaigns_bp,
+        deadletters_bp,
+        suppressions_bp,
+        deliverability_bp,
         public_bp,
         devmail_bp,
         health_bp,

@@ -99,6 +99,18 @@ class Config:
         self.SMTP_USERNAME = _env("SMTP_USERNAME")
         self.SMTP_PASSWORD = _env("SMTP_PASSWORD")
         self.SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", 15.0)
+        # Providers: breaker, SSRF guard, VERP return path, Mailgun endpoint for tests
+        self.BREAKER_THRESHOLD = _int("BREAKER_THRESHOLD", 5)
+        self.BREAKER_WINDOW_SECONDS = _float("BREAKER_WINDOW_SECONDS", 60.0)
+        self.BREAKER_COOLDOWN_SECONDS = _float("BREAKER_COOLDOWN_SECONDS", 30.0)
+        self.ALLOW_PRIVATE_PROVIDER_HOSTS = _bool("ALLOW_PRIVATE_PROVIDER_HOSTS", dev)
+        self.BOUNCE_DOMAIN = _env("BOUNCE_DOMAIN")  # VERP domain; else the org's sending domain
+        self.MAILGUN_BASE_URL = _env("MAILGUN_BASE_URL")  # tests only: a local contract server
+        self.MAILGUN_TIMEOUT = (
+            _float("MAILGUN_CONNECT_TIMEOUT", 5.0),
+            _float("MAILGUN_READ_TIMEOUT", 30.0),
+        )
+        self.METRICS_TOKEN = _env("METRICS_TOKEN")  # else /metrics answers loopback only
         # The outbox: leases, batches, retries, sweeper
         self.SEND_LEASE_SECONDS = _float("SEND_LEASE_SECONDS", 120.0)
         self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)
@@ -122,6 +134,8 @@ class Config:
                 "DEVMAIL_ENABLED must stay off in production: the dev mailbox "
                 "shows every organization's mail to any logged-in user."
             )
+        if self.HERALD_ENV == "production" and self.MAILGUN_BASE_URL:
+            raise RuntimeError("MAILGUN_BASE_URL is for tests; choose a region per provider.")
         if self.HERALD_ENV == "production" and not self.ENCRYPTION_KEYS:
             raise RuntimeError(
                 "ENCRYPTION_KEYS must be set in production: comma-separated Fernet keys, "

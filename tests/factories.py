@@ -26,6 +26,7 @@ from app.models import (
     Membership,
     Message,
     Organization,
+    ProviderAccount,
     Reminder,
     Role,
     Suppression,
@@ -229,7 +230,34 @@ def make_suppression(org: Organization, email: str | None = None) -> Suppression
     return item
 
 
+def make_provider_account(
+    org: Organization,
+    *,
+    kind: str = "smtp",
+    label: str | None = None,
+    settings: dict | None = None,
+    secret: str | None = None,
+    position: int | None = None,
+) -> ProviderAccount:
+    from app.crypto import encrypt
+
+    if position is None:
+        position = db.session.query(ProviderAccount).filter_by(org_id=org.id).count()
+    item = ProviderAccount(
+        org_id=org.id,
+        kind=kind,
+        label=label or f"{kind} {next(_seq)}",
+        settings=settings or {"host": "127.0.0.1", "port": 1, "security": "none"},
+        secret_encrypted=encrypt(secret) if secret else None,
+        position=position,
+    )
+    db.session.add(item)
+    db.session.commit()
+    return item
+
+
 TENANT_FACTORIES = {
+    ProviderAccount: make_provider_account,
     Job: make_job,
     Candidate: make_candidate,
     CandidateImport: make_candidate_import,

@@ -35,7 +35,7 @@ def test_a_worker_that_lost_its_lease_does_not_send_again(ctx, factories, sink, 
     assert len(sink.messages) == 1
 
     counts = sending.send_claimed(ids, stale_token)  # worker A wakes up
-    assert counts == {"sent": 0, "retry": 0, "failed": 0}
+    assert (counts["sent"], counts["retry"], counts["failed"]) == (0, 0, 0)
     assert len(sink.messages) == 1
     [message] = _messages()
     assert message.status == "sent" and [e.type for e in message.events].count("sent") == 1

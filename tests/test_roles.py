@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.models import Role
 from tests.factories import TENANT_FACTORIES
-from tests.test_tenancy import _snake
+from tests.test_tenancy import _snake, any_choices
 
 # State-changing routes a viewer may use: they act on the viewer's own session or account.
 PERSONAL = {
@@ -20,6 +20,7 @@ PERSONAL = {
     "devmail.clear",  # development-only tool, not org data
     "public.respond",  # candidates' pages: a token, not a login, decides
     "public.unsubscribe",
+    "public.unsubscribe_preferences",
 }
 
 
@@ -36,10 +37,12 @@ def test_a_viewer_is_refused_every_state_changing_org_route(app, client, factori
     for rule in app.url_map.iter_rules():
         if "POST" not in rule.methods or rule.endpoint in PERSONAL:
             continue
-        url = rule.build({arg: by_arg[arg] for arg in rule.arguments})[1]
-        response = client.post(url, data={"csrf_token": token})
-        assert response.status_code == 403, f"viewer POST {url} answered {response.status_code}"
-        refused.append(rule.endpoint)
+        for extra in any_choices(rule):
+            ids = {arg: by_arg[arg] for arg in rule.arguments if arg not in extra}
+            url = rule.build({**ids, **extra})[1]
+            response = client.post(url, data={"csrf_token": token})
+            assert response.status_code == 403, f"viewer POST {url} answered {response.status_code}"
+            refused.append(rule.endpoint)
     assert {"main.test_email", "team.invite", "orgs.settings"} <= set(refused)
 
 

@@ -173,6 +173,7 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
             "s-send_rate_per_minute": 600,
             "s-invitation_ttl_days": 7,
             "s-candidate_daily_cap": 2,
+            "s-max_retries": 5,
             "r-hours": "48, 1.5",
             "r-business_hours": "y",
         },

@@ -7,9 +7,11 @@ The walk reads app.url_map, so new routes are covered as they are added. A route
 from __future__ import annotations
 
 import re
+from itertools import product
 
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter
+from werkzeug.routing.converters import AnyConverter
 
 from app.extensions import db
 from app.models import Membership, Role, TeamInvite
@@ -31,6 +33,15 @@ def test_every_tenant_model_has_a_factory(ctx):
     assert missing == [], f"add a maker to tests/factories.py TENANT_FACTORIES for {missing}"
 
 
+def any_choices(rule: object) -> list[dict[str, str]]:
+    """Every combination of the rule's any(...) arguments (one empty dict when none)."""
+    choices: list[dict[str, str]] = [{}]
+    for arg, converter in rule._converters.items():
+        if isinstance(converter, AnyConverter):
+            choices = [dict(c, **{arg: item}) for c in choices for item in sorted(converter.items)]
+    return choices
+
+
 def test_every_route_with_an_id_answers_404_for_another_orgs_row(app, client, factories, login_as):
     org_a, org_b = factories.make_org("A"), factories.make_org("B")
     owner_a = factories.make_user(org_a, Role.OWNER)
@@ -47,18 +58,19 @@ def test_every_route_with_an_id_answers_404_for_another_orgs_row(app, client, fa
             assert arg in by_arg, f"{rule.rule}: name int argument {arg!r} after a tenant model"
         if not int_args:
             continue
-        assert set(rule.arguments) == set(int_args), (
+        choices = any_choices(rule)
+        assert set(rule.arguments) == set(int_args) | set(choices[0]), (
             f"{rule.rule}: mixed arguments, extend the walk"
         )
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            url = rule.build({a: theirs[by_arg[a]] for a in int_args})[1]
+        for method, extra in product(sorted(rule.methods - {"HEAD", "OPTIONS"}), choices):
+            url = rule.build({**{a: theirs[by_arg[a]] for a in int_args}, **extra})[1]
             response = client.open(url, method=method, data={"csrf_token": token})
             assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
             assert b"Org B" not in response.data
             if method == "GET":
-                own = rule.build({a: ours[by_arg[a]] for a in int_args})[1]
+                own = rule.build({**{a: ours[by_arg[a]] for a in int_args}, **extra})[1]
                 assert client.get(own).status_code == 200, f"GET {own} should work for its own org"
-            walked.append(f"{method} {rule.rule}")
+            walked.append(f"{method} {url}")
     assert len(walked) >= 5, walked
 
     db.session.expire_all()

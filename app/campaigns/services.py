@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 from app import clock
 from app.campaigns.tokens import new_token
 from app.extensions import db
-from app.mail.mime import new_message_id
+from app.mail.mime import message_domain
 from app.mail.outbox import queue_message
 from app.models import (
     Campaign,
@@ -207,7 +207,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
         .execution_options(yield_per=CHUNK)
     )
     raw = db.session.connection().connection.driver_connection
-    domain = new_message_id(current_app.config["MAIL_FROM"]).rpartition("@")[2]
+    domain = message_domain(org)
     org_id, campaign_id, job_id = org.id, campaign.id, job.id
     version_id, creator_id = campaign.template_version_id, campaign.created_by_id
     campaign.context = shared_context(org, campaign, job, recruiter, expires_at)
@@ -511,21 +511,16 @@ def resume(org: Organization, campaign: Campaign, user: User) -> None:
 
 
 def resend_failed(org: Organization, campaign: Campaign, user: User) -> int:
-    """Queue the failed messages again (same rows, same links)."""
+    """Queue the failed messages again (same rows, same links): the dead-letter retry path."""
+    from app.deadletters.services import DeadLetterError, Filters, retry
+
     if campaign.status not in (CampaignStatus.SENT, CampaignStatus.SENDING):
         raise CampaignError("Resending is for a campaign that has been sent.")
-    again = db.session.execute(
-        update(Message)
-        .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.FAILED)
-        .values(status=MessageStatus.QUEUED, attempts=0, send_after=clock.now(), last_error=None)
-    ).rowcount
-    if not again:
-        raise CampaignError("No failed emails to resend.")
     campaign.status = CampaignStatus.SENDING
-    audit(org.id, user, "campaign.resent_failed", campaign=campaign.name, messages=again)
-    db.session.commit()
-    kick_dispatcher()
-    return again
+    try:
+        return retry(org.id, user, None, Filters(campaign_id=campaign.id))
+    except DeadLetterError as exc:
+        raise CampaignError("No failed emails to resend.") from exc
 
 
 def progress(campaign: Campaign) -> dict[str, int]:

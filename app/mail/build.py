@@ -24,16 +24,34 @@ def header_safe(value: str | None) -> str | None:
     return _CONTROL.sub(" ", value).strip() if value else value
 
 
-def _render(message: Message) -> tuple[Rendered, Organization | None]:
+def _render(message: Message) -> tuple[Rendered, Organization | None, str | None]:
+    """The rendered mail, the org whose branding it carries, and its unsubscribe URL."""
     context = links.resolve(dict(message.context), message.org_id)
+    unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
-        return render_builtin(message.template, context), None
+        return render_builtin(message.template, context), None, unsubscribe
     from app.templates_editor.services import render
 
     version = db.session.get(TemplateVersion, message.template_version_id)
     org = db.session.get(Organization, message.org_id)
     kind = TemplateKind(version.template.kind)
-    return render(org, kind, version.subject, version.html, version.text, context), org
+    rendered = render(org, kind, version.subject, version.html, version.text, context)
+    return rendered, org, unsubscribe
+
+
+def list_headers(message: Message, org: Organization | None, unsubscribe: str | None) -> dict:
+    """List-Unsubscribe (RFC 8058 one-click), List-Id and Feedback-ID for candidate mail."""
+    if org is None:
+        return {}
+    domain = org.sending_domain or "herald.localhost"
+    headers = {
+        "List-Id": f"{header_safe(org.name)} {message.kind} <{message.kind}.org{org.id}.{domain}>",
+        "Feedback-ID": f"c{message.campaign_id or 0}:{message.kind}:org{org.id}:herald",
+    }
+    if unsubscribe:
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
@@ -78,8 +96,9 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
 
 def outgoing_for(message: Message) -> OutgoingMessage:
     """Render and serialize one message."""
-    rendered, org = _render(message)
+    rendered, org, unsubscribe = _render(message)
     mail_from, extra = sender_for(org)
+    extra.update(list_headers(message, org, unsubscribe))
     raw = build_mime(
         rendered,
         mail_from=mail_from,
@@ -99,4 +118,15 @@ def outgoing_for(message: Message) -> OutgoingMessage:
         message.to_email,
         message.message_id,
         message.idempotency_key,
+        tag=f"campaign-{message.campaign_id}" if message.campaign_id else message.kind,
+        signer=dkim_signer(org),
     )
+
+
+def dkim_signer(org: Organization | None) -> object | None:
+    """The org's DKIM signer when it has DKIM on (built once per key, then reused)."""
+    if org is None or not org.dkim_enabled or not org.dkim_key_encrypted:
+        return None
+    from app.deliverability.services import signer_for
+
+    return signer_for(org)

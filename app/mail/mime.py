@@ -19,10 +19,19 @@ _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
 
 
-def new_message_id(mail_from: str) -> str:
-    """A globally unique Message-ID in our sender's domain."""
-    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "herald.localhost"
-    return f"<{uuid.uuid4().hex}@{domain}>"
+def message_domain(org: object | None) -> str:
+    """The domain of Message-IDs: the org's sending domain, else the deployment's sender's."""
+    from flask import current_app
+
+    domain = getattr(org, "sending_domain", None)
+    if domain:
+        return domain
+    return parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "herald.localhost"
+
+
+def new_message_id(org: object | None = None) -> str:
+    """A globally unique Message-ID in the sending domain."""
+    return f"<{uuid.uuid4().hex}@{message_domain(org)}>"
 
 
 def build_mime(

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.extensions import db
 from app.mail.mime import new_message_id
-from app.models import Event, Message, MessageStatus
+from app.models import Event, Message, MessageStatus, Organization
 
 log = logging.getLogger(__name__)
 _PENDING = "herald_outbox_ids"
@@ -47,7 +47,10 @@ def queue_message(
         context=context or {},
         created_by_id=created_by_id,
         idempotency_key=idempotency_key or f"{kind}:{uuid.uuid4().hex}",
-        message_id=new_message_id(current_app.config["MAIL_FROM"]),
+        # org-branded mail carries the org's domain; Herald's own mail (resets, invites) ours
+        message_id=new_message_id(
+            db.session.get(Organization, org_id) if template == "version" else None
+        ),
         status=MessageStatus.QUEUED,
         send_after=send_after or clock.now(),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,10 +21,12 @@ from sqlalchemy import select, text
 
 from app import clock
 from app.extensions import db
-from app.mail import throttle
+from app.mail import metrics, throttle
 from app.mail.build import outgoing_for
+from app.mail.delivery import Attempt, Failover, Route
 from app.models import Campaign, Event, Invitation, Message, MessageStatus, Organization
-from app.providers import Accepted, OutgoingMessage, Permanent, Result, Transient, provider_for
+from app.providers import Accepted, Permanent, Transient
+from app.suppressions.rules import blocking_suppression
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,14 @@ def _begin(message_id: int, token: str) -> Message | None:
         db.session.rollback()
         log.warning("message %s: lease lost before sending; skipped", message_id)
         return None
+    blocked = blocking_suppression(message.org_id, message.to_email, message.kind)
+    if blocked is not None:
+        message.status = MessageStatus.SUPPRESSED
+        message.lease_until, message.lease_token = None, None
+        message.last_error = f"Not sent: the address is suppressed ({blocked.reason})."
+        _event(message, "suppressed", reason=blocked.reason, scope=blocked.scope)
+        db.session.commit()
+        return message
     stop = _no_longer_wanted(message)
     if stop:
         message.lease_until, message.lease_token = None, None
@@ -142,43 +152,70 @@ def _event(message: Message, type_: str, **detail: object) -> None:
     db.session.add(Event(org_id=message.org_id, message_id=message.id, type=type_, detail=detail))
 
 
-def _apply(message: Message, result: Result, provider_name: str) -> str:
-    """Write one provider answer on a held row: sent, retry later, or failed for good."""
+def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
+    """Write one message's provider answers on its held row: sent, retry later, or failed."""
     now = clock.now()
     message.lease_until = None
     message.lease_token = None
-    message.provider = provider_name
+    for tried in attempts[:-1]:  # providers that failed before the last one answered
+        _event(message, "failover", provider=tried.route.label, reason=tried.result.reason)
+    last = attempts[-1]
+    result = last.result
+    message.provider = last.route.name
+    message.provider_account_id = last.route.account_id
+    label = last.route.label
     if isinstance(result, Accepted):
         message.status = MessageStatus.SENT
         message.sent_at = now
         message.provider_message_id = result.provider_id
         message.provider_response = result.response
         message.last_error = None
-        _event(message, "sent", provider=provider_name, response=result.response)
+        _event(message, "sent", provider=label, response=result.response, ms=round(last.ms, 1))
         return "sent"
-    if isinstance(result, Permanent) or message.attempts > current_app.config["SEND_MAX_RETRIES"]:
+    rate_limited = (
+        isinstance(result, Transient) and result.retry_after and not (result.provider_trouble)
+    )
+    if rate_limited:  # a 429: wait as told on the same provider, without using up a retry
+        message.attempts -= 1
+    elif isinstance(result, Permanent) or message.attempts > max_retries:
         message.status = MessageStatus.FAILED
         message.last_error = result.reason
-        _event(message, "failed", reason=result.reason, attempts=message.attempts)
+        _event(message, "failed", provider=label, reason=result.reason, attempts=message.attempts)
         return "failed"
-    delay = max(backoff_seconds(message.attempts), result.retry_after or 0)
+    delay = result.retry_after if rate_limited else backoff_seconds(message.attempts)
     message.status = MessageStatus.QUEUED
     message.send_after = now + timedelta(seconds=delay)
     message.last_error = result.reason
-    _event(message, "retry_scheduled", reason=result.reason, delay_s=round(delay, 1))
+    kind = "rate_limited" if rate_limited else "retry_scheduled"
+    _event(message, kind, provider=label, reason=result.reason, delay_s=round(delay, 1))
     return "retry"
 
 
-def _record(result: Result, token: str, provider_name: str) -> str | None:
-    """Apply a result only if the lease still holds; commits."""
-    message = _held(result.ref, token)
+def _record(message_id: int, attempts: list[Attempt], token: str, max_retries: int) -> str | None:
+    """Apply a message's answers only if the lease still holds; commits."""
+    message = _held(message_id, token)
     if message is None:
         db.session.rollback()
-        log.warning("message %s: lease lost before its result was recorded", result.ref)
+        log.warning("message %s: lease lost before its result was recorded", message_id)
         return None
-    outcome = _apply(message, result, provider_name)
+    outcome = _apply(message, attempts, max_retries)
     db.session.commit()
     return outcome
+
+
+def _fail_build(message_id: int, token: str, exc: Exception) -> str | None:
+    """A message that cannot be built fails alone, with the reason."""
+    reason = f"Could not build this email: {exc.__class__.__name__}: {exc}"[:1000]
+    message = _held(message_id, token)
+    if message is None:
+        db.session.rollback()
+        return None
+    message.lease_until = message.lease_token = None
+    message.status = MessageStatus.FAILED
+    message.last_error = reason
+    _event(message, "failed", reason=reason, attempts=message.attempts)
+    db.session.commit()
+    return "failed"
 
 
 BULK = {"invitation", "reminder", "follow_up", "custom"}
@@ -231,12 +268,19 @@ def _dispatch_at(when: Any) -> None:
         pass  # the sweeper dispatches due rows anyway
 
 
-def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
-    """Send claimed messages one by one, committing each outcome as the provider answers."""
-    counts = {"sent": 0, "retry": 0, "failed": 0}
-    provider = provider_for(current_app)
-    begun: set[int] = set()
+def _defer(message_id: int, token: str, seconds: float) -> None:
+    """Put an unattempted message back for later (no provider could take it now)."""
+    later = clock.now() + timedelta(seconds=max(1.0, seconds))
+    db.session.execute(_RELEASE, {"ids": [message_id], "token": token, "send_after": later})
+    db.session.commit()
 
+
+def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
+    """Send claimed messages one by one through the org's providers (failing over when one is in
+    trouble), committing each outcome as soon as it is known."""
+    counts = {"sent": 0, "retry": 0, "failed": 0, "suppressed": 0, "deferred": 0}
+    failover = Failover()
+    handled: set[int] = set()
     rows = {
         row.id: row
         for row in db.session.execute(
@@ -247,9 +291,7 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     }
     orgs: dict[int, Organization] = {}
     resume_at = None
-
-    def feed() -> Iterator[OutgoingMessage]:
-        nonlocal resume_at
+    try:
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:
@@ -258,38 +300,26 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
                 row.org_id, db.session.get(Organization, row.org_id)
             )
             if _over_candidate_cap(row, org, token):
-                begun.add(message_id)  # handled: deferred, not sent
+                handled.add(message_id)  # deferred, not sent
                 continue
-            wait = throttle.take(row.org_id, org.send_rate_per_minute, provider.name)
+            routes = failover.usable(row.org_id)
+            if not routes:  # every provider failed in this batch or has its breaker open
+                handled.add(message_id)
+                _defer(message_id, token, failover.reopens_in(row.org_id) or backoff_seconds(1))
+                counts["deferred"] += 1
+                continue
+            wait = throttle.take(row.org_id, org.send_rate_per_minute, routes[0].key)
             if wait > 0:
                 resume_at = clock.now() + timedelta(seconds=wait)
-                return  # the rest waits for the buckets to refill
-            message = _begin(message_id, token)
-            if message is None:
-                continue
-            begun.add(message_id)
-            try:
-                outgoing = outgoing_for(message)
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
-                db.session.rollback()
-                reason = f"Could not build this email: {exc.__class__.__name__}: {exc}"
-                outcome = _record(Permanent(message_id, reason[:1000]), token, "build")
-                if outcome:
-                    counts[outcome] += 1
-                continue
-            yield outgoing
-
-    try:
-        for result in provider.send_batch(feed()):
-            outcome = _record(result, token, provider.name)
+                break  # the rest waits for the buckets to refill
+            handled.add(message_id)
+            outcome = _send_one(message_id, token, routes, failover, org)
             if outcome:
                 counts[outcome] += 1
-            if isinstance(result, Transient) and result.provider_trouble:
-                break  # the provider is down: leave the rest for later, unattempted
     finally:
         db.session.rollback()
-        rest = [i for i in ids if i not in begun]
+        metrics.flush()
+        rest = [i for i in ids if i not in handled]
         if rest:
             later = resume_at or clock.now() + timedelta(seconds=backoff_seconds(1))
             db.session.execute(_RELEASE, {"ids": rest, "token": token, "send_after": later})
@@ -298,3 +328,29 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
             _dispatch_at(resume_at)
     log.info("batch done: %s", counts)
     return counts
+
+
+def _send_one(
+    message_id: int, token: str, routes: list[Route], failover: Failover, org: Organization
+) -> str | None:
+    """Begin (lease, wanted, suppression), build, send with failover, record."""
+    message = _begin(message_id, token)
+    if message is None:
+        return None
+    if message.status == MessageStatus.SUPPRESSED:
+        return "suppressed"
+    try:
+        outgoing = outgoing_for(message)
+        db.session.commit()
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
+        db.session.rollback()
+        return _fail_build(message_id, token, exc)
+    attempts = failover.send(outgoing, routes)
+    if not attempts:  # the failover provider was busy: try again shortly, attempt not counted
+        held = _held(message_id, token)
+        if held is not None:
+            held.attempts -= 1
+        db.session.commit()
+        _defer(message_id, token, 1.0)
+        return "deferred"
+    return _record(message_id, attempts, token, org.max_retries)

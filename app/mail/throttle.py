@@ -13,11 +13,14 @@ from app.extensions import redis
 log = logging.getLogger(__name__)
 
 _TAKE = """
+local paused = redis.call('PTTL', KEYS[#KEYS])
+if paused > 0 then return tostring(paused / 1000) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local wait = 0
 local levels = {}
-for i, key in ipairs(KEYS) do
+for i = 1, #KEYS - 1 do
+  local key = KEYS[i]
   local rate = tonumber(ARGV[2 * i - 1])
   local capacity = tonumber(ARGV[2 * i])
   local data = redis.call('HMGET', key, 'tokens', 'ts')
@@ -27,7 +30,8 @@ for i, key in ipairs(KEYS) do
   levels[i] = tokens
   if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
 end
-for i, key in ipairs(KEYS) do
+for i = 1, #KEYS - 1 do
+  local key = KEYS[i]
   local rate = tonumber(ARGV[2 * i - 1])
   local capacity = tonumber(ARGV[2 * i])
   local tokens = levels[i]
@@ -39,19 +43,31 @@ return tostring(wait)
 """
 
 
-def take(org_id: int, org_per_minute: int, provider: str) -> float:
-    """Take one send from the org's and the provider's buckets: 0 when granted, else how many
-    seconds until one is free. When Redis cannot say, wait (fail closed: never a burst)."""
+def _pause_key(provider: str) -> str:
+    return f"herald:bucket:pause:{provider}"
+
+
+def pause(provider: str, seconds: float) -> None:
+    """The provider said 429 Retry-After: nobody sends through it until then."""
+    try:
+        redis.client.set(_pause_key(provider), 1, px=max(1, int(seconds * 1000)))
+    except RedisError:
+        pass
+
+
+def take(org_id: int | None, org_per_minute: int, provider: str) -> float:
+    """Take one send from the org's and the provider's buckets (only the provider's when org_id is
+    None, as on a failover): 0 when granted, else how many seconds until one is free. A provider
+    paused by a 429 waits out its Retry-After. When Redis cannot say, wait (fail closed)."""
     cfg = current_app.config
     burst = cfg["SEND_BURST"]
     provider_rate = cfg["PROVIDER_RATE_PER_MINUTE"]
-    keys = [f"herald:bucket:org:{org_id}", f"herald:bucket:provider:{provider}"]
-    args = [
-        org_per_minute / 60,
-        max(1, min(burst, org_per_minute)),
-        provider_rate / 60,
-        max(1, min(burst, provider_rate)),
-    ]
+    keys = [f"herald:bucket:provider:{provider}"]
+    args: list[float] = [provider_rate / 60, max(1, min(burst, provider_rate))]
+    if org_id is not None:
+        keys.insert(0, f"herald:bucket:org:{org_id}")
+        args[:0] = [org_per_minute / 60, max(1, min(burst, org_per_minute))]
+    keys.append(_pause_key(provider))
     try:
         script = current_app.extensions.setdefault(
             "herald_take_script", redis.client.register_script(_TAKE)

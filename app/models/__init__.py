@@ -12,6 +12,7 @@ from app.models.campaign import (
 from app.models.candidate import Candidate, CandidateImport, CandidateImportProblem, Job
 from app.models.message import Event, Message, MessageStatus
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
+from app.models.provider import ProviderAccount, ProviderKind
 from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
 from app.models.user import User
 
@@ -36,6 +37,8 @@ __all__ = [
     "Message",
     "MessageStatus",
     "Organization",
+    "ProviderAccount",
+    "ProviderKind",
     "ROLE_HELP",
     "Role",
     "TeamInvite",

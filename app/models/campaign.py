@@ -124,3 +124,6 @@ class Suppression(TenantMixin, TimestampMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254))
     scope: Mapped[list] = mapped_column(JSONB, default=lambda: ["all"])
     reason: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(40))  # one-click, preferences, csv, ...
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -32,6 +32,8 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"  # the recipient is on the org's suppression list
+    DISCARDED = "discarded"  # failed, then set aside by a person with a reason
 
 
 class Message(TenantMixin, TimestampMixin, db.Model):
@@ -45,6 +47,7 @@ class Message(TenantMixin, TimestampMixin, db.Model):
             postgresql_where=text("status = 'queued'"),
         ),
         Index("ix_messages_lease", "lease_until", postgresql_where=text("status = 'sending'")),
+        Index("ix_messages_failed", "org_id", "id", postgresql_where=text("status = 'failed'")),
         UniqueConstraint("org_id", "idempotency_key"),
     )
 
@@ -67,6 +70,9 @@ class Message(TenantMixin, TimestampMixin, db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(32))
+    provider_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("provider_accounts.id", ondelete="SET NULL"), index=True
+    )
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     provider_response: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -68,6 +68,18 @@ class Organization(TimestampMixin, db.Model):
     reminders_business_hours: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default="false"
     )
+    max_retries: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # DKIM for mail Herald sends over SMTP itself: the private key only Fernet-encrypted
+    dkim_selector: Mapped[str | None] = mapped_column(String(63))
+    dkim_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    dkim_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    dkim_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dkim_check_message: Mapped[str | None] = mapped_column(String(300))
+
+    @property
+    def sending_domain(self) -> str | None:
+        """The domain of the org's sender address (Message-ID, List-Id, DKIM d=)."""
+        return self.sender_email.rpartition("@")[2].lower() if self.sender_email else None
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="org")
 

@@ -29,6 +29,9 @@ class SendingForm(FlaskForm):
     candidate_daily_cap = IntegerField(
         "Bulk emails per candidate per day", [InputRequired(), NumberRange(1, 50)]
     )
+    max_retries = IntegerField(
+        "Retries before an email fails", [InputRequired(), NumberRange(0, 10)]
+    )
 
 
 class RemindersForm(FlaskForm):

@@ -76,7 +76,12 @@ def settings() -> ResponseReturnValue:
             ), 400
         current_org.reminder_offsets = offsets
         current_org.reminders_business_hours = bool(reminders.business_hours.data)
-        for key in ("send_rate_per_minute", "invitation_ttl_days", "candidate_daily_cap"):
+        for key in (
+            "send_rate_per_minute",
+            "invitation_ttl_days",
+            "candidate_daily_cap",
+            "max_retries",
+        ):
             setattr(current_org, key, getattr(sending, key).data)
         changes = {
             k: getattr(form, k).data

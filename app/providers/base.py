@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class OutgoingMessage:
     rcpt: str
     message_id: str
     idempotency_key: str
+    tag: str | None = None  # e.g. the campaign, for providers that report by tag
+    signer: Any = None  # DKIM signer (has .sign(bytes) -> bytes) for providers that send raw SMTP
 
 
 @dataclass(frozen=True)

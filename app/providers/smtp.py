@@ -6,6 +6,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ class SMTPSettings:
     username: str | None = None
     password: str | None = None
     timeout: float = 15.0
+    bounce_domain: str | None = None  # VERP domain; else the sender's own domain
+    check_after_idle: float = 10.0  # NOOP before reusing a connection idle this long
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -49,6 +52,7 @@ class SMTPProvider:
     def __init__(self, settings: SMTPSettings) -> None:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
+        self._used = 0.0
 
     @classmethod
     def shared(cls, settings: SMTPSettings) -> SMTPProvider:
@@ -75,8 +79,10 @@ class SMTPProvider:
         return conn
 
     def _connection(self) -> smtplib.SMTP:
-        """The open connection, checked with NOOP, or a new one."""
+        """The open connection (checked with NOOP when it sat idle), or a new one."""
         if self._conn is not None:
+            if time.monotonic() - self._used < self.settings.check_after_idle:
+                return self._conn
             try:
                 if self._conn.noop()[0] == 250:
                     return self._conn
@@ -85,6 +91,23 @@ class SMTPProvider:
             self.close()
         self._conn = self._connect()
         return self._conn
+
+    def return_path(self, msg: OutgoingMessage) -> str:
+        """VERP: bounces+<our message id>@<bounce domain>, so a bounce names its message."""
+        domain = self.settings.bounce_domain or msg.mail_from.rpartition("@")[2]
+        return f"bounces+{msg.ref}@{domain}" if domain else msg.mail_from
+
+    def check(self) -> str | None:
+        """Connect, log in and say goodbye: None when that worked, else what went wrong."""
+        try:
+            conn = self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            return self._trouble(exc)
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        return None
 
     def close(self) -> None:
         """Drop the connection (quietly)."""
@@ -107,7 +130,12 @@ class SMTPProvider:
         return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
 
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
-        code, text = conn.mail(msg.mail_from)
+        try:
+            code, text = conn.mail(self.return_path(msg))
+        except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
+            self.close()
+            conn = self._conn = self._connect()
+            code, text = conn.mail(self.return_path(msg))
         if code != 250:
             conn.rset()
             return _classify(msg.ref, code, text)
@@ -115,8 +143,9 @@ class SMTPProvider:
         if code not in (250, 251):
             conn.rset()
             return _classify(msg.ref, code, text)
+        raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw
         try:
-            code, text = conn.data(msg.raw)
+            code, text = conn.data(raw)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
             conn.rset()
             return _classify(msg.ref, exc.smtp_code, exc.smtp_error)
@@ -142,6 +171,7 @@ class SMTPProvider:
                 self._reset_quietly()
                 yield Permanent(msg.ref, f"Cannot be sent over SMTP: {exc}")
                 continue
+            self._used = time.monotonic()
             yield result
             if isinstance(result, Transient) and result.provider_trouble:
                 self.close()

@@ -30,6 +30,8 @@ from app.models import (
     User,
 )
 from app.public import bp
+from app.suppressions.rules import SCOPES, normalise
+from app.suppressions.services import resubscribe, suppress
 from app.tenancy import ALL_ORGS
 
 UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
@@ -175,35 +177,82 @@ def _unsubscribe_target(token: str) -> dict | None:
         data = unsign("unsubscribe", token, max_age=UNSUBSCRIBE_MAX_AGE)
     except InvalidToken:
         return None
-    return data if isinstance(data, dict) and {"o", "e"} <= set(data) else None
+    if not (isinstance(data, dict) and {"o", "e"} <= set(data)):
+        return None
+    org = db.session.get(Organization, data["o"]) if isinstance(data["o"], int) else None
+    return dict(data, org=org) if org is not None else None
+
+
+def _bad_unsubscribe_link() -> ResponseReturnValue:
+    return render_template("public/unsubscribe_invalid.html"), 400
+
+
+def _unsubscribe_page(target: dict, token: str, note: str | None = None) -> ResponseReturnValue:
+    from app.templates_editor.services import brand_for
+
+    org = target["org"]
+    email = normalise(str(target["e"]))
+    current = db.session.scalar(
+        select(Suppression)
+        .where(Suppression.org_id == org.id, Suppression.email == email)
+        .execution_options(**ALL_ORGS)
+    )
+    kind = str(target.get("k") or "all")
+    return render_template(
+        "public/unsubscribe.html",
+        org=org,
+        brand=brand_for(org),
+        token=token,
+        email=email,
+        kind=kind if kind in SCOPES and kind != "all" else None,
+        kind_label=SCOPES.get(kind, "").lower(),
+        current=current,
+        note=note,
+    )
 
 
 @bp.get("/u/<token>")
 def unsubscribe_page(token: str) -> ResponseReturnValue:
+    """Only shows the choices: a mail scanner following the link changes nothing."""
+    _rate_limit()
     target = _unsubscribe_target(token)
-    if target is None:
-        return _gone()
-    org = db.session.get(Organization, target["o"])
-    return render_template("public/unsubscribe.html", org=org, token=token, done=False)
+    return _unsubscribe_page(target, token) if target else _bad_unsubscribe_link()
 
 
 @bp.post("/u/<token>")
-@csrf.exempt  # RFC 8058 one-click: mail clients POST without a form token
+@csrf.exempt  # RFC 8058 one-click: the signed URL is the credential; no cookie, no form token
 def unsubscribe(token: str) -> ResponseReturnValue:
-    """One-click unsubscribe: the address is suppressed for this organization at once."""
+    """One-click unsubscribe (List-Unsubscribe-Post): suppressed at once, 200, no redirect."""
     target = _unsubscribe_target(token)
     if target is None:
-        return _gone()
-    email = str(target["e"]).strip().lower()
-    exists = db.session.scalar(
-        select(Suppression)
-        .where(Suppression.org_id == target["o"], Suppression.email == email)
-        .execution_options(**ALL_ORGS)
-    )
-    if exists is None:
-        db.session.add(
-            Suppression(org_id=target["o"], email=email, scope=["all"], reason="unsubscribed")
-        )
+        return _bad_unsubscribe_link()
+    suppress(target["o"], str(target["e"]), "unsubscribed", ["all"], source="one-click")
+    db.session.commit()
+    return render_template("public/unsubscribed.html", org=target["org"], scope="all"), 200
+
+
+@bp.post("/u/<token>/preferences")
+def unsubscribe_preferences(token: str) -> ResponseReturnValue:
+    """The page's own form (CSRF-protected): unsubscribe from one kind or everything, or
+    resubscribe."""
+    _rate_limit()
+    target = _unsubscribe_target(token)
+    if target is None:
+        return _bad_unsubscribe_link()
+    action = request.form.get("action")
+    org_id, email = target["o"], str(target["e"])
+    if action == "resubscribe":
+        lifted = resubscribe(org_id, email)
         db.session.commit()
-    org = db.session.get(Organization, target["o"])
-    return render_template("public/unsubscribe.html", org=org, token=token, done=True)
+        note = (
+            "You're subscribed again."
+            if lifted
+            else "This address is blocked for another reason; reply to the recruiter to fix it."
+        )
+        return _unsubscribe_page(target, token, note)
+    scope = request.form.get("scope", "all")
+    if action != "unsubscribe" or scope not in SCOPES:
+        abort(400, description="Choose what to unsubscribe from.")
+    suppress(org_id, email, "unsubscribed", [scope], source="preferences page")
+    db.session.commit()
+    return render_template("public/unsubscribed.html", org=target["org"], scope=scope)

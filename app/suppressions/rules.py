@@ -1,0 +1,53 @@
+"""Who must not be mailed: the rule checked when a message is claimed, and when an audience is
+counted. Addresses are compared lower-cased and trimmed.
+
+A suppression has a reason (unsubscribed, hard_bounce, soft_bounce, complaint, manual) and a scope:
+template kinds or "all". It applies to candidate mail only (a teammate's password reset is never
+held back by a candidate list). An unsubscribe stops bulk mail; the transactional notices that an
+interview moved or was cancelled still go. Bounces, complaints and manual entries stop everything
+in their scope.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import BULK_KINDS, Suppression
+
+REASONS = {
+    "unsubscribed": "Unsubscribed",
+    "hard_bounce": "Hard bounce",
+    "soft_bounce": "Repeated soft bounces",
+    "complaint": "Spam complaint",
+    "manual": "Added by a teammate",
+}
+SCOPES = {"all": "All email", "invitation": "Invitations", "reminder": "Reminders"}
+BULK = {str(k) for k in BULK_KINDS}
+CANDIDATE_KINDS = BULK | {"cancelled", "rescheduled"}
+
+
+def normalise(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def blocks(suppression: Suppression, kind: str) -> bool:
+    """Does this suppression hold back a message of this kind?"""
+    if kind not in CANDIDATE_KINDS:
+        return False
+    scope = suppression.scope or ["all"]
+    if "all" not in scope and kind not in scope:
+        return False
+    return not (suppression.reason == "unsubscribed" and kind not in BULK)
+
+
+def blocking_suppression(org_id: int, email: str, kind: str) -> Suppression | None:
+    """The suppression that holds back this message, if any."""
+    if kind not in CANDIDATE_KINDS:
+        return None
+    found = db.session.scalar(
+        select(Suppression).where(
+            Suppression.org_id == org_id, Suppression.email == normalise(email)
+        )
+    )
+    return found if found is not None and blocks(found, kind) else None

@@ -1,0 +1,313 @@
+"""The Mailgun provider against a local server speaking Mailgun's HTTP contract (no database)."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from collections.abc import Iterable, Iterator
+
+import pytest
+
+from app.providers.base import Accepted, OutgoingMessage, Permanent, Transient
+from app.providers.mailgun import MailgunProvider, MailgunSettings
+from tests import mailgun_contract
+from tests.mailgun_contract import MailgunContract
+
+mailgun_server = mailgun_contract.mailgun_server  # registers the fixture in this module
+
+RAW = (
+    b"From: Herald <jobs@mg.herald.test>\r\n"
+    b"To: Ana <ana@example.com>\r\n"
+    b"Subject: =?utf-8?q?Interview_invitation_=E2=80=93_Backend?=\r\n"
+    b"Message-ID: <m1@herald.test>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+    b"\r\n"
+    b"Hello Ana,  \r\n"
+    b"--\r\n"
+    b"Gr\xc3\xbc\xc3\x9fe, Herald\r\n\r\n"
+)
+
+KEY_FOR_CLOSED = "key-closed-port-000"
+
+
+def _msg(ref: int, rcpt: str = "ana@example.com", raw: bytes = RAW) -> OutgoingMessage:
+    return OutgoingMessage(
+        ref=ref,
+        raw=raw,
+        mail_from="bounces@mg.herald.test",
+        rcpt=rcpt,
+        message_id=f"m{ref}@herald.test",
+        idempotency_key=f"idem-{ref}",
+    )
+
+
+def _provider(server: MailgunContract, **overrides: object) -> MailgunProvider:
+    tag_for = overrides.pop("tag_for", None)
+    values: dict[str, object] = {
+        "api_key": server.key,
+        "domain": server.domain,
+        "base_url": server.url,
+        "read_timeout": 5.0,
+    }
+    values.update(overrides)
+    return MailgunProvider(MailgunSettings(**values), tag_for=tag_for)  # type: ignore[arg-type]
+
+
+class Feed:
+    """An iterator of messages that counts how many were taken."""
+
+    def __init__(self, messages: Iterable[OutgoingMessage]) -> None:
+        self._messages = iter(messages)
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[OutgoingMessage]:
+        return self
+
+    def __next__(self) -> OutgoingMessage:
+        msg = next(self._messages)
+        self.taken += 1
+        return msg
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- accepted -------------------------------------------------------------------------------
+
+
+def test_accepted_posts_raw_bytes_with_fields_and_auth(mailgun_server: MailgunContract) -> None:
+    provider = _provider(mailgun_server, tag_for=lambda ref: "invitation" if ref == 1 else None)
+    other = RAW.replace(b"Ana", b"Bo")
+    results = list(provider.send_batch([_msg(1), _msg(2, "bo@example.com", other)]))
+
+    assert results == [
+        Accepted(1, provider_id=f"20260101000000.000001@{mailgun_server.domain}",
+                 response="Queued. Thank you."),
+        Accepted(2, provider_id=f"20260101000000.000002@{mailgun_server.domain}",
+                 response="Queued. Thank you."),
+    ]  # fmt: skip
+    assert len(mailgun_server.requests) == 2  # exactly one request per message
+    first, second = mailgun_server.requests
+    expected_auth = "Basic " + base64.b64encode(f"api:{mailgun_server.key}".encode()).decode()
+    for req in (first, second):
+        assert req.method == "POST"
+        assert req.path == f"/v3/{mailgun_server.domain}/messages.mime"
+        assert req.auth_ok and req.authorization == expected_auth
+        assert req.fields["o:tracking"] == "no"
+        assert req.fields["o:tracking-opens"] == "no"
+        assert req.fields["o:tracking-clicks"] == "no"
+        assert set(req.files) == {"message"}
+    assert first.message == RAW  # byte for byte: CRLFs, 8bit, trailing spaces, "--" line
+    assert second.message == other
+    assert first.fields["to"] == "ana@example.com"
+    assert second.fields["to"] == "bo@example.com"
+    assert first.fields["v:herald-id"] == "1"
+    assert second.fields["v:herald-id"] == "2"
+    assert first.fields["o:tag"] == "invitation"
+    assert "o:tag" not in second.fields
+    assert {name for name, _ in first.field_list} == {
+        "to",
+        "v:herald-id",
+        "o:tag",
+        "o:tracking",
+        "o:tracking-opens",
+        "o:tracking-clicks",
+    }
+
+
+def test_results_are_yielded_before_the_next_message_is_taken(
+    mailgun_server: MailgunContract,
+) -> None:
+    feed = Feed([_msg(1), _msg(2), _msg(3)])
+    results = _provider(mailgun_server).send_batch(feed)
+
+    assert isinstance(next(results), Accepted)
+    assert feed.taken == 1 and len(mailgun_server.requests) == 1
+    assert isinstance(next(results), Accepted)
+    assert feed.taken == 2 and len(mailgun_server.requests) == 2
+
+
+# ---- refused for good ------------------------------------------------------------------------
+
+
+def test_400_from_the_contract_is_permanent_and_the_batch_goes_on(
+    mailgun_server: MailgunContract,
+) -> None:
+    results = list(_provider(mailgun_server).send_batch([_msg(1, rcpt=""), _msg(2)]))
+
+    assert isinstance(results[0], Permanent) and results[0].ref == 1
+    assert "to parameter is missing" in results[0].reason
+    assert isinstance(results[1], Accepted)
+    assert len(mailgun_server.requests) == 2
+
+
+def test_scripted_400_keeps_mailguns_text(mailgun_server: MailgunContract) -> None:
+    text = "'to' parameter is not a valid address. please check documentation"
+    mailgun_server.script(400, body={"message": text})
+    [result] = _provider(mailgun_server).send_batch([_msg(7)])
+
+    assert isinstance(result, Permanent) and result.ref == 7
+    assert text in result.reason
+
+
+def test_413_is_permanent(mailgun_server: MailgunContract) -> None:
+    mailgun_server.script(413, body={"message": "request entity too large"})
+    [result] = _provider(mailgun_server).send_batch([_msg(1)])
+
+    assert isinstance(result, Permanent)
+    assert "413" in result.reason and "too large" in result.reason
+
+
+# ---- the provider's trouble ------------------------------------------------------------------
+
+
+def test_wrong_key_is_provider_trouble_without_the_key(mailgun_server: MailgunContract) -> None:
+    wrong = "key-wrong-secret-987654"
+    feed = Feed([_msg(1), _msg(2)])
+    results = list(_provider(mailgun_server, api_key=wrong).send_batch(feed))
+
+    [result] = results
+    assert isinstance(result, Transient) and result.provider_trouble
+    assert "Mailgun refused the API key (401)" in result.reason
+    assert wrong not in result.reason and mailgun_server.key not in result.reason
+    assert feed.taken == 1
+    assert len(mailgun_server.requests) == 1 and not mailgun_server.requests[0].auth_ok
+
+
+def test_403_is_provider_trouble(mailgun_server: MailgunContract) -> None:
+    mailgun_server.script(403, body="Forbidden")
+    [result] = _provider(mailgun_server).send_batch([_msg(1)])
+
+    assert isinstance(result, Transient) and result.provider_trouble
+    assert "API key (403)" in result.reason
+
+
+def test_unknown_domain_is_provider_trouble_naming_it(mailgun_server: MailgunContract) -> None:
+    feed = Feed([_msg(1), _msg(2)])
+    [result] = _provider(mailgun_server, domain="nope.example.test").send_batch(feed)
+
+    assert isinstance(result, Transient) and result.provider_trouble
+    assert "nope.example.test" in result.reason
+    assert feed.taken == 1
+    assert mailgun_server.requests[0].path == "/v3/nope.example.test/messages.mime"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_is_provider_trouble_one_request_and_stops(
+    mailgun_server: MailgunContract, status: int
+) -> None:
+    mailgun_server.script(status)
+    feed = Feed([_msg(1), _msg(2), _msg(3)])
+    results = list(_provider(mailgun_server).send_batch(feed))
+
+    [result] = results
+    assert isinstance(result, Transient) and result.provider_trouble and result.ref == 1
+    assert f"({status})" in result.reason
+    assert len(mailgun_server.requests) == 1  # the SDK did not retry
+    assert feed.taken == 1  # nothing more taken from the iterator
+
+
+def test_read_timeout_is_provider_trouble(mailgun_server: MailgunContract) -> None:
+    mailgun_server.script("timeout", delay=3.0)
+    feed = Feed([_msg(1), _msg(2)])
+    [result] = _provider(mailgun_server, read_timeout=0.5).send_batch(feed)
+
+    assert isinstance(result, Transient) and result.provider_trouble
+    assert mailgun_server.url in result.reason and "did not answer" in result.reason
+    assert len(mailgun_server.requests) == 1
+    assert feed.taken == 1
+
+
+def test_connection_refused_is_provider_trouble() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    settings = MailgunSettings(api_key=KEY_FOR_CLOSED, domain="mg.herald.test", base_url=url)
+    feed = Feed([_msg(1), _msg(2)])
+    [result] = MailgunProvider(settings).send_batch(feed)
+
+    assert isinstance(result, Transient) and result.provider_trouble
+    assert result.reason == f"Could not reach {url}: connection refused"
+    assert KEY_FOR_CLOSED not in result.reason
+    assert feed.taken == 1
+
+
+# ---- rate limit -----------------------------------------------------------------------------
+
+
+def test_429_uses_retry_after_one_request_not_trouble(mailgun_server: MailgunContract) -> None:
+    mailgun_server.script(429, headers={"Retry-After": "2"}, body={"message": "Too many"})
+    feed = Feed([_msg(1), _msg(2)])
+    [result] = _provider(mailgun_server).send_batch(feed)
+
+    assert result == Transient(1, result.reason, retry_after=2.0, provider_trouble=False)
+    assert result.reason.startswith("Mailgun rate limit")
+    assert len(mailgun_server.requests) == 1  # no SDK retry, no sleep on Retry-After
+    assert feed.taken == 1  # the limit is account-wide: the rest would only burn attempts
+
+
+@pytest.mark.parametrize("header", [None, "soon", "-5"])
+def test_429_without_usable_retry_after_waits_60(
+    mailgun_server: MailgunContract, header: str | None
+) -> None:
+    mailgun_server.script(429, headers={"Retry-After": header} if header else None)
+    [result] = _provider(mailgun_server).send_batch([_msg(1)])
+
+    assert isinstance(result, Transient) and not result.provider_trouble
+    assert result.retry_after == 60.0
+
+
+# ---- check() -------------------------------------------------------------------------------
+
+
+def test_check_good_key(mailgun_server: MailgunContract) -> None:
+    assert _provider(mailgun_server).check() is None
+    [req] = mailgun_server.requests
+    assert req.method == "GET" and req.path == f"/v3/domains/{mailgun_server.domain}"
+    assert req.auth_ok
+
+
+def test_check_bad_key(mailgun_server: MailgunContract) -> None:
+    wrong = "key-wrong-secret-987654"
+    message = _provider(mailgun_server, api_key=wrong).check()
+
+    assert message is not None and message.startswith("The API key was refused (401).")
+    assert wrong not in message
+
+
+def test_check_unknown_domain(mailgun_server: MailgunContract) -> None:
+    message = _provider(mailgun_server, domain="x.example.test").check()
+
+    assert message is not None and message.startswith("Mailgun has no domain 'x.example.test'.")
+
+
+def test_check_unreachable_never_raises() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    settings = MailgunSettings(api_key="key-a", domain="mg.herald.test", base_url=url)
+
+    assert MailgunProvider(settings).check() == f"Could not reach {url}: connection refused"
+
+
+def test_check_timeout(mailgun_server: MailgunContract) -> None:
+    mailgun_server.script("timeout", delay=3.0)
+    message = _provider(mailgun_server, read_timeout=0.5).check()
+
+    assert message is not None and mailgun_server.url in message
+
+
+# ---- settings ------------------------------------------------------------------------------
+
+
+def test_region_picks_the_api_host() -> None:
+    assert MailgunSettings("k", "d").api_url == "https://api.mailgun.net"
+    assert MailgunSettings("k", "d", region="eu").api_url == "https://api.eu.mailgun.net"
+    assert MailgunSettings("k", "d", base_url="http://127.0.0.1:9/").api_url == (
+        "http://127.0.0.1:9"
+    )
+    with pytest.raises(ValueError, match="region"):
+        MailgunSettings("k", "d", region="asia")
+    with pytest.raises(ValueError, match="timeouts"):
+        MailgunSettings("k", "d", read_timeout=600)
