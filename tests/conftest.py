@@ -288,3 +288,43 @@ def run_worker(ctx):
         SimpleWorker([queue(n) for n in ALL], connection=redis.client).work(burst=True)
 
     return _run
+
+
+class SecondSink(Sink):
+    """Another SMTP server on its own port, that a test can stop and start (a provider outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.port = _free_port()
+        self.controller = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def second_sink() -> Iterator[SecondSink]:
+    """A second SMTP server, not started: start() it when the test wants it up."""
+    server = SecondSink()
+    yield server
+    server.release()
+    server.stop()
+
+
+def closed_port() -> int:
+    """A port nobody listens on (connection refused)."""
+    return _free_port()
+
+
+SINK_PORT = _SINK_PORT
+
+
+from tests.mailgun_contract import mailgun_server  # noqa: E402,F401 - the contract server fixture

@@ -274,3 +274,31 @@ TENANT_FACTORIES = {
     TeamInvite: make_team_invite,
     AuditEntry: make_audit_entry,
 }
+
+
+def launch_campaign(
+    org: Organization, people: int = 3, *, tag: str = "round", user: User | None = None
+) -> Campaign:
+    """A sent-now invitation campaign to `people` new candidates (fan-out done, nothing sent)."""
+    from app.campaigns import services
+
+    org.send_rate_per_minute = 100_000
+    db.session.commit()
+    user = user or make_user(org, Role.RECRUITER)
+    job = make_job(org)
+    template = make_email_template(org, TemplateKind.INVITATION, name=f"Invite {next(_seq)}")
+    for n in range(people):
+        make_candidate(org, email=f"{tag}{n}@example.com", first_name=f"P{n}", tags=[tag])
+    campaign = services.create(
+        org,
+        user,
+        name=f"Campaign {next(_seq)}",
+        job=job,
+        template=template,
+        audience={"tag": tag},
+        respond_by=None,
+        slot_starts_at=None,
+        location=None,
+    )
+    services.launch(org, campaign, user, None)
+    return campaign

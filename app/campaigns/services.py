@@ -247,7 +247,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
                     context["candidate"]["full_name"],
                     "queued",
                     f"campaign:{campaign_id}:candidate:{person.id}",
-                    f"<{uuid.uuid4().hex}@{domain}",
+                    f"<{uuid.uuid4().hex}@{domain}>",
                     send_after,
                     0,
                     person.id,

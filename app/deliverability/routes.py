@@ -73,7 +73,9 @@ def edit_provider(provider_account_id: int) -> ResponseReturnValue:
     ), 400 if error else 200
 
 
-@bp.post("/settings/providers/<int:provider_account_id>/<any(up,down,enable,disable,remove):action>")
+@bp.post(
+    "/settings/providers/<int:provider_account_id>/<any(up,down,enable,disable,remove):action>"
+)
 @role_required(Role.ADMIN)
 def change_provider(provider_account_id: int, action: str) -> ResponseReturnValue:
     account = get_for_org_or_404(ProviderAccount, provider_account_id)

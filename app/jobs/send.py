@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from flask import current_app
 
 from app.jobs import with_app_context
@@ -18,11 +20,13 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
 @with_app_context
 def dispatch_due(max_batches: int = 50) -> dict[str, int]:
     """Claim due messages in batches and send them until none are left (or max_batches)."""
-    totals = {"sent": 0, "retry": 0, "failed": 0}
+    from app.jobs.sweep import dispatcher_alive
+
+    totals: Counter[str] = Counter()
     for _ in range(max_batches):
+        dispatcher_alive()
         claimed, token = sending.claim(current_app.config["SEND_BATCH_SIZE"])
         if not claimed:
             break
-        for key, value in sending.send_claimed(claimed, token).items():
-            totals[key] += value
-    return totals
+        totals.update(sending.send_claimed(claimed, token))
+    return dict(totals)

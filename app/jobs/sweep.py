@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
+from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import func, or_, select, update
@@ -18,6 +19,7 @@ from app.models import Campaign, Event, Message, MessageStatus
 log = logging.getLogger(__name__)
 LAST_RUN_KEY = "herald:sweeper:last_run"
 DISPATCH_JOB = "herald-dispatch"
+DISPATCH_ALIVE_KEY = "herald:dispatch:alive"
 GAVE_UP = "Gave up: the worker sending this email stopped responding on every attempt."
 
 
@@ -27,7 +29,19 @@ def _dispatcher_pending() -> bool:
         job = Job.fetch(DISPATCH_JOB, connection=redis.client)
     except NoSuchJobError:
         return False
-    return job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED)
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STARTED:  # running, unless its worker was killed (no more beats)
+        return bool(redis.client.exists(DISPATCH_ALIVE_KEY))
+    return status == JobStatus.QUEUED
+
+
+def dispatcher_alive() -> None:
+    """Called by a running dispatcher between batches: 'I am still here'."""
+    ttl = max(10, int(current_app.config["SEND_LEASE_SECONDS"]))
+    try:
+        redis.client.set(DISPATCH_ALIVE_KEY, 1, ex=ttl)
+    except RedisError:
+        pass
 
 
 def release_expired_leases() -> int:
