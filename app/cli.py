@@ -1,4 +1,4 @@
-"""`flask herald ...` commands: seed, mail sink, scheduler, sweeper."""
+"""`flask herald ...` commands: seed, mail sink, scheduler, sweeper, key rotation."""
 
 from __future__ import annotations
 
@@ -91,6 +91,18 @@ def sweep() -> None:
     from app.jobs.sweep import sweep as run_sweep
 
     click.echo(run_sweep())
+
+
+@herald.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every secret at rest with the first key of ENCRYPTION_KEYS.
+
+    Put the new key first, keep the old ones after it, run this, then drop the old keys."""
+    from app.crypto import rotate
+
+    counts = rotate()
+    db.session.commit()
+    click.echo(", ".join(f"{n} {what}" for what, n in counts.items()) + " re-encrypted.")
 
 
 def register_cli(app: Flask) -> None:

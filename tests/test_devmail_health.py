@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from app.config import Config
 from app.devmail import store
 from app.devmail.sink import start_sink
+from app.extensions import db
 from tests.conftest import _free_port
 
 
@@ -135,3 +136,36 @@ def test_migrations_have_one_head_and_match_the_models(ctx):
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_metrics_report_sends_latency_queues_and_breakers(app, ctx, factories, sink, run_worker):
+    org = factories.make_org()
+    account = factories.make_provider_account(org, settings={"host": "127.0.0.1", "port": 1})
+    from app.mail.delivery import breaker
+
+    for _ in range(app.config["BREAKER_THRESHOLD"]):
+        breaker().failure(account.key)
+    factories.make_message(org)
+    account.enabled = False
+    db.session.commit()
+    run_worker()
+    client = app.test_client()
+    body = client.get("/metrics").get_data(as_text=True)  # loopback, no token configured
+    assert 'herald_messages{provider="smtp",status="sent"} 1.0' in body
+    assert 'herald_provider_answers_total{outcome="accepted",provider="smtp"} 1.0' in body
+    assert 'herald_send_latency_ms_count{provider="smtp"} 1.0' in body
+    assert 'herald_queue_depth{queue="herald-send"} 0.0' in body
+    assert f'herald_breaker_state{{provider="{account.key}"}} 2.0' in body
+    assert "candidate@example.com" not in body
+    health = client.get("/healthz").get_json()
+    assert health["breakers"][account.key] == "open" and health["status"] == "ok"
+    remote = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert remote.status_code == 404
+
+
+def test_metrics_token_is_required_when_set(app, monkeypatch):
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "s3cret")
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 404
+    ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and "herald_messages" in ok.get_data(as_text=True)

@@ -179,3 +179,22 @@ def test_admin_cannot_touch_owner_invites(client, factories, login_as, post):
     assert "Only an owner" in response.get_data(as_text=True)
     db.session.expire_all()
     assert owner_invite.revoked_at is None
+
+
+def test_rotate_keys_reencrypts_secrets_with_the_new_key(app, ctx, factories, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from app.crypto import decrypt, rotate
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setitem(app.config, "ENCRYPTION_KEYS", old)
+    org = factories.make_org()
+    account = factories.make_provider_account(org, secret="smtp-password")
+    monkeypatch.setitem(app.config, "ENCRYPTION_KEYS", f"{new},{old}")
+    assert rotate()["provider secrets"] == 1
+    db.session.commit()
+    monkeypatch.setitem(app.config, "ENCRYPTION_KEYS", new)  # the old key is gone
+    db.session.expire_all()
+    assert decrypt(account.secret_encrypted) == "smtp-password"
+    result = app.test_cli_runner().invoke(args=["herald", "rotate-keys"])
+    assert result.exit_code == 0 and "1 provider secrets" in result.output

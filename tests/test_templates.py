@@ -96,7 +96,7 @@ def test_candidate_values_render_escaped(admin, post):
         ("{{ 'x' * 10**9 }}", "too large"),
         (
             "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
-            "loops too many times",
+            "loops too many times|longer than",  # whichever bound a loaded machine hits first
         ),
         ("{% for a in range(99999) %}{{ range(99999)|sum }}{% endfor %}", "longer than"),
         ("{{ '%0999999999d'|format(1) }}", "format width"),

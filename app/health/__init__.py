@@ -1,7 +1,7 @@
-"""Operator endpoints: /healthz."""
+"""Operator endpoints: /healthz and /metrics."""
 
 from flask import Blueprint
 
 bp = Blueprint("health", __name__)
 
-from app.health import routes  # noqa: E402,F401
+from app.health import metrics, routes  # noqa: E402,F401

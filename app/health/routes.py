@@ -15,6 +15,25 @@ from app.jobs.queues import ALL, queue
 from app.jobs.sweep import LAST_RUN_KEY
 
 
+def _breakers() -> dict[str, str]:
+    """Each provider's circuit breaker (reported, never a reason for 503)."""
+    from sqlalchemy import select
+
+    from app.mail.delivery import DEFAULT_KEY, breaker
+    from app.models import ProviderAccount
+    from app.tenancy import ALL_ORGS
+
+    b = breaker()
+    states = {DEFAULT_KEY: b.state(DEFAULT_KEY)}
+    try:
+        keys = db.session.scalars(select(ProviderAccount).execution_options(**ALL_ORGS)).all()
+    except SQLAlchemyError:
+        db.session.rollback()
+        keys = []
+    states.update({a.key: b.state(a.key) for a in keys})
+    return states
+
+
 @bp.get("/healthz")
 @csrf.exempt
 def healthz() -> ResponseReturnValue:
@@ -31,6 +50,7 @@ def healthz() -> ResponseReturnValue:
         body["workers"] = Worker.count(connection=redis.client)
         last = redis.client.get(LAST_RUN_KEY)
         body["sweeper_last_run"] = last.decode() if last else None
+        body["breakers"] = _breakers()
     except RedisError:
         body["redis"] = "down"
     healthy = body["database"] == "ok" and body["redis"] == "ok"

@@ -1,0 +1,124 @@
+"""/metrics for Prometheus: figures read from PostgreSQL and Redis at scrape time, so every web
+process answers the same and no worker has to expose anything.
+
+Protected by METRICS_TOKEN (Authorization: Bearer …); without a token only loopback may scrape.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Response, abort, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+
+from app.extensions import csrf, db, redis
+from app.health import bp
+from app.jobs.queues import ALL, queue
+from app.mail.metrics import BUCKETS_MS, LATENCY_KEY, SENDS_KEY
+from app.models import Message, ProviderAccount
+from app.tenancy import ALL_ORGS
+
+BREAKER_VALUE = {"closed": 0, "half-open": 1, "open": 2}
+
+
+def _allowed() -> bool:
+    token = current_app.config["METRICS_TOKEN"]
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), token.encode())
+    return request.remote_addr in ("127.0.0.1", "::1")
+
+
+class HeraldCollector:
+    """Yields every Herald metric from the stores, once per scrape."""
+
+    def collect(self):  # noqa: ANN201 - prometheus_client's collector protocol
+        yield from self._messages()
+        try:
+            yield from self._redis_figures()
+        except RedisError:
+            pass
+
+    def _messages(self):  # noqa: ANN202
+        gauge = GaugeMetricFamily(
+            "herald_messages",
+            "Messages in the outbox by status and provider",
+            labels=["status", "provider"],
+        )
+        rows = db.session.execute(
+            select(Message.status, func.coalesce(Message.provider, "none"), func.count())
+            .group_by(Message.status, Message.provider)
+            .execution_options(**ALL_ORGS)
+        )
+        for status, provider, count in rows:
+            gauge.add_metric([status, provider], count)
+        yield gauge
+
+    def _redis_figures(self):  # noqa: ANN202
+        client = redis.client
+        sends = CounterMetricFamily(
+            "herald_provider_answers",
+            "Provider answers by provider and outcome",
+            labels=["provider", "outcome"],
+        )
+        for field, value in client.hgetall(SENDS_KEY).items():
+            provider, _, outcome = field.decode().partition("|")
+            sends.add_metric([provider, outcome], int(value))
+        yield sends
+        yield from self._latency(client.hgetall(LATENCY_KEY))
+        depth = GaugeMetricFamily(
+            "herald_queue_depth", "Jobs waiting per RQ queue", labels=["queue"]
+        )
+        for name in ALL:
+            depth.add_metric([name], queue(name).count)
+        yield depth
+        yield self._breakers()
+
+    def _latency(self, raw: dict):  # noqa: ANN202
+        by_provider: dict[str, dict[str, int]] = {}
+        for field, value in raw.items():
+            provider, _, le = field.decode().partition("|")
+            by_provider.setdefault(provider, {})[le] = int(value)
+        family = HistogramMetricFamily(
+            "herald_send_latency_ms",
+            "Time a provider took to answer one message (ms)",
+            labels=["provider"],
+        )
+        for provider, counts in by_provider.items():
+            buckets = [(str(b), counts.get(str(b), 0)) for b in BUCKETS_MS]
+            buckets.append(("+Inf", counts.get("+Inf", 0)))
+            family.add_metric([provider], buckets, counts.get("sum_ms", 0))
+        yield family
+
+    def _breakers(self) -> GaugeMetricFamily:
+        from app.mail.delivery import DEFAULT_KEY, breaker
+
+        family = GaugeMetricFamily(
+            "herald_breaker_state",
+            "Circuit breaker per provider: 0 closed, 1 half-open, 2 open",
+            labels=["provider"],
+        )
+        b = breaker()
+        family.add_metric([DEFAULT_KEY], BREAKER_VALUE[b.state(DEFAULT_KEY)])
+        accounts = db.session.scalars(select(ProviderAccount).execution_options(**ALL_ORGS))
+        for account in accounts:
+            family.add_metric([account.key], BREAKER_VALUE[b.state(account.key)])
+        return family
+
+
+@bp.get("/metrics")
+@csrf.exempt
+def metrics() -> Response:
+    if not _allowed():
+        abort(404)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HeraldCollector())
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,468 @@
+"""End-to-end send throughput of a 20,000-recipient campaign (target: >= 0.5 x raw smtplib).
+
+Runs against the configured PostgreSQL/Redis (DATABASE_URL / REDIS_URL) in a throwaway database:
+an aiosmtpd sink in its own process (accepts and drops, counts), a campaign launched through the
+real services (fan-out writes the message rows), then 2 real `worker.py` processes each running
+one `dispatch_due` until every row is `sent` (polled every 0.5 s). Throttling is off (huge org and
+provider rates and burst), DKIM is off. Baseline in the same run: raw smtplib sending 20,000
+copies of one message the app built (MAIL/RCPT/DATA on one persistent connection per process, 2
+processes, like the 2 workers) to the same sink. dkim_ms: app.mail.dkim.bench_sign() on its own.
+Last line: send_per_s=<n> raw_per_s=<n> ratio=<send/raw> dkim_ms=<n>
+
+`--profile` instead runs one dispatch_due in this process under cProfile on a smaller campaign
+(BENCH_PROFILE_RECIPIENTS, default 2,000) against the same kind of sink, and prints the top costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import cProfile
+import io
+import multiprocessing as mp
+import os
+import pstats
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _db import app_with_org, with_database
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
+PROFILE_RECIPIENTS = int(os.environ.get("BENCH_PROFILE_RECIPIENTS", "2000"))
+WORKERS = 2
+HUGE = 100_000_000  # sends per minute / bucket size: throttling effectively off
+TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "900"))
+TARGET_RATIO, TARGET_DKIM_MS = 0.5, 1.5
+SPAWN = mp.get_context("spawn")  # no fork: children must not inherit the parent's DB sockets
+
+
+# ---- the sink ---------------------------------------------------------------------------------
+
+
+class _CountingHandler:
+    """Accepts every message, keeps nothing, counts."""
+
+    def __init__(self, counter) -> None:  # noqa: ANN001 - a multiprocessing RawValue
+        self.counter = counter
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        self.counter.value += 1  # only this process's event loop writes it
+        return "250 OK"
+
+
+def _sink_main(counter, port_out) -> None:  # noqa: ANN001
+    """The sink process: aiosmtpd on 127.0.0.1, a free port, until terminated."""
+    from aiosmtpd.smtp import SMTP
+
+    handler = _CountingHandler(counter)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    def factory() -> SMTP:
+        return SMTP(handler, hostname="sink.localhost", data_size_limit=None, loop=loop)
+
+    server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
+    port_out.send(server.sockets[0].getsockname()[1])
+    port_out.close()
+    loop.run_forever()
+
+
+class Sink:
+    """The sink process and its message count."""
+
+    def __init__(self) -> None:
+        self.counter = SPAWN.RawValue("q", 0)
+        receive, send = SPAWN.Pipe(duplex=False)
+        self.process = SPAWN.Process(target=_sink_main, args=(self.counter, send), daemon=True)
+        self.process.start()
+        if not receive.poll(30):
+            raise RuntimeError("the SMTP sink did not start")
+        self.port: int = receive.recv()
+
+    @property
+    def count(self) -> int:
+        return self.counter.value
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(5)
+
+
+# ---- raw smtplib baseline ----------------------------------------------------------------------
+
+
+def _raw_sender(port: int, n: int, mail_from: str, rcpt: str, raw: bytes, ready, go, done) -> None:  # noqa: ANN001, PLR0913
+    """One persistent connection, n x MAIL/RCPT/DATA of the same pre-serialized bytes."""
+    conn = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    conn.ehlo()
+    ready.release()
+    go.wait()
+    for _ in range(n):
+        code, _ = conn.mail(mail_from)
+        assert code == 250, code
+        code, _ = conn.rcpt(rcpt)
+        assert code == 250, code
+        code, _ = conn.data(raw)
+        assert code == 250, code
+    done.put(n)
+    conn.quit()
+
+
+def raw_baseline(port: int, total: int, processes: int, outgoing) -> float:  # noqa: ANN001
+    """Messages per second for `total` raw sends split over `processes` connections."""
+    ready, go, done = SPAWN.Semaphore(0), SPAWN.Event(), SPAWN.Queue()
+    each = total // processes
+    args = (port, each, outgoing.mail_from, outgoing.rcpt, outgoing.raw, ready, go, done)
+    procs = [SPAWN.Process(target=_raw_sender, args=args) for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        if not ready.acquire(timeout=30):
+            raise RuntimeError("a baseline sender could not connect")
+    started = time.perf_counter()
+    go.set()
+    sent = sum(done.get(timeout=TIMEOUT_S) for _ in procs)
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join(10)
+    return sent / elapsed
+
+
+# ---- setup -------------------------------------------------------------------------------------
+
+
+def _configure(port: int) -> None:
+    """Settings for this process's app and the workers (read from the environment)."""
+    os.environ.update(
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(port),
+        SMTP_SECURITY="none",
+        PROVIDER_RATE_PER_MINUTE=str(HUGE),
+        SEND_BURST=str(HUGE),
+        LOG_LEVEL=os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
+    )
+
+
+def launch(recipients: int) -> tuple[object, int]:
+    """A migrated app, an org with throttling and DKIM off, a job, candidates (COPY) and a
+    launched invitation campaign (services.create + services.launch). Returns (app, campaign id).
+    """
+    from app.campaigns import services
+    from app.extensions import db
+    from app.jobs.queues import send_queue
+    from app.models import Job, Organization, TemplateKind, User
+    from app.templates_editor.services import create_defaults
+
+    app, org_id, user_id = app_with_org()
+    with app.app_context():
+        org = db.session.get(Organization, org_id)
+        org.send_rate_per_minute = HUGE
+        org.dkim_enabled = False
+        user = db.session.get(User, user_id)
+        templates = create_defaults(org, user)
+        template = next(t for t in templates if t.kind == TemplateKind.INVITATION)
+        job = Job(org_id=org.id, title="Backend Engineer", department="Platform")
+        db.session.add(job)
+        db.session.commit()
+        raw = db.session.connection().connection.driver_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                "COPY candidates (org_id, email, first_name, last_name, tags, custom, created_at, "
+                "updated_at) FROM STDIN"
+            ) as copy,
+        ):
+            for n in range(recipients):
+                row = (org_id, f"c{n}@example.com", f"First{n}", f"Last{n}", ["bench"], "{}")
+                copy.write_row((*row, "now", "now"))
+        db.session.commit()
+        campaign = services.create(
+            org,
+            user,
+            name="Send bench",
+            job=job,
+            template=template,
+            audience={"tag": "bench"},
+            respond_by=None,
+            slot_starts_at=None,
+            location=None,
+        )
+        started = time.perf_counter()
+        written = services.launch(org, campaign, user, None)
+        assert written == recipients, written
+        print(f"launched {written} messages (fan-out {time.perf_counter() - started:.1f} s)")
+        send_queue().empty()  # drop the dispatcher launch kicked: the run starts its own
+        return app, campaign.id
+
+
+def _status_counts(campaign_id: int) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import Message
+
+    rows = db.session.execute(
+        select(Message.status, func.count())
+        .where(Message.campaign_id == campaign_id)
+        .group_by(Message.status)
+    ).all()
+    db.session.rollback()
+    return {str(status): n for status, n in rows}
+
+
+def _one_outgoing(campaign_id: int):  # noqa: ANN202
+    """One of the campaign's messages as the app builds it (nothing written)."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.mail.build import outgoing_for
+    from app.models import Message
+
+    message = db.session.scalars(
+        select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id).limit(1)
+    ).one()
+    outgoing = outgoing_for(message)
+    db.session.rollback()
+    return outgoing
+
+
+# ---- workers -----------------------------------------------------------------------------------
+
+
+def _herald_workers() -> list:
+    from rq import Worker
+
+    from app.extensions import redis
+    from app.jobs.queues import ALL
+
+    return [w for w in Worker.all(connection=redis.client) if set(w.queue_names()) & set(ALL)]
+
+
+def start_workers(log_dir: Path) -> list[subprocess.Popen]:
+    """2 `worker.py` processes, each in its own process group; waits until both are listening."""
+    if _herald_workers():
+        raise SystemExit("Other RQ workers listen on Herald's queues on this Redis; stop them.")
+    procs = []
+    for n in range(WORKERS):
+        log = (log_dir / f"worker{n}.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "worker.py")],
+                cwd=ROOT,
+                env=dict(os.environ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    deadline = time.monotonic() + 60
+    while len(_herald_workers()) < WORKERS:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"workers did not start; see {log_dir}")
+        time.sleep(0.2)
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _wait_until_sent(campaign_id: int, log_dir: Path) -> float:
+    """Poll the rows every 0.5 s until all are sent; seconds since the call."""
+    started = time.perf_counter()
+    last_print = last_sent = 0
+    last_change = started
+    while True:
+        time.sleep(0.5)
+        counts = _status_counts(campaign_id)
+        sent = counts.get("sent", 0)
+        now = time.perf_counter()
+        if sent != last_sent:
+            last_sent, last_change = sent, now
+        if sent >= RECIPIENTS:
+            print(f"  {now - started:5.1f} s: {counts}")
+            return now - started
+        if now - last_print >= 5:
+            last_print = now
+            print(f"  {now - started:5.1f} s: {counts}", flush=True)
+        if now - last_change > 60 or now - started > TIMEOUT_S:
+            raise RuntimeError(f"sending stalled at {counts}; see {log_dir}")
+
+
+def send_with_workers(app, campaign_id: int, log_dir: Path) -> tuple[float, list]:  # noqa: ANN001
+    """Time 2 workers sending everything: messages per second, and the dispatcher jobs."""
+    from app.jobs.queues import send_queue
+
+    with app.app_context():
+        procs = start_workers(log_dir)
+        try:
+            queue = send_queue()
+            jobs = [
+                queue.enqueue("app.jobs.send.dispatch_due", max_batches=10_000, job_timeout=1800)
+                for _ in range(WORKERS)
+            ]
+            elapsed = _wait_until_sent(campaign_id, log_dir)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                for job in jobs:
+                    job.refresh()
+                if all(job.is_finished or job.is_failed for job in jobs):
+                    break
+                time.sleep(0.2)
+            for job in jobs:
+                print(f"  dispatcher {job.id[:8]} on {job.worker_name}: {job.return_value()}")
+        finally:
+            stop_workers(procs)
+    return RECIPIENTS / elapsed, jobs
+
+
+# ---- runs --------------------------------------------------------------------------------------
+
+
+def run() -> None:
+    from app.mail.dkim import bench_sign
+
+    sink = Sink()
+    print(f"sink on 127.0.0.1:{sink.port}")
+    try:
+        _configure(sink.port)
+        app, campaign_id = launch(RECIPIENTS)
+        logs = Path(tempfile.mkdtemp(prefix="herald-send-bench-"))
+        send_per_s, jobs = send_with_workers(app, campaign_id, logs)
+        if not os.environ.get("BENCH_KEEP_LOGS"):
+            shutil.rmtree(logs)  # kept when the run fails
+        both = all((job.return_value() or {}).get("sent", 0) > 0 for job in jobs)
+        names = {job.worker_name for job in jobs}
+        print(f"sink received {sink.count}; both workers sent: {both and len(names) == WORKERS}")
+        print(f"app: {send_per_s:.0f} messages/s with {WORKERS} workers")
+        with app.app_context():
+            outgoing = _one_outgoing(campaign_id)
+        print(f"baseline message: {len(outgoing.raw)} bytes")
+        single = raw_baseline(sink.port, RECIPIENTS, 1, outgoing)
+        print(f"raw smtplib, 1 connection: {single:.0f} messages/s")
+        raw_per_s = raw_baseline(sink.port, RECIPIENTS, WORKERS, outgoing)
+        print(f"raw smtplib, {WORKERS} processes: {raw_per_s:.0f} messages/s")
+    finally:
+        sink.stop()
+    dkim_ms = bench_sign()
+    print(f"targets: ratio >= {TARGET_RATIO}, dkim_ms <= {TARGET_DKIM_MS}")
+    print(
+        f"send_per_s={send_per_s:.0f} raw_per_s={raw_per_s:.0f} "
+        f"ratio={send_per_s / raw_per_s:.2f} dkim_ms={dkim_ms:.2f}"
+    )
+
+
+class _SQLTally:
+    """Statements run (and their time) per statement kind, from the engine's own events."""
+
+    def __init__(self, engine) -> None:  # noqa: ANN001
+        from sqlalchemy import event
+
+        self.engine, self.on = engine, False
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.seconds: collections.Counter[str] = collections.Counter()
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+        event.listen(engine, "commit", self._commit)
+
+    @staticmethod
+    def _kind(statement: str) -> str:
+        text = " ".join(statement.split())
+        if text.startswith("SELECT"):
+            where = text.find(" WHERE ")
+            text = text[text.find(" FROM ") : where + 60 if where > 0 else None]
+            return "SELECT" + text[:110]
+        return text[:100]
+
+    def _before(self, conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001, PLR0913
+        conn.info["bench_started"] = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001, PLR0913
+        if self.on:
+            kind = self._kind(statement)
+            self.calls[kind] += 1
+            self.seconds[kind] += time.perf_counter() - conn.info.pop("bench_started")
+
+    def _commit(self, conn) -> None:  # noqa: ANN001
+        if self.on:
+            self.calls["COMMIT"] += 1
+
+    def report(self, messages: int) -> None:
+        total = sum(self.calls.values())
+        print(f"SQL: {total / messages:.1f} statements/message (COMMIT included)")
+        for kind, n in self.calls.most_common():
+            ms = self.seconds[kind] * 1000 / messages
+            print(f"  {n / messages:5.2f}/msg {ms:6.2f} ms/msg  {kind}")
+
+
+def profile() -> None:
+    """dispatch_due in this process on a PROFILE_RECIPIENTS campaign: a warm-up batch, a timed
+    batch without profiler, then the rest under cProfile with an SQL statement tally."""
+    global RECIPIENTS
+    RECIPIENTS = PROFILE_RECIPIENTS
+    sink = Sink()
+    try:
+        _configure(sink.port)
+        app, campaign_id = launch(PROFILE_RECIPIENTS)
+        from app.extensions import db
+        from app.jobs.send import dispatch_due
+
+        with app.app_context():
+            dispatch_due(max_batches=1)  # warm up: connection, compiled template, caches
+            started = time.perf_counter()
+            plain = dispatch_due(max_batches=2)["sent"]
+            print(f"without profiler: {(time.perf_counter() - started) * 1000 / plain:.1f} ms/msg")
+            tally = _SQLTally(db.engine)
+            before = _status_counts(campaign_id).get("sent", 0)
+            profiler = cProfile.Profile()
+            tally.on = True
+            started = time.perf_counter()
+            profiler.enable()
+            result = dispatch_due(max_batches=10_000)
+            profiler.disable()
+            elapsed = time.perf_counter() - started
+            tally.on = False
+            sent = _status_counts(campaign_id).get("sent", 0) - before
+        print(f"profiled dispatch_due: {result}, {sent} sent in {elapsed:.2f} s")
+        print(f"{elapsed * 1000 / sent:.1f} ms/msg under the profiler; sink got {sink.count}")
+        tally.report(sent)
+        stats = pstats.Stats(profiler)
+        print("app functions by cumulative time, per message:")
+        rows = [
+            (ct, f"{path.replace(str(ROOT) + '/', '')}:{line} {name}", calls)
+            for (path, line, name), (_, calls, _, ct, _) in stats.stats.items()
+            if path.startswith(str(ROOT / "app"))
+        ]
+        for ct, where, calls in sorted(rows, reverse=True)[:40]:
+            print(f"  {ct * 1000 / sent:7.2f} ms  {calls / sent:5.2f} calls  {where}")
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue())
+        if os.environ.get("BENCH_PROFILE_OUT"):
+            profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", action="store_true", help="profile one in-process dispatcher")
+    with_database(profile if parser.parse_args().profile else run)

@@ -1,0 +1,177 @@
+"""Admin pages for providers, DKIM and the suppression list: validation, secrets at rest, test
+connection, audit, and bad input answered with a message (never a 500)."""
+
+from __future__ import annotations
+
+import io
+
+import dns.resolver
+import pytest
+from sqlalchemy import select
+
+from app.crypto import decrypt
+from app.extensions import db
+from app.models import AuditEntry, ProviderAccount, Role, Suppression
+from tests.conftest import SINK_PORT, closed_port
+
+
+@pytest.fixture
+def admin(factories, login_as):
+    org = factories.make_org("Acme")
+    org.sender_email = "talent@acme.test"
+    db.session.commit()
+    user = factories.make_user(org, Role.ADMIN)
+    login_as(user, org)
+    return org
+
+
+def _accounts() -> list[ProviderAccount]:
+    db.session.expire_all()
+    return db.session.scalars(select(ProviderAccount).order_by(ProviderAccount.position)).all()
+
+
+def _audit() -> list[str]:
+    return [a.action for a in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_add_smtp_provider_keeps_the_password_encrypted_and_never_shows_it(
+    admin, client, post, sink
+):
+    smtp = {"kind": "smtp", "label": "Relay", "host": "127.0.0.1", "port": SINK_PORT}
+    response = post("/settings/providers", {**smtp, "security": "none", "secret": "hunter2-pw"})
+    assert response.status_code == 302
+    [account] = _accounts()
+    assert "hunter2" not in account.secret_encrypted and decrypt(account.secret_encrypted) == (
+        "hunter2-pw"
+    )
+    page = client.get("/settings/providers").get_data(as_text=True)
+    assert "Relay" in page and "hunter2" not in page and f"127.0.0.1:{SINK_PORT}" in page
+    edit = client.get(f"/settings/providers/{account.id}").get_data(as_text=True)
+    assert "hunter2" not in edit and "Leave empty to keep it" in edit
+    post(f"/settings/providers/{account.id}", {"label": "Relay 2", **smtp, "security": "none"})
+    assert decrypt(_accounts()[0].secret_encrypted) == "hunter2-pw"  # empty keeps the secret
+    assert _audit() == ["provider.added", "provider.changed"]
+
+
+def test_test_connection_reports_success_and_refusal(admin, client, post, factories, sink):
+    good = factories.make_provider_account(
+        admin, label="Sink", settings={"host": "127.0.0.1", "port": SINK_PORT, "security": "none"}
+    )
+    bad = factories.make_provider_account(
+        admin, label="Gone", settings={"host": "127.0.0.1", "port": closed_port()}
+    )
+    ok = post(f"/settings/providers/{good.id}/test", headers={"HX-Request": "true"})
+    assert ok.status_code == 200 and "✓" in ok.get_data(as_text=True)
+    refused = post(f"/settings/providers/{bad.id}/test", headers={"HX-Request": "true"})
+    assert "connection refused" in refused.get_data(as_text=True)
+
+
+def test_provider_input_is_checked(admin, app, post, monkeypatch):
+    cases = [
+        ({"kind": "smtp", "host": "bad host!", "port": "25"}, "host name"),
+        ({"kind": "smtp", "host": "smtp.example.com", "port": "99999"}, "1 to 65535"),
+        ({"kind": "mailgun", "domain": "mg.example.com", "region": "us"}, "API key"),
+        ({"kind": "mailgun", "domain": "not a domain", "secret": "k"}, "sending domain"),
+        ({"kind": "mailgun", "domain": "mg.example.com", "region": "mars", "secret": "k"}, "US"),
+        ({"kind": "fax"}, "SMTP or Mailgun"),
+    ]
+    for form, message in cases:
+        response = post("/settings/providers", form)
+        assert response.status_code == 400 and message in response.get_data(as_text=True), form
+    monkeypatch.setitem(app.config, "ALLOW_PRIVATE_PROVIDER_HOSTS", False)
+    for host in ("127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254"):
+        response = post("/settings/providers", {"kind": "smtp", "host": host, "port": "25"})
+        assert response.status_code == 400, host
+        assert "private network" in response.get_data(as_text=True)
+    assert _accounts() == []
+
+
+def test_mailgun_account_test_connection_against_the_contract_server(
+    admin, app, post, mailgun_server, monkeypatch
+):
+    monkeypatch.setitem(app.config, "MAILGUN_BASE_URL", mailgun_server.url)
+    form = {"kind": "mailgun", "label": "MG", "domain": mailgun_server.domain, "region": "eu"}
+    assert post("/settings/providers", {**form, "secret": "wrong-key"}).status_code == 302
+    [account] = _accounts()
+    refused = post(f"/settings/providers/{account.id}/test", headers={"HX-Request": "true"})
+    text = refused.get_data(as_text=True)
+    assert "refused" in text and "wrong-key" not in text
+    post(f"/settings/providers/{account.id}", {**form, "secret": mailgun_server.key})
+    ok = post(f"/settings/providers/{account.id}/test", headers={"HX-Request": "true"})
+    assert "✓" in ok.get_data(as_text=True)
+
+
+def test_reorder_disable_and_remove(admin, post, factories):
+    a = factories.make_provider_account(admin, label="A")
+    b = factories.make_provider_account(admin, label="B")
+    post(f"/settings/providers/{b.id}/up")
+    assert [x.label for x in _accounts()] == ["B", "A"]
+    post(f"/settings/providers/{a.id}/disable")
+    assert [x.enabled for x in _accounts()] == [True, False]
+    post(f"/settings/providers/{a.id}/remove")
+    assert [x.label for x in _accounts()] == ["B"]
+    assert _audit() == ["provider.reordered", "provider.disabled", "provider.removed"]
+
+
+def test_dkim_generate_publish_check_and_enable(admin, client, post, monkeypatch):
+    assert post("/settings/dkim/generate", {"selector": "Bad Selector!"}).status_code == 400
+    assert post("/settings/dkim/generate", {"selector": "herald1"}).status_code == 302
+    page = client.get("/settings/dkim").get_data(as_text=True)
+    assert "herald1._domainkey.acme.test" in page and "v=DKIM1; k=rsa; p=" in page
+    db.session.expire_all()
+    assert "PRIVATE KEY" not in (admin.dkim_key_encrypted or "")
+
+    monkeypatch.setattr(
+        dns.resolver, "resolve", lambda *a, **k: (_ for _ in ()).throw(dns.resolver.NXDOMAIN())
+    )
+    post("/settings/dkim/check")
+    assert "No TXT record" in client.get("/settings/dkim").get_data(as_text=True)
+    post("/settings/dkim/enable")
+    db.session.expire_all()
+    assert admin.dkim_enabled
+    assert "dkim.key_generated" in _audit() and "dkim.enabled" in _audit()
+
+
+def test_dkim_import_refuses_text_that_is_not_a_key(admin, post):
+    response = post("/settings/dkim/import", {"selector": "s1", "private_key": "hello"})
+    assert response.status_code == 400 and "PEM" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert admin.dkim_key_encrypted is None
+
+
+def test_suppression_page_add_search_remove_import_export(admin, client, post):
+    assert post("/suppressions", {"email": "not-an-email", "scope": "all"}).status_code == 400
+    assert post(
+        "/suppressions", {"email": " Ann@Example.com ", "scope": "reminder"}
+    ).status_code == (302)
+    rows = db.session.scalars(select(Suppression)).all()
+    assert [(s.email, s.scope, s.reason) for s in rows] == [
+        ("ann@example.com", ["reminder"], "manual")
+    ]
+    csv = (
+        "email,reason,scope\nbob@example.com,hard_bounce,all\n"
+        "nope,manual,all\n=cmd@x.com,manual,all\n"
+    )
+    response = post(
+        "/suppressions/import",
+        {"file": (io.BytesIO(csv.encode()), "list.csv")},
+        content_type="multipart/form-data",
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Line 3" in html
+    found = client.get("/suppressions?q=bob", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "bob@example.com" in found and "ann@example.com" not in found
+    export = client.get("/suppressions.csv").get_data(as_text=True)
+    assert "bob@example.com,hard_bounce,all" in export and "'=cmd@x.com" in export
+    ann = db.session.scalar(select(Suppression).where(Suppression.email == "ann@example.com"))
+    assert post(f"/suppressions/{ann.id}/remove").status_code == 302
+    assert set(_audit()) >= {"suppression.added", "suppression.imported", "suppression.removed"}
+
+
+def test_viewer_sees_the_suppression_list_but_cannot_change_it(factories, login_as, client, post):
+    org = factories.make_org()
+    factories.make_suppression(org, email="x@example.com")
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    page = client.get("/suppressions").get_data(as_text=True)
+    assert "x@example.com" in page and "Add an address" not in page
+    assert post("/suppressions", {"email": "y@example.com"}).status_code == 403
