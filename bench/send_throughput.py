@@ -39,7 +39,7 @@ RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
 PROFILE_RECIPIENTS = int(os.environ.get("BENCH_PROFILE_RECIPIENTS", "2000"))
 WORKERS = 2
 HUGE = 100_000_000  # sends per minute / bucket size: throttling effectively off
-TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "900"))
+TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "3600"))
 TARGET_RATIO, TARGET_DKIM_MS = 0.5, 1.5
 SPAWN = mp.get_context("spawn")  # no fork: children must not inherit the parent's DB sockets
 
@@ -315,8 +315,9 @@ def send_with_workers(app, campaign_id: int, log_dir: Path) -> tuple[float, list
         procs = start_workers(log_dir)
         try:
             queue = send_queue()
+            dispatch = "app.jobs.send.dispatch_due"
             jobs = [
-                queue.enqueue("app.jobs.send.dispatch_due", max_batches=10_000, job_timeout=1800)
+                queue.enqueue(dispatch, max_batches=10_000, job_timeout=int(TIMEOUT_S))
                 for _ in range(WORKERS)
             ]
             elapsed = _wait_until_sent(campaign_id, log_dir)
@@ -427,9 +428,11 @@ def profile() -> None:
 
         with app.app_context():
             dispatch_due(max_batches=1)  # warm up: connection, compiled template, caches
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             plain = dispatch_due(max_batches=2)["sent"]
-            print(f"without profiler: {(time.perf_counter() - started) * 1000 / plain:.1f} ms/msg")
+            wall = (time.perf_counter() - started) * 1000 / plain
+            cpu = (time.process_time() - cpu) * 1000 / plain
+            print(f"without profiler: {wall:.1f} ms/msg ({cpu:.1f} ms of it this process's CPU)")
             tally = _SQLTally(db.engine)
             before = _status_counts(campaign_id).get("sent", 0)
             profiler = cProfile.Profile()

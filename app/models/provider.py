@@ -50,4 +50,7 @@ class ProviderAccount(TenantMixin, TimestampMixin, db.Model):
         s = self.settings or {}
         if self.kind == ProviderKind.MAILGUN:
             return f"{s.get('domain', '?')} ({str(s.get('region', 'us')).upper()} region)"
-        return f"{s.get('host', '?')}:{s.get('port', '?')} ({s.get('security', 'none')})"
+        security = {"none": "no TLS", "starttls": "STARTTLS", "tls": "TLS"}.get(
+            s.get("security", "none"), "no TLS"
+        )
+        return f"{s.get('host', '?')}:{s.get('port', '?')} ({security})"
