@@ -42,6 +42,8 @@ def create_app(config: Config | None = None) -> Flask:
     from app.suppressions import bp as suppressions_bp
     from app.team import bp as team_bp
     from app.templates_editor import bp as templates_bp
+    from app.tracking import bp as tracking_bp
+    from app.webhooks import bp as webhooks_bp
 
     blueprints = (
         auth_bp,
@@ -55,6 +57,8 @@ def create_app(config: Config | None = None) -> Flask:
         suppressions_bp,
         deliverability_bp,
         public_bp,
+        tracking_bp,
+        webhooks_bp,
         devmail_bp,
         health_bp,
     )

@@ -111,6 +111,16 @@ class Config:
             _float("MAILGUN_READ_TIMEOUT", 30.0),
         )
         self.METRICS_TOKEN = _env("METRICS_TOKEN")  # else /metrics answers loopback only
+        # Tracking, provider events, sending health
+        self.HEALTH_MIN_SAMPLE = _int("HEALTH_MIN_SAMPLE", 100)
+        self.HEALTH_MAX_BOUNCE_RATE = _float("HEALTH_MAX_BOUNCE_RATE", 0.05)
+        self.HEALTH_MAX_COMPLAINT_RATE = _float("HEALTH_MAX_COMPLAINT_RATE", 0.001)
+        self.WEBHOOK_MAX_AGE_SECONDS = _int("WEBHOOK_MAX_AGE_SECONDS", 300)
+        self.WEBHOOK_MAX_BYTES = _int("WEBHOOK_MAX_BYTES", 1024 * 1024)
+        self.ROLLUP_INTERVAL_SECONDS = _int("ROLLUP_INTERVAL_SECONDS", 15)
+        self.INBOUND_HOST = _env("INBOUND_HOST", "127.0.0.1")
+        self.INBOUND_PORT = _int("INBOUND_PORT", 2525)
+        self.INBOUND_MAX_BYTES = _int("INBOUND_MAX_BYTES", 512 * 1024)
         # The outbox: leases, batches, retries, sweeper
         self.SEND_LEASE_SECONDS = _float("SEND_LEASE_SECONDS", 120.0)
         self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)

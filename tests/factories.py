@@ -29,6 +29,7 @@ from app.models import (
     ProviderAccount,
     Reminder,
     Role,
+    Rollup,
     Suppression,
     TeamInvite,
     TemplateKind,
@@ -256,7 +257,15 @@ def make_provider_account(
     return item
 
 
+def make_rollup(org: Organization) -> Rollup:
+    item = Rollup(org_id=org.id, bucket=clock.now().replace(minute=0, second=0, microsecond=0))
+    db.session.add(item)
+    db.session.commit()
+    return item
+
+
 TENANT_FACTORIES = {
+    Rollup: make_rollup,
     ProviderAccount: make_provider_account,
     Job: make_job,
     Candidate: make_candidate,

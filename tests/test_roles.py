@@ -21,6 +21,7 @@ PERSONAL = {
     "public.respond",  # candidates' pages: a token, not a login, decides
     "public.unsubscribe",
     "public.unsubscribe_preferences",
+    "webhooks.mailgun",  # a provider, verified by signature
 }
 
 

@@ -141,3 +141,14 @@ def dkim_action(action: str) -> ResponseReturnValue:
         return dkim_page(400, str(exc))
     db.session.commit()
     return redirect(url_for(".dkim_page"))
+
+
+@bp.post("/settings/providers/webhook-key")
+@role_required(Role.ADMIN)
+def webhook_key() -> ResponseReturnValue:
+    """Save (or clear) the Mailgun webhook signing key; it is stored encrypted."""
+    key = request.form.get("signing_key", "").strip()
+    svc.set_webhook_key(current_org._get_current_object(), current_user, key)
+    db.session.commit()
+    flash("Webhook signing key saved." if key else "Webhook signing key removed.", "success")
+    return redirect(url_for(".providers") + "#webhooks")

@@ -149,6 +149,12 @@ def breaker_states(accounts: list[ProviderAccount]) -> dict[int, str]:
     return {a.id: b.state(a.key) for a in accounts}
 
 
+def set_webhook_key(org: Organization, user: User, key: str) -> None:
+    """Mailgun's HTTP webhook signing key (write-only; empty removes it)."""
+    org.mailgun_signing_key_encrypted = encrypt(key[:200]) if key else None
+    audit(org.id, user, "webhook_key.changed" if key else "webhook_key.removed")
+
+
 # DKIM ----------------------------------------------------------------------------------------
 
 

@@ -51,6 +51,11 @@ def declared(app: Flask) -> list[PeriodicJob]:
             "app.jobs.campaigns.send_reminders",
             app.config["CAMPAIGN_CHECK_SECONDS"],
         ),
+        PeriodicJob(
+            "herald-rollups",
+            "app.jobs.rollups.apply_rollups",
+            app.config["ROLLUP_INTERVAL_SECONDS"],
+        ),
     ]
 
 

@@ -4,9 +4,11 @@ version), then MIME. Deterministic from the row, so a retry hours later builds t
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from email.utils import formataddr, parseaddr
 
 from flask import current_app
+from sqlalchemy import select
 
 from app import clock
 from app.extensions import db
@@ -26,7 +28,7 @@ def header_safe(value: str | None) -> str | None:
 
 def _render(message: Message) -> tuple[Rendered, Organization | None, str | None]:
     """The rendered mail, the org whose branding it carries, and its unsubscribe URL."""
-    context = links.resolve(dict(message.context), message.org_id)
+    context = links.resolve(dict(message.context), message.org_id, message.id)
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
         return render_builtin(message.template, context), None, unsubscribe
@@ -37,6 +39,21 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
     kind = TemplateKind(version.template.kind)
     rendered = render(org, kind, version.subject, version.html, version.text, context)
     return rendered, org, unsubscribe
+
+
+def _tracked(message: Message, org: Organization | None) -> bool:
+    """Open and click tracking: org mail only, unless the org or the campaign turned it off."""
+    if org is None or not org.tracking_enabled:
+        return False
+    if message.campaign_id is None:
+        return True
+    from app.models import Campaign
+
+    return bool(
+        db.session.scalar(
+            select(Campaign.tracking_enabled).where(Campaign.id == message.campaign_id)
+        )
+    )
 
 
 def list_headers(message: Message, org: Organization | None, unsubscribe: str | None) -> dict:
@@ -97,6 +114,10 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
 def outgoing_for(message: Message) -> OutgoingMessage:
     """Render and serialize one message."""
     rendered, org, unsubscribe = _render(message)
+    if _tracked(message, org):
+        from app.tracking.links import rewrite
+
+        rendered = replace(rendered, html=rewrite(rendered.html, message.id))
     mail_from, extra = sender_for(org)
     extra.update(list_headers(message, org, unsubscribe))
     raw = build_mime(

@@ -25,7 +25,9 @@ class LinkGone(Exception):
     """The invitation behind this mail was revoked or replaced: the mail must not go out."""
 
 
-def resolve(context: dict[str, Any], org_id: int | None = None) -> dict[str, Any]:
+def resolve(
+    context: dict[str, Any], org_id: int | None = None, message_id: int | None = None
+) -> dict[str, Any]:
     """Replace each link spec with an absolute URL (PUBLIC_BASE_URL): signed links, the
     candidate's own invitation link, and the one-click unsubscribe link."""
     specs = context.pop(LINKS, None) or {}
@@ -53,10 +55,10 @@ def resolve(context: dict[str, Any], org_id: int | None = None) -> dict[str, Any
         context.setdefault("invitation", {})["url"] = f"{base}/i/{token}"
     unsubscribe = context.pop("_unsubscribe", None)
     if unsubscribe and org_id:
-        token = sign(
-            "unsubscribe",
-            {"o": org_id, "e": unsubscribe["email"], "k": unsubscribe.get("kind", "all")},
-        )
+        payload = {"o": org_id, "e": unsubscribe["email"], "k": unsubscribe.get("kind", "all")}
+        if message_id:
+            payload["m"] = message_id
+        token = sign("unsubscribe", payload)
         context["unsubscribe_url"] = f"{base}/u/{token}"
     return context
 

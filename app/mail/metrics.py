@@ -67,3 +67,14 @@ def flush() -> None:
         pipe.execute()
     except RedisError as exc:
         log.warning("send metrics not recorded: %s", exc)
+
+
+REJECTS_KEY = "herald:metrics:rejects"  # hash "source|reason" -> count
+
+
+def count_reject(source: str, reason: str) -> None:
+    """Count one refused request (a bad tracking link, a forged webhook, a DSN that is not)."""
+    try:
+        redis.client.hincrby(REJECTS_KEY, f"{source}|{reason}", 1)
+    except RedisError:
+        pass

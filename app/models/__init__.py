@@ -13,6 +13,7 @@ from app.models.candidate import Candidate, CandidateImport, CandidateImportProb
 from app.models.message import Event, Message, MessageStatus
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
+from app.models.rollup import COUNTERS, Rollup, RollupMark
 from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
 from app.models.user import User
 
@@ -38,6 +39,9 @@ __all__ = [
     "MessageStatus",
     "Organization",
     "ProviderAccount",
+    "COUNTERS",
+    "Rollup",
+    "RollupMark",
     "ProviderKind",
     "ROLE_HELP",
     "Role",

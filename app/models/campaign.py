@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -57,6 +58,8 @@ class Campaign(TenantMixin, TimestampMixin, db.Model):
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     excluded: Mapped[dict] = mapped_column(JSONB, default=dict)
     context: Mapped[dict] = mapped_column(JSONB, default=dict)  # shared template data, frozen
+    tracking_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    paused_reason: Mapped[str | None] = mapped_column(String(300))  # set when health paused it
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     job = relationship("Job")

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -76,6 +77,17 @@ class Message(TenantMixin, TimestampMixin, db.Model):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     provider_response: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What happened after sending: delivered < opened < clicked never moves backwards; bounces
+    # and complaints are recorded beside it. *_human are the first human open / click.
+    delivery: Mapped[str | None] = mapped_column(String(16))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    human_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    human_clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bounced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bounce_type: Mapped[str | None] = mapped_column(String(8))  # hard | soft
+    complained_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     candidate_id: Mapped[int | None] = mapped_column(
         ForeignKey("candidates.id", ondelete="SET NULL"), index=True
@@ -104,5 +116,9 @@ class Event(TenantMixin, TimestampMixin, db.Model):
     type: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict] = mapped_column(JSONB, default=dict)
     provider_event_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    machine: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    machine_reason: Mapped[str | None] = mapped_column(String(40))
+    first: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    first_human: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
     message: Mapped[Message] = relationship(back_populates="events")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
@@ -75,6 +76,14 @@ class Organization(TimestampMixin, db.Model):
     dkim_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     dkim_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dkim_check_message: Mapped[str | None] = mapped_column(String(300))
+    # Tracking and provider events
+    tracking_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    webhook_id: Mapped[str] = mapped_column(
+        String(40), unique=True, default=lambda: secrets.token_urlsafe(18)
+    )
+    mailgun_signing_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    soft_bounce_threshold: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    soft_bounce_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
 
     @property
     def sending_domain(self) -> str | None:

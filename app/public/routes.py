@@ -211,6 +211,30 @@ def _unsubscribe_page(target: dict, token: str, note: str | None = None) -> Resp
     )
 
 
+def _unsubscribe_event(target: dict, how: str, scope: str = "all") -> None:
+    """On the timeline of the message the link came in (first time only)."""
+    message_id = target.get("m")
+    if not isinstance(message_id, int):
+        return
+    message = _row(Message, message_id)
+    if message is None or message.org_id != target["o"]:
+        return
+    done = db.session.scalar(
+        select(Event.id)
+        .where(Event.message_id == message.id, Event.type == "unsubscribed")
+        .execution_options(**ALL_ORGS)
+    )
+    if done is None:
+        db.session.add(
+            Event(
+                org_id=message.org_id,
+                message_id=message.id,
+                type="unsubscribed",
+                detail={"via": how, "scope": scope},
+            )
+        )
+
+
 @bp.get("/u/<token>")
 def unsubscribe_page(token: str) -> ResponseReturnValue:
     """Only shows the choices: a mail scanner following the link changes nothing."""
@@ -227,6 +251,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     if target is None:
         return _bad_unsubscribe_link()
     suppress(target["o"], str(target["e"]), "unsubscribed", ["all"], source="one-click")
+    _unsubscribe_event(target, "one-click")
     db.session.commit()
     return render_template("public/unsubscribed.html", org=target["org"], scope="all"), 200
 
@@ -254,5 +279,6 @@ def unsubscribe_preferences(token: str) -> ResponseReturnValue:
     if action != "unsubscribe" or scope not in SCOPES:
         abort(400, description="Choose what to unsubscribe from.")
     suppress(org_id, email, "unsubscribed", [scope], source="preferences page")
+    _unsubscribe_event(target, "preferences page", scope)
     db.session.commit()
     return render_template("public/unsubscribed.html", org=target["org"], scope=scope)

@@ -1,0 +1,13 @@
+"""Periodic: fold new events into the dashboard's rollups."""
+
+from __future__ import annotations
+
+from app.jobs import with_app_context
+
+
+@with_app_context
+def apply_rollups() -> int:
+    """Apply the events that arrived since the last run; how many events were read."""
+    from app.tracking.rollups import apply_pending
+
+    return apply_pending()

@@ -1,0 +1,55 @@
+"""Public tracking endpoints: answer fast, record one event, never redirect anywhere the signed
+link does not say. A cut or altered link gets a clear 400 and is counted in /metrics."""
+
+from __future__ import annotations
+
+from flask import Response, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+
+from app import clock
+from app.extensions import csrf
+from app.mail.metrics import count_reject
+from app.tracking import bp
+from app.tracking.links import GIF, BadTrackingLink, read_click, read_open
+from app.tracking.record import record_click, record_open, sent_at
+from app.tracking.rules import classify_click, classify_open
+
+
+def _detail() -> dict:
+    return {"ua": (request.user_agent.string or "")[:300]}
+
+
+def _bad(kind: str) -> ResponseReturnValue:
+    count_reject("tracking", kind)
+    return render_template("public/bad_link.html"), 400
+
+
+@bp.route("/t/o/<token>.gif", methods=["GET"])
+@csrf.exempt
+def pixel(token: str) -> ResponseReturnValue:
+    try:
+        message_id = read_open(token)
+    except BadTrackingLink:
+        return _bad("pixel")
+    reason = classify_open(request.method, request.user_agent.string, request.remote_addr)
+    record_open(message_id, reason, _detail())
+    response = Response(GIF, mimetype="image/gif")
+    response.headers["Cache-Control"] = "no-store, max-age=0"
+    return response
+
+
+@bp.route("/t/c/<token>", methods=["GET"])
+@csrf.exempt
+def click(token: str) -> ResponseReturnValue:
+    try:
+        message_id, url = read_click(token)
+    except BadTrackingLink:
+        return _bad("click")
+    when = sent_at(message_id)
+    seconds = (clock.now() - when).total_seconds() if when else None
+    reason = classify_click(request.method, request.user_agent.string, request.remote_addr, seconds)
+    record_click(message_id, url, reason, _detail())
+    response = redirect(url, code=302)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
