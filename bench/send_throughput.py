@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import cProfile
 import io
+import json
 import multiprocessing as mp
 import os
 import pstats
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from _db import app_with_org, with_database
@@ -48,21 +51,28 @@ SPAWN = mp.get_context("spawn")  # no fork: children must not inherit the parent
 
 
 class _CountingHandler:
-    """Accepts every message, keeps nothing, counts."""
+    """Accepts every message and counts it; keeps only the first one (for the baseline)."""
 
-    def __init__(self, counter) -> None:  # noqa: ANN001 - a multiprocessing RawValue
-        self.counter = counter
+    def __init__(self, counter, keep: str) -> None:  # noqa: ANN001 - a multiprocessing RawValue
+        self.counter, self.keep = counter, keep
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        if self.counter.value == 0:
+            first = {
+                "mail_from": envelope.mail_from,
+                "rcpt": envelope.rcpt_tos[0],
+                "raw": base64.b64encode(envelope.original_content).decode("ascii"),
+            }
+            Path(self.keep).write_text(json.dumps(first))
         self.counter.value += 1  # only this process's event loop writes it
         return "250 OK"
 
 
-def _sink_main(counter, port_out) -> None:  # noqa: ANN001
+def _sink_main(counter, keep: str, port_out) -> None:  # noqa: ANN001
     """The sink process: aiosmtpd on 127.0.0.1, a free port, until terminated."""
     from aiosmtpd.smtp import SMTP
 
-    handler = _CountingHandler(counter)
+    handler = _CountingHandler(counter, keep)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
@@ -75,13 +85,26 @@ def _sink_main(counter, port_out) -> None:  # noqa: ANN001
     loop.run_forever()
 
 
+@dataclass(frozen=True)
+class Captured:
+    """The first message the sink received, as sent: envelope and bytes."""
+
+    mail_from: str
+    rcpt: str
+    raw: bytes
+
+
 class Sink:
-    """The sink process and its message count."""
+    """The sink process, its message count and the first message it got."""
 
     def __init__(self) -> None:
         self.counter = SPAWN.RawValue("q", 0)
+        handle, self.keep = tempfile.mkstemp(prefix="herald-sink-", suffix=".json")
+        os.close(handle)
         receive, send = SPAWN.Pipe(duplex=False)
-        self.process = SPAWN.Process(target=_sink_main, args=(self.counter, send), daemon=True)
+        self.process = SPAWN.Process(
+            target=_sink_main, args=(self.counter, self.keep, send), daemon=True
+        )
         self.process.start()
         if not receive.poll(30):
             raise RuntimeError("the SMTP sink did not start")
@@ -91,9 +114,22 @@ class Sink:
     def count(self) -> int:
         return self.counter.value
 
+    def first(self) -> Captured:
+        data = json.loads(Path(self.keep).read_text())
+        return Captured(data["mail_from"], data["rcpt"], base64.b64decode(data["raw"]))
+
+    def cpu_seconds(self) -> float:
+        """The sink's CPU time so far (Linux /proc; 0 elsewhere), to see whether it limits."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.join(5)
+        Path(self.keep).unlink(missing_ok=True)
 
 
 # ---- raw smtplib baseline ----------------------------------------------------------------------
@@ -116,7 +152,7 @@ def _raw_sender(port: int, n: int, mail_from: str, rcpt: str, raw: bytes, ready,
     conn.quit()
 
 
-def raw_baseline(port: int, total: int, processes: int, outgoing) -> float:  # noqa: ANN001
+def raw_baseline(port: int, total: int, processes: int, outgoing: Captured) -> float:
     """Messages per second for `total` raw sends split over `processes` connections."""
     ready, go, done = SPAWN.Semaphore(0), SPAWN.Event(), SPAWN.Queue()
     each = total // processes
@@ -216,22 +252,6 @@ def _status_counts(campaign_id: int) -> dict[str, int]:
     ).all()
     db.session.rollback()
     return {str(status): n for status, n in rows}
-
-
-def _one_outgoing(campaign_id: int):  # noqa: ANN202
-    """One of the campaign's messages as the app builds it (nothing written)."""
-    from sqlalchemy import select
-
-    from app.extensions import db
-    from app.mail.build import outgoing_for
-    from app.models import Message
-
-    message = db.session.scalars(
-        select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id).limit(1)
-    ).one()
-    outgoing = outgoing_for(message)
-    db.session.rollback()
-    return outgoing
 
 
 # ---- workers -----------------------------------------------------------------------------------
@@ -347,20 +367,22 @@ def run() -> None:
         _configure(sink.port)
         app, campaign_id = launch(RECIPIENTS)
         logs = Path(tempfile.mkdtemp(prefix="herald-send-bench-"))
+        cpu = sink.cpu_seconds()
         send_per_s, jobs = send_with_workers(app, campaign_id, logs)
+        sink_busy = (sink.cpu_seconds() - cpu) * send_per_s / RECIPIENTS
         if not os.environ.get("BENCH_KEEP_LOGS"):
             shutil.rmtree(logs)  # kept when the run fails
         both = all((job.return_value() or {}).get("sent", 0) > 0 for job in jobs)
         names = {job.worker_name for job in jobs}
         print(f"sink received {sink.count}; both workers sent: {both and len(names) == WORKERS}")
-        print(f"app: {send_per_s:.0f} messages/s with {WORKERS} workers")
-        with app.app_context():
-            outgoing = _one_outgoing(campaign_id)
-        print(f"baseline message: {len(outgoing.raw)} bytes")
-        single = raw_baseline(sink.port, RECIPIENTS, 1, outgoing)
-        print(f"raw smtplib, 1 connection: {single:.0f} messages/s")
-        raw_per_s = raw_baseline(sink.port, RECIPIENTS, WORKERS, outgoing)
-        print(f"raw smtplib, {WORKERS} processes: {raw_per_s:.0f} messages/s")
+        print(f"app: {send_per_s:.0f} messages/s with {WORKERS} workers (sink busy {sink_busy:.0%})")
+        outgoing = sink.first()  # exactly what a worker sent
+        print(f"baseline message: {len(outgoing.raw)} bytes, as the sink received it")
+        for processes in (1, WORKERS):
+            cpu = sink.cpu_seconds()
+            raw_per_s = raw_baseline(sink.port, RECIPIENTS, processes, outgoing)
+            busy = (sink.cpu_seconds() - cpu) * raw_per_s / RECIPIENTS
+            print(f"raw smtplib, {processes} connection(s): {raw_per_s:.0f}/s (sink busy {busy:.0%})")
     finally:
         sink.stop()
     dkim_ms = bench_sign()

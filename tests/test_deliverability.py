@@ -175,3 +175,35 @@ def test_viewer_sees_the_suppression_list_but_cannot_change_it(factories, login_
     page = client.get("/suppressions").get_data(as_text=True)
     assert "x@example.com" in page and "Add an address" not in page
     assert post("/suppressions", {"email": "y@example.com"}).status_code == 403
+
+
+def test_moving_an_account_to_another_server_needs_the_password_again(admin, post, factories):
+    account = factories.make_provider_account(
+        admin, label="Relay", settings={"host": "smtp.example.com", "port": 587}, secret="pw"
+    )
+    moved = {"label": "Relay", "host": "attacker.example.net", "port": "587", "security": "tls"}
+    response = post(f"/settings/providers/{account.id}", moved)
+    assert response.status_code == 400 and "enter the password" in response.get_data(as_text=True)
+    assert _accounts()[0].settings["host"] == "smtp.example.com"
+
+
+def test_odd_input_on_dead_letters_and_imports_is_a_4xx(admin, client, post):
+    for url in ("/dead-letters?campaign=²", "/dead-letters?provider=acct²", "/dead-letters?q=%00"):
+        assert client.get(url).status_code in (200, 400), url
+    assert post("/dead-letters/retry", {"ids": ["²"]}).status_code == 400
+    assert post("/dead-letters/discard", {"ids": ["²"], "reason": "x"}).status_code == 400
+    unclosed = 'email\nok@example.com\n"' + "x" * 200_000 + "\n"
+    response = post(
+        "/suppressions/import",
+        {"file": (io.BytesIO(unclosed.encode()), "bad.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200 and "could not be read as CSV" in response.get_data(
+        as_text=True
+    )
+    big = post(
+        "/suppressions/import",
+        {"file": (io.BytesIO(b"a@example.com\n" * 400_000), "big.csv")},
+        content_type="multipart/form-data",
+    )
+    assert big.status_code == 400 and "larger than 5 MB" in big.get_data(as_text=True)

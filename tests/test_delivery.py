@@ -246,3 +246,52 @@ def test_send_metrics_are_counted_per_provider(factories, sink, run_worker):
     run_worker()
     sends = redis.client.hgetall("herald:metrics:sends")
     assert sends == {b"smtp|accepted": b"1"}
+
+
+def _mailgun_org(factories, server, app, monkeypatch, label="Mailgun"):
+    monkeypatch.setitem(app.config, "MAILGUN_BASE_URL", server.url)
+    monkeypatch.setitem(app.config, "MAILGUN_TIMEOUT", (2.0, 0.5))
+    org = factories.make_org()
+    factories.make_provider_account(
+        org,
+        kind="mailgun",
+        label=label,
+        settings={"domain": server.domain, "region": "us"},
+        secret=server.key,
+    )
+    return org
+
+
+def test_a_mailgun_read_timeout_is_not_sent_again_through_the_backup(
+    app, factories, mailgun_server, sink, run_worker, monkeypatch
+):
+    org = _mailgun_org(factories, mailgun_server, app, monkeypatch)
+    factories.make_provider_account(org, label="Backup", settings=_smtp(SINK_PORT))
+    mailgun_server.script("timeout", delay=2.0)  # it took the POST, the answer never came
+    message = factories.make_message(org)
+    run_worker()
+    db.session.expire_all()
+    held = db.session.get(Message, message.id)
+    assert sink.messages == []  # no second copy through the backup
+    assert held.status == "failed" and "may have been delivered" in held.last_error
+    assert [e.type for e in _events(message.id)][-1] == "unconfirmed"
+
+
+def test_one_orgs_429_does_not_hold_back_another_org_in_the_same_batch(
+    app, factories, mailgun_server, sink, monkeypatch
+):
+    throttled = _mailgun_org(factories, mailgun_server, app, monkeypatch)
+    other = factories.make_org("Other")
+    mailgun_server.script(429, headers={"Retry-After": "1e12"})  # bogus: clamped to an hour
+    first = factories.make_message(throttled)
+    factories.make_message(throttled)
+    mine = factories.make_message(other)
+    from app.jobs.send import dispatch_due
+
+    dispatch_due()
+    db.session.expire_all()
+    assert db.session.get(Message, mine.id).status == "sent"
+    assert [m["to"][0] for m in sink.messages] == ["candidate@example.com"]
+    waiting = db.session.get(Message, first.id)
+    assert waiting.status == "queued" and waiting.attempts == 0
+    assert 3500 < (waiting.send_after - waiting.created_at).total_seconds() <= 3700

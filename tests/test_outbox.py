@@ -46,7 +46,7 @@ def test_test_email_travels_the_whole_pipeline(ctx, recruiter, post, sink, run_w
     message = only_message()
     assert message.status == "sent"
     assert message.provider == "smtp" and message.provider_response.startswith("250")
-    assert [e.type for e in message.events] == ["queued", "sent"]
+    assert [e.type for e in message.events] == ["queued", "sent", "delivered"]
     assert len(sink.messages) == 1
     assert sink.messages[0]["to"] == ["rita@example.com"]
     raw = sink.messages[0]["data"]
@@ -135,7 +135,7 @@ def test_worker_killed_holding_the_lease_is_recovered_after_expiry(
     message = only_message()
     assert message.id == message_id and message.status == "sent" and message.attempts == 2
     assert len(sink.messages) == 1
-    assert [e.type for e in message.events] == ["queued", "lease_expired", "sent"]
+    assert [e.type for e in message.events] == ["queued", "lease_expired", "sent", "delivered"]
 
 
 def test_smtp_down_retries_with_backoff_then_fails_readably(ctx, recruiter, post, run_worker):

@@ -19,7 +19,9 @@ def _filters() -> svc.Filters:
     values = request.values
     campaign = values.get("campaign", "")
     return svc.Filters(
-        campaign_id=int(campaign) if campaign.isdigit() and len(campaign) < 10 else None,
+        campaign_id=int(campaign)
+        if campaign.isascii() and campaign.isdecimal() and len(campaign) < 10
+        else None,
         provider=(values.get("provider") or None),
         error=values.get("error", "")[:100],
     )
@@ -56,7 +58,9 @@ def index(status: int = 200, error: str | None = None) -> ResponseReturnValue:
 
 
 def _ids() -> list[int]:
-    return [int(i) for i in request.form.getlist("ids") if i.isdigit() and len(i) < 19]
+    return [
+        int(i) for i in request.form.getlist("ids") if i.isascii() and i.isdecimal() and len(i) < 19
+    ]
 
 
 @bp.post("/dead-letters/retry")

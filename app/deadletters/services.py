@@ -42,7 +42,10 @@ def failed(org_id: int, filters: Filters) -> Select:
     if filters.provider == "default":
         query = query.where(Message.provider_account_id.is_(None))
     elif filters.provider and filters.provider.startswith("acct"):
-        account_id = int(filters.provider[4:]) if filters.provider[4:].isdigit() else -1
+        digits = filters.provider[4:]
+        account_id = (
+            int(digits) if digits.isascii() and digits.isdecimal() and len(digits) < 10 else -1
+        )
         query = query.where(Message.provider_account_id == account_id)
     if filters.error:
         query = query.where(Message.last_error.ilike(f"%{filters.error.strip()[:100]}%"))

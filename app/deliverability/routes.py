@@ -107,6 +107,10 @@ def test_provider(provider_account_id: int) -> ResponseReturnValue:
 def reset_breaker(provider_account_id: int) -> ResponseReturnValue:
     account = get_for_org_or_404(ProviderAccount, provider_account_id)
     breaker().reset(account.key)
+    from app.team.services import audit
+
+    audit(current_org.id, current_user, "provider.breaker_reset", provider=account.label)
+    db.session.commit()
     flash(f"{account.label} will be tried again.", "info")
     return redirect(url_for(".providers"))
 

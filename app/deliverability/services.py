@@ -54,7 +54,7 @@ def check_smtp(values: dict) -> dict:
     security = values.get("security") or "starttls"
     if security not in ("none", "starttls", "tls"):
         raise ProviderError("Choose how to secure the connection.")
-    if not current_app.config["ALLOW_PRIVATE_PROVIDER_HOSTS"] and _private(host):
+    if not current_app.config["ALLOW_PRIVATE_PROVIDER_HOSTS"] and _private(host):  # and at connect
         raise ProviderError(
             f"{host} points to this machine or a private network, which is not allowed."
         )
@@ -95,6 +95,13 @@ def save_account(
         action = "provider.added"
     else:
         action = "provider.changed"
+    moved = account.settings and any(
+        (account.settings or {}).get(k) != clean.get(k)
+        for k in ("host", "port", "username", "domain")
+    )
+    if moved and account.secret_encrypted and not secret:
+        # the saved secret must never be sent to a server the admin just typed in
+        raise ProviderError("The server changed: enter the password or API key again.")
     account.label, account.settings = label, clean
     if secret:
         account.secret_encrypted = encrypt(secret)

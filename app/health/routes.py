@@ -15,8 +15,9 @@ from app.jobs.queues import ALL, queue
 from app.jobs.sweep import LAST_RUN_KEY
 
 
-def _breakers() -> dict[str, str]:
-    """Each provider's circuit breaker (reported, never a reason for 503)."""
+def _breakers() -> dict[str, int | str]:
+    """How many providers' breakers are closed, open or half-open, and the default's state
+    (reported, never a reason for 503; which org owns which provider is not public)."""
     from sqlalchemy import select
 
     from app.mail.delivery import DEFAULT_KEY, breaker
@@ -30,8 +31,15 @@ def _breakers() -> dict[str, str]:
     except SQLAlchemyError:
         db.session.rollback()
         keys = []
-    states.update({a.key: b.state(a.key) for a in keys})
-    return states
+    summary: dict[str, int | str] = {
+        "default": states[DEFAULT_KEY],
+        "closed": 0,
+        "open": 0,
+        "half-open": 0,
+    }
+    for account in keys:
+        summary[b.state(account.key)] += 1
+    return summary
 
 
 @bp.get("/healthz")

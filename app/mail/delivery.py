@@ -59,8 +59,9 @@ def breaker() -> Breaker:
     return Breaker(redis.client, settings)
 
 
-def smtp_settings(values: dict, password: str | None) -> SMTPSettings:
-    """SMTPSettings from stored (or deployment) values."""
+def smtp_settings(values: dict, password: str | None, *, operator: bool = False) -> SMTPSettings:
+    """SMTPSettings from stored (or deployment) values. An org's own server may not resolve to a
+    private address (checked again at every connect) unless the deployment allows it."""
     cfg = current_app.config
     return SMTPSettings(
         host=values["host"],
@@ -70,6 +71,7 @@ def smtp_settings(values: dict, password: str | None) -> SMTPSettings:
         password=password,
         timeout=cfg["SMTP_TIMEOUT_SECONDS"],
         bounce_domain=cfg["BOUNCE_DOMAIN"],
+        allow_private=operator or cfg["ALLOW_PRIVATE_PROVIDER_HOSTS"],
     )
 
 
@@ -82,7 +84,7 @@ def default_route() -> Route:
         "security": cfg["SMTP_SECURITY"],
         "username": cfg["SMTP_USERNAME"],
     }
-    settings = smtp_settings(values, cfg["SMTP_PASSWORD"])
+    settings = smtp_settings(values, cfg["SMTP_PASSWORD"], operator=True)
     label = "Dev mail sink" if cfg["DEVMAIL_ENABLED"] else "Default SMTP"
     return Route(DEFAULT_KEY, None, "smtp", label, lambda: SMTPProvider.shared(settings))
 
@@ -108,8 +110,17 @@ def provider_for_account(account: ProviderAccount) -> Provider:
 
 
 def route_for_account(account: ProviderAccount) -> Route:
+    """A route holding a snapshot of the account (a removal mid-batch cannot break it)."""
+    snapshot = ProviderAccount(
+        id=account.id,
+        org_id=account.org_id,
+        kind=account.kind,
+        label=account.label,
+        settings=dict(account.settings or {}),
+        secret_encrypted=account.secret_encrypted,
+    )
     return Route(
-        account.key, account.id, account.kind, account.label, lambda: provider_for_account(account)
+        account.key, account.id, account.kind, account.label, lambda: provider_for_account(snapshot)
     )
 
 
@@ -130,6 +141,15 @@ class Attempt:
     route: Route
     result: Result
     ms: float
+
+
+@dataclass
+class Outcome:
+    """Every provider answer for one message; busy_wait is set when the next provider in line
+    was busy (the message waits for it, and that is not one of its retries)."""
+
+    attempts: list[Attempt]
+    busy_wait: float | None = None
 
 
 class Failover:
@@ -158,23 +178,46 @@ class Failover:
         waits = [self.breaker.reopens_in(r.key) for r in self._routes.get(org_id, [])]
         return min([w for w in waits if w > 0] or [0.0])
 
-    def send(self, outgoing: OutgoingMessage, routes: list[Route]) -> list[Attempt]:
-        """Try each route in turn while the provider itself is in trouble; the last attempt
-        holds the answer to record. A failover provider takes from its own bucket first."""
-        attempts: list[Attempt] = []
-        for index, route in enumerate(routes):
-            if index and throttle.take(None, 0, route.key) > 0:
-                break  # the next provider is busy: retry later
-            started = time.perf_counter()
+    def _try(self, route: Route, outgoing: OutgoingMessage) -> Attempt:
+        """One provider, one message; whatever it raises becomes provider trouble."""
+        started = time.perf_counter()
+        try:
             result = next(iter(route.provider.send_batch([outgoing])))
-            ms = (time.perf_counter() - started) * 1000
-            attempts.append(Attempt(route, result, ms))
-            metrics.observe_send(route.name, result, ms)
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not kill the batch
+            log.exception("provider %s raised for message %s", route.key, outgoing.ref)
+            reason = f"{route.label} failed unexpectedly: {exc.__class__.__name__}"
+            result = Transient(outgoing.ref, reason, provider_trouble=True)
+        ms = (time.perf_counter() - started) * 1000
+        metrics.observe_send(route.name, result, ms)
+        return Attempt(route, result, ms)
+
+    def send(
+        self,
+        outgoing: OutgoingMessage,
+        routes: list[Route],
+        still_ours: Callable[[], bool] = lambda: True,
+    ) -> Outcome:
+        """Try each route in turn while the provider itself is in trouble. Never after an
+        unconfirmed answer (it may have been delivered), nor once the lease is lost."""
+        outcome = Outcome([])
+        for index, route in enumerate(routes):
+            if index:
+                if not still_ours():
+                    break
+                wait = throttle.take(None, 0, route.key)
+                if wait > 0:
+                    outcome.busy_wait = wait
+                    break
+            attempt = self._try(route, outgoing)
+            outcome.attempts.append(attempt)
+            result = attempt.result
             if isinstance(result, Transient) and result.provider_trouble:
                 route.down = True
                 if self.breaker.failure(route.key):
                     route.verdict = "blocked"
                 log.warning("provider %s failed for message %s", route.key, outgoing.ref)
+                if result.unconfirmed:
+                    break
                 continue
             if route.verdict == "probe":
                 self.breaker.success(route.key)
@@ -182,4 +225,4 @@ class Failover:
             if isinstance(result, Transient) and result.retry_after:
                 throttle.pause(route.key, result.retry_after)
             break
-        return attempts
+        return outcome

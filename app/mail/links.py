@@ -55,9 +55,11 @@ def resolve(
         context.setdefault("invitation", {})["url"] = f"{base}/i/{token}"
     unsubscribe = context.pop("_unsubscribe", None)
     if unsubscribe and org_id:
-        payload = {"o": org_id, "e": unsubscribe["email"], "k": unsubscribe.get("kind", "all")}
-        if message_id:
+        payload: dict[str, Any] = {"o": org_id, "k": unsubscribe.get("kind", "all")}
+        if message_id:  # the address is read from the message: none in the link (or the logs)
             payload["m"] = message_id
+        else:
+            payload["e"] = unsubscribe["email"]
         token = sign("unsubscribe", payload)
         context["unsubscribe_url"] = f"{base}/u/{token}"
     return context

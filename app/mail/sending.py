@@ -12,12 +12,12 @@ import logging
 import random
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app import clock
 from app.extensions import db
@@ -171,9 +171,24 @@ def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
         message.provider_response = result.response
         message.last_error = None
         _event(message, "sent", provider=label, response=result.response, ms=round(last.ms, 1))
+        if last.route.name == "smtp":  # over SMTP, the receiving server's 250 is delivery
+            message.delivered_at = now  # (until a DSN says otherwise)
+            message.delivery = message.delivery or "delivered"
+            _event(message, "delivered", provider=label, via="smtp")
         return "sent"
+    if isinstance(result, Transient) and result.unconfirmed:  # never resent automatically
+        message.status = MessageStatus.FAILED
+        message.last_error = (
+            f"{result.reason}. It may have been delivered: check with the candidate or the "
+            "provider's logs before retrying it."
+        )
+        _event(message, "unconfirmed", provider=label, reason=result.reason)
+        return "failed"
     rate_limited = (
-        isinstance(result, Transient) and result.retry_after and not (result.provider_trouble)
+        isinstance(result, Transient)
+        and bool(result.retry_after)
+        and not result.provider_trouble
+        and _rate_limits(message.id) < MAX_RATE_LIMITED
     )
     if rate_limited:  # a 429: wait as told on the same provider, without using up a retry
         message.attempts -= 1
@@ -189,6 +204,15 @@ def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
     kind = "rate_limited" if rate_limited else "retry_scheduled"
     _event(message, kind, provider=label, reason=result.reason, delay_s=round(delay, 1))
     return "retry"
+
+
+MAX_RATE_LIMITED = 10  # 429s for one message before they count as retries (nothing loops forever)
+
+
+def _rate_limits(message_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).where(Event.message_id == message_id, Event.type == "rate_limited")
+    )
 
 
 def _record(message_id: int, attempts: list[Attempt], token: str, max_retries: int) -> str | None:
@@ -277,7 +301,8 @@ def _defer(message_id: int, token: str, seconds: float) -> None:
 
 def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     """Send claimed messages one by one through the org's providers (failing over when one is in
-    trouble), committing each outcome as soon as it is known."""
+    trouble), committing each outcome as soon as it is known. An org whose rate is used up (or
+    whose provider asked us to wait) is deferred alone; the batch goes on with the others."""
     counts = {"sent": 0, "retry": 0, "failed": 0, "suppressed": 0, "deferred": 0}
     failover = Failover()
     handled: set[int] = set()
@@ -290,12 +315,14 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
         )
     }
     orgs: dict[int, Organization] = {}
-    resume_at = None
+    waiting: dict[int, datetime] = {}  # org id → when its bucket has a token again
     try:
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:
                 continue
+            if row.org_id in waiting:
+                continue  # released below, with the org's time
             org = orgs.get(row.org_id) or orgs.setdefault(
                 row.org_id, db.session.get(Organization, row.org_id)
             )
@@ -310,8 +337,8 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
                 continue
             wait = throttle.take(row.org_id, org.send_rate_per_minute, routes[0].key)
             if wait > 0:
-                resume_at = clock.now() + timedelta(seconds=wait)
-                break  # the rest waits for the buckets to refill
+                waiting[row.org_id] = clock.now() + timedelta(seconds=wait)
+                continue
             handled.add(message_id)
             outcome = _send_one(message_id, token, routes, failover, org)
             if outcome:
@@ -319,15 +346,47 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     finally:
         db.session.rollback()
         metrics.flush()
-        rest = [i for i in ids if i not in handled]
-        if rest:
-            later = resume_at or clock.now() + timedelta(seconds=backoff_seconds(1))
-            db.session.execute(_RELEASE, {"ids": rest, "token": token, "send_after": later})
-            db.session.commit()
-        if resume_at is not None:
-            _dispatch_at(resume_at)
+        _release_rest(ids, rows, handled, waiting, token)
+        if waiting:
+            _dispatch_at(min(waiting.values()))
     log.info("batch done: %s", counts)
     return counts
+
+
+def _release_rest(
+    ids: Sequence[int], rows: dict, handled: set[int], waiting: dict, token: str
+) -> None:
+    """Put back what this batch did not get to: a waiting org's rows at its time, the rest
+    (after an error) shortly."""
+    later: dict[Any, list[int]] = {}
+    soon = clock.now() + timedelta(seconds=backoff_seconds(1))
+    for message_id in ids:
+        if message_id in handled:
+            continue
+        row = rows.get(message_id)
+        when = waiting.get(row.org_id, soon) if row is not None else soon
+        later.setdefault(when, []).append(message_id)
+    for when, chunk in later.items():
+        db.session.execute(_RELEASE, {"ids": chunk, "token": token, "send_after": when})
+    if later:
+        db.session.commit()
+
+
+def _renew(message_id: int, token: str) -> bool:
+    """Between failover hops: still our lease? Extend it (the hops may be slow)."""
+    renewed = db.session.execute(
+        text(
+            "UPDATE messages SET lease_until = :until WHERE id = :id AND lease_token = :token"
+            " AND status = 'sending' RETURNING id"
+        ),
+        {
+            "id": message_id,
+            "token": token,
+            "until": clock.now() + timedelta(seconds=_lease_seconds()),
+        },
+    ).scalar()
+    db.session.commit()
+    return renewed is not None
 
 
 def _send_one(
@@ -345,12 +404,14 @@ def _send_one(
     except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
         db.session.rollback()
         return _fail_build(message_id, token, exc)
-    attempts = failover.send(outgoing, routes)
-    if not attempts:  # the failover provider was busy: try again shortly, attempt not counted
+    outcome = failover.send(outgoing, routes, lambda: _renew(message_id, token))
+    if outcome.busy_wait is not None:  # the next provider was busy: not one of its retries
         held = _held(message_id, token)
         if held is not None:
             held.attempts -= 1
+            for tried in outcome.attempts:
+                _event(held, "failover", provider=tried.route.label, reason=tried.result.reason)
         db.session.commit()
-        _defer(message_id, token, 1.0)
+        _defer(message_id, token, outcome.busy_wait)
         return "deferred"
-    return _record(message_id, attempts, token, org.max_retries)
+    return _record(message_id, outcome.attempts, token, org.max_retries)

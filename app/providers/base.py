@@ -36,12 +36,25 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Transient:
-    """Not sent now; worth trying again. provider_trouble means the provider itself is failing."""
+    """Not sent now; worth trying again. provider_trouble means the provider itself is failing.
+    unconfirmed means the message may have been accepted (the answer never came): it must not be
+    sent again automatically, through this provider or another."""
 
     ref: int
     reason: str
     retry_after: float | None = None
     provider_trouble: bool = False
+    unconfirmed: bool = False
+
+
+MAX_RETRY_AFTER = 3600.0
+
+
+def clamp_retry_after(seconds: float | None) -> float:
+    """A provider's Retry-After, kept within [1 s, 1 h] (a bogus value must not stop sending)."""
+    if seconds is None or seconds != seconds:  # None or NaN
+        return 60.0
+    return min(MAX_RETRY_AFTER, max(1.0, seconds))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,14 @@ import requests
 from mailgun import ApiError, Client, MailgunTimeoutError
 from mailgun.config import RetryPolicy
 
-from app.providers.base import Accepted, OutgoingMessage, Permanent, Result, Transient
+from app.providers.base import (
+    Accepted,
+    OutgoingMessage,
+    Permanent,
+    Result,
+    Transient,
+    clamp_retry_after,
+)
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 DEFAULT_RETRY_AFTER = 60.0
@@ -86,6 +93,22 @@ def _retry_after(value: str | None) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         return DEFAULT_RETRY_AFTER
     return seconds
+
+
+def _maybe_accepted(exc: BaseException) -> bool:
+    """The request went out but no answer came back (read timeout, reset after sending): Mailgun
+    may have accepted it. A failed connect is safe to try elsewhere."""
+    chain = list(_cause_chain(exc))
+    if any(isinstance(e, requests.ConnectTimeout | ConnectionRefusedError) for e in chain):
+        return False
+    if any(isinstance(e, requests.ConnectionError) for e in chain) and not any(
+        isinstance(e, requests.ReadTimeout) for e in chain
+    ):
+        text = " ".join(str(e) for e in chain).lower()
+        return "reset" in text or "aborted" in text or "remote end closed" in text
+    return isinstance(exc, MailgunTimeoutError) or any(
+        isinstance(e, requests.ReadTimeout) for e in chain
+    )
 
 
 def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -178,7 +201,14 @@ class MailgunProvider:
             return Transient(
                 ref,
                 f"Mailgun rate limit reached (429): {text}",
-                retry_after=_retry_after(resp.headers.get("Retry-After")),
+                retry_after=clamp_retry_after(_retry_after(resp.headers.get("Retry-After"))),
+            )
+        if code in (502, 504):  # a gateway gave up: Mailgun may have queued it anyway
+            return Transient(
+                ref,
+                f"Mailgun's gateway failed ({code}); the message may have been accepted",
+                provider_trouble=True,
+                unconfirmed=True,
             )
         if code in (401, 403):
             reason = f"Mailgun refused the API key ({code}): {text}"
@@ -226,7 +256,12 @@ class MailgunProvider:
                 result = self._send_one(self._live, msg)
             except _SEND_ERRORS as exc:
                 self.close()
-                yield Transient(msg.ref, self._trouble(exc), provider_trouble=True)
+                yield Transient(
+                    msg.ref,
+                    self._trouble(exc),
+                    provider_trouble=True,
+                    unconfirmed=_maybe_accepted(exc),
+                )
                 return
             yield result
             if isinstance(result, Transient):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -24,6 +25,7 @@ class SMTPSettings:
     password: str | None = None
     timeout: float = 15.0
     bounce_domain: str | None = None  # VERP domain; else the sender's own domain
+    allow_private: bool = True  # False: refuse hosts that resolve to loopback/private networks
     check_after_idle: float = 10.0  # NOOP before reusing a connection idle this long
 
 
@@ -32,11 +34,31 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {text}".strip()
 
 
-def _classify(ref: int, code: int, text: bytes | str) -> Result:
-    """4xx transient (421 = the server itself is in trouble), 5xx permanent; text kept."""
+class _Unconfirmed(Exception):
+    """The connection failed after the message data was sent: it may have been accepted."""
+
+
+class PrivateHost(OSError):
+    """The SMTP host resolves to this machine or a private network (not allowed here)."""
+
+
+def _check_public(host: str, port: int) -> None:
+    """Refuse a host that resolves (now, at connect time) to a loopback or private address."""
+    for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP):
+        addr = ipaddress.ip_address(info[4][0])
+        if addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved:
+            raise PrivateHost(f"{host} resolves to a private address, which is not allowed")
+
+
+def _classify(ref: int, code: int, text: bytes | str, stage: str = "rcpt") -> Result:
+    """4xx transient (421 = the server itself is in trouble), 5xx permanent; text kept. A refusal
+    of our sender, our login or relaying is the provider setup's fault, not the recipient's."""
     reply = _reply(code, text)
     if code == 421:
         return Transient(ref, f"Server unavailable: {reply}", provider_trouble=True)
+    setup = stage == "mail" or code in (530, 535) or "relay" in reply.lower()
+    if code >= 500 and setup:
+        return Transient(ref, f"The server refused to send for us: {reply}", provider_trouble=True)
     if 400 <= code < 500:
         return Transient(ref, f"Temporarily refused: {reply}")
     return Permanent(ref, f"Refused: {reply}")
@@ -64,6 +86,8 @@ class SMTPProvider:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        if not s.allow_private:
+            _check_public(s.host, s.port)
         if s.security == "tls":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(
                 s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
@@ -122,6 +146,8 @@ class SMTPProvider:
         s = self.settings
         if isinstance(exc, socket.timeout | TimeoutError):
             return f"SMTP server {s.host}:{s.port} timed out"
+        if isinstance(exc, PrivateHost):
+            return f"SMTP server {s.host}: {exc}"
         if isinstance(exc, ConnectionRefusedError):
             return f"Could not connect to SMTP server {s.host}:{s.port}: connection refused"
         if isinstance(exc, smtplib.SMTPAuthenticationError):
@@ -130,6 +156,7 @@ class SMTPProvider:
         return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
 
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
+        raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw  # before MAIL
         try:
             code, text = conn.mail(self.return_path(msg))
         except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
@@ -138,17 +165,18 @@ class SMTPProvider:
             code, text = conn.mail(self.return_path(msg))
         if code != 250:
             conn.rset()
-            return _classify(msg.ref, code, text)
+            return _classify(msg.ref, code, text, stage="mail")
         code, text = conn.rcpt(msg.rcpt)
         if code not in (250, 251):
             conn.rset()
             return _classify(msg.ref, code, text)
-        raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw
         try:
             code, text = conn.data(raw)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
             conn.rset()
             return _classify(msg.ref, exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:  # mid-DATA or awaiting the 250
+            raise _Unconfirmed(str(exc) or exc.__class__.__name__) from exc
         if code != 250:
             return _classify(msg.ref, code, text)
         return Accepted(msg.ref, provider_id=msg.message_id, response=_reply(code, text))
@@ -163,6 +191,17 @@ class SMTPProvider:
             try:
                 conn = self._connection()
                 result = self._send_one(conn, msg)
+            except _Unconfirmed as exc:
+                self.close()
+                s = self.settings
+                yield Transient(
+                    msg.ref,
+                    f"SMTP server {s.host}:{s.port} dropped the connection after the message was "
+                    f"sent, before confirming it ({exc}); it may have been delivered",
+                    provider_trouble=True,
+                    unconfirmed=True,
+                )
+                return
             except (smtplib.SMTPException, OSError) as exc:
                 self.close()
                 yield Transient(msg.ref, self._trouble(exc), provider_trouble=True)
@@ -170,6 +209,10 @@ class SMTPProvider:
             except (UnicodeError, ValueError) as exc:  # an address the server cannot take
                 self._reset_quietly()
                 yield Permanent(msg.ref, f"Cannot be sent over SMTP: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - e.g. signing failed: this message only
+                self._reset_quietly()
+                yield Permanent(msg.ref, f"Could not send: {exc.__class__.__name__}: {exc}")
                 continue
             self._used = time.monotonic()
             yield result

@@ -177,9 +177,14 @@ def _unsubscribe_target(token: str) -> dict | None:
         data = unsign("unsubscribe", token, max_age=UNSUBSCRIBE_MAX_AGE)
     except InvalidToken:
         return None
-    if not (isinstance(data, dict) and {"o", "e"} <= set(data)):
+    if not (isinstance(data, dict) and isinstance(data.get("o"), int)):
         return None
-    org = db.session.get(Organization, data["o"]) if isinstance(data["o"], int) else None
+    if "e" not in data:  # the address comes from the message the link was sent in
+        message = _row(Message, data.get("m")) if isinstance(data.get("m"), int) else None
+        if message is None or message.org_id != data["o"]:
+            return None
+        data = dict(data, e=message.to_email)
+    org = db.session.get(Organization, data["o"])
     return dict(data, org=org) if org is not None else None
 
 

@@ -13,6 +13,8 @@ from app.suppressions import services as svc
 from app.suppressions.rules import REASONS, SCOPES
 from app.tenancy import current_org, get_for_org_or_404, role_required
 
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+
 
 def _page(status: int = 200, **extra: object) -> ResponseReturnValue:
     q = request.values.get("q", "")
@@ -66,8 +68,13 @@ def import_csv() -> ResponseReturnValue:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _page(400, import_error="Choose a CSV file.")
+    data = upload.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        return _page(
+            400, import_error="The file is larger than 5 MB; split it and import the parts."
+        )
     try:
-        report = svc.import_csv(current_org.id, current_user, upload.read(5 * 1024 * 1024 + 1))
+        report = svc.import_csv(current_org.id, current_user, data)
     except svc.SuppressionError as exc:
         db.session.rollback()
         return _page(400, import_error=str(exc))

@@ -22,7 +22,13 @@ REASONS = {
     "complaint": "Spam complaint",
     "manual": "Added by a teammate",
 }
-SCOPES = {"all": "All email", "invitation": "Invitations", "reminder": "Reminders"}
+SCOPES = {
+    "all": "All email",
+    "invitation": "Invitations",
+    "reminder": "Reminders",
+    "follow_up": "Follow-ups",
+    "custom": "Other updates",
+}
 BULK = {str(k) for k in BULK_KINDS}
 CANDIDATE_KINDS = BULK | {"cancelled", "rescheduled"}
 

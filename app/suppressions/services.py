@@ -115,8 +115,14 @@ def resubscribe(org_id: int, email: str) -> bool:
 def search(org_id: int, q: str, limit: int = 100) -> list[Suppression]:
     query = select(Suppression).where(Suppression.org_id == org_id)
     if q:
-        like = f"%{q.strip().lower()[:100]}%"
-        query = query.where(or_(Suppression.email.like(like), Suppression.note.ilike(like)))
+        term = q.strip().lower()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{term}%"
+        query = query.where(
+            or_(
+                Suppression.email.like(like, escape="\\"),
+                Suppression.note.ilike(like, escape="\\"),
+            )
+        )
     return db.session.scalars(query.order_by(Suppression.id.desc()).limit(limit)).all()
 
 
@@ -134,13 +140,26 @@ def import_csv(org_id: int, user: User, data: bytes) -> ImportReport:
     except UnicodeDecodeError as exc:
         raise SuppressionError("Save the file as UTF-8 CSV and try again.") from exc
     report = ImportReport()
-    for line, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    reader = csv.reader(io.StringIO(text))
+    line = 0
+    while True:
+        line += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an unclosed quote swallowing the rest of the file
+            report.problems.append((line, f"This line could not be read as CSV ({exc})."))
+            break
         if line > MAX_IMPORT_ROWS:
             report.problems.append((line, f"Only {MAX_IMPORT_ROWS:,} rows at a time."))
             break
         if not row or not any(cell.strip() for cell in row):
             continue
-        if line == 1 and "@" not in row[0]:
+        if len(row[0]) > 320:
+            report.problems.append((line, "The address is too long."))
+            continue
+        if line == 1 and row and "@" not in row[0]:
             continue  # a header row
         reason = (row[1].strip().lower() if len(row) > 1 else "") or "manual"
         scope = (row[2].strip().lower() if len(row) > 2 else "") or "all"
