@@ -32,6 +32,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.campaigns import bp as campaigns_bp
     from app.candidates import bp as candidates_bp
     from app.cli import register_cli
+    from app.dashboard import bp as dashboard_bp
     from app.deadletters import bp as deadletters_bp
     from app.deliverability import bp as deliverability_bp
     from app.devmail import bp as devmail_bp
@@ -53,6 +54,7 @@ def create_app(config: Config | None = None) -> Flask:
         templates_bp,
         candidates_bp,
         campaigns_bp,
+        dashboard_bp,
         deadletters_bp,
         suppressions_bp,
         deliverability_bp,

@@ -93,6 +93,38 @@ def sweep() -> None:
     click.echo(run_sweep())
 
 
+@herald.command("inbound")
+def inbound() -> None:
+    """Run the inbound SMTP server (DSNs at the VERP address, unsubscribe by mail)."""
+    from app.inbound.server import start
+
+    cfg = current_app.config
+    controller = start(current_app._get_current_object())
+    click.echo(f"Inbound mail on {cfg['INBOUND_HOST']}:{cfg['INBOUND_PORT']} (Ctrl-C to stop)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    controller.stop()
+
+
+@herald.command("rebuild-rollups")
+@click.option("--org", "org_ids", type=int, multiple=True, help="only these organizations")
+def rebuild_rollups(org_ids: tuple[int, ...]) -> None:
+    """Recompute the dashboard's rollups from the events (they must agree)."""
+    from sqlalchemy import select
+
+    from app.models import Organization
+    from app.tracking.rollups import flush, rebuild
+
+    flush()
+    ids = list(org_ids) or list(db.session.scalars(select(Organization.id)))
+    rebuild(ids)
+    click.echo(f"Rollups rebuilt for {len(ids)} organization(s).")
+
+
 @herald.command("rotate-keys")
 def rotate_keys() -> None:
     """Re-encrypt every secret at rest with the first key of ENCRYPTION_KEYS.

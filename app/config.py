@@ -117,6 +117,7 @@ class Config:
         self.HEALTH_MAX_COMPLAINT_RATE = _float("HEALTH_MAX_COMPLAINT_RATE", 0.001)
         self.WEBHOOK_MAX_AGE_SECONDS = _int("WEBHOOK_MAX_AGE_SECONDS", 300)
         self.WEBHOOK_MAX_BYTES = _int("WEBHOOK_MAX_BYTES", 1024 * 1024)
+        self.SCANNER_CLICK_SECONDS = _float("SCANNER_CLICK_SECONDS", 10.0)  # earlier = scanner
         self.ROLLUP_INTERVAL_SECONDS = _int("ROLLUP_INTERVAL_SECONDS", 15)
         self.INBOUND_HOST = _env("INBOUND_HOST", "127.0.0.1")
         self.INBOUND_PORT = _int("INBOUND_PORT", 2525)

@@ -362,7 +362,8 @@ def run() -> None:
     from app.mail.dkim import bench_sign
 
     sink = Sink()
-    print(f"sink on 127.0.0.1:{sink.port}")
+    load = os.getloadavg()[0]
+    print(f"sink on 127.0.0.1:{sink.port}; load average {load:.1f} on {os.cpu_count()} CPUs")
     try:
         _configure(sink.port)
         app, campaign_id = launch(RECIPIENTS)
@@ -375,14 +376,15 @@ def run() -> None:
         both = all((job.return_value() or {}).get("sent", 0) > 0 for job in jobs)
         names = {job.worker_name for job in jobs}
         print(f"sink received {sink.count}; both workers sent: {both and len(names) == WORKERS}")
-        print(f"app: {send_per_s:.0f} messages/s with {WORKERS} workers (sink busy {sink_busy:.0%})")
+        print(f"app: {send_per_s:.0f}/s with {WORKERS} workers (sink busy {sink_busy:.0%})")
         outgoing = sink.first()  # exactly what a worker sent
         print(f"baseline message: {len(outgoing.raw)} bytes, as the sink received it")
+        print(f"load average {os.getloadavg()[0]:.1f} (others running here skew every figure)")
         for processes in (1, WORKERS):
             cpu = sink.cpu_seconds()
             raw_per_s = raw_baseline(sink.port, RECIPIENTS, processes, outgoing)
             busy = (sink.cpu_seconds() - cpu) * raw_per_s / RECIPIENTS
-            print(f"raw smtplib, {processes} connection(s): {raw_per_s:.0f}/s (sink busy {busy:.0%})")
+            print(f"raw smtplib, {processes} process(es): {raw_per_s:.0f}/s (sink busy {busy:.0%})")
     finally:
         sink.stop()
     dkim_ms = bench_sign()

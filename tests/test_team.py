@@ -174,6 +174,8 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
             "s-invitation_ttl_days": 7,
             "s-candidate_daily_cap": 2,
             "s-max_retries": 5,
+            "s-soft_bounce_threshold": 3,
+            "s-soft_bounce_days": 7,
             "r-hours": "48, 1.5",
             "r-business_hours": "y",
         },

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -20,6 +20,7 @@ class CampaignForm(FlaskForm):
         "Interview time (optional)", [Optional()], format="%Y-%m-%dT%H:%M"
     )
     location = StringField("Interview location or video link", [Optional(), Length(max=300)])
+    tracking = BooleanField("Track opens and clicks", default=True)
 
 
 class LaunchForm(FlaskForm):

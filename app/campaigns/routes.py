@@ -110,6 +110,8 @@ def new() -> ResponseReturnValue:
                 else None,
                 location=form.location.data,
             )
+            campaign.tracking_enabled = bool(form.tracking.data) and current_org.tracking_enabled
+            db.session.commit()
         except services.CampaignError as exc:
             error = str(exc)
         else:

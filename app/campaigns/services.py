@@ -32,6 +32,7 @@ from app.models import (
     MessageStatus,
     Organization,
     Reminder,
+    Role,
     Suppression,
     TemplateKind,
     User,
@@ -500,6 +501,14 @@ def pause(org: Organization, campaign: Campaign, user: User) -> None:
 def resume(org: Organization, campaign: Campaign, user: User) -> None:
     if campaign.status != CampaignStatus.PAUSED:
         raise CampaignError("Only a paused campaign can be resumed.")
+    if campaign.paused_reason:
+        from app.tenancy import current_role
+
+        if not current_role().at_least(Role.ADMIN):
+            raise CampaignError(
+                "Herald paused this campaign for its bounces or complaints: an admin resumes it."
+            )
+        campaign.paused_reason = None
     due = campaign.scheduled_at is None or campaign.scheduled_at <= clock.now()
     campaign.status = CampaignStatus.SENDING if due else CampaignStatus.SCHEDULED
     if due and campaign.started_at is None:

@@ -67,6 +67,10 @@ def list_headers(message: Message, org: Organization | None, unsubscribe: str | 
     }
     if unsubscribe:
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        bounce_domain = current_app.config["BOUNCE_DOMAIN"]
+        if bounce_domain and "/u/" in unsubscribe:  # the inbound server takes these
+            token = unsubscribe.rsplit("/u/", 1)[1]
+            headers["List-Unsubscribe"] += f", <mailto:unsubscribe@{bounce_domain}?subject={token}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers
 

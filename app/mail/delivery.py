@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from app.crypto import decrypt
 from app.extensions import db, redis
+from app.inbound.verp import verp_key
 from app.mail import metrics, throttle
 from app.models import ProviderAccount, ProviderKind
 from app.providers import OutgoingMessage, Provider, Result, SMTPProvider, SMTPSettings, Transient
@@ -72,6 +73,7 @@ def smtp_settings(values: dict, password: str | None, *, operator: bool = False)
         timeout=cfg["SMTP_TIMEOUT_SECONDS"],
         bounce_domain=cfg["BOUNCE_DOMAIN"],
         allow_private=operator or cfg["ALLOW_PRIVATE_PROVIDER_HOSTS"],
+        verp_key=verp_key(),
     )
 
 

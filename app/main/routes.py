@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -58,3 +58,12 @@ def test_email() -> ResponseReturnValue:
     services.send_test_email(current_org, current_user)
     flash(f"Test email queued to {current_user.email}. Watch its status below.", "success")
     return redirect(url_for("main.home"))
+
+
+@bp.get("/messages/search")
+@role_required(Role.VIEWER)
+def search() -> ResponseReturnValue:
+    """Find a message by the candidate's email address or its Message-ID."""
+    q = request.args.get("q", "").strip()[:255]
+    found = services.find_messages(current_org.id, q) if q else []
+    return render_template("main/search.html", q=q, found=found)

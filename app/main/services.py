@@ -29,3 +29,23 @@ def send_test_email(org: Organization, user: User) -> Message:
     )
     db.session.commit()
     return message
+
+
+def find_messages(org_id: int, q: str, limit: int = 100) -> list:
+    """Messages to an address (exact, case-insensitive) or with a Message-ID (with or without
+    angle brackets), newest first."""
+    from sqlalchemy import func, or_, select
+
+    from app.models import Message
+
+    needle = q.strip()
+    mid = needle if needle.startswith("<") else f"<{needle}>"
+    return db.session.scalars(
+        select(Message)
+        .where(
+            Message.org_id == org_id,
+            or_(func.lower(Message.to_email) == needle.lower(), Message.message_id == mid),
+        )
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()

@@ -29,6 +29,11 @@ class SendingForm(FlaskForm):
     candidate_daily_cap = IntegerField(
         "Bulk emails per candidate per day", [InputRequired(), NumberRange(1, 50)]
     )
+    tracking_enabled = BooleanField("Track opens and clicks in candidate mail")
+    soft_bounce_threshold = IntegerField(
+        "Soft bounces before an address is suppressed", [InputRequired(), NumberRange(1, 50)]
+    )
+    soft_bounce_days = IntegerField("…within this many days", [InputRequired(), NumberRange(1, 90)])
     max_retries = IntegerField(
         "Retries before an email fails", [InputRequired(), NumberRange(0, 10)]
     )

@@ -76,11 +76,14 @@ def settings() -> ResponseReturnValue:
             ), 400
         current_org.reminder_offsets = offsets
         current_org.reminders_business_hours = bool(reminders.business_hours.data)
+        current_org.tracking_enabled = bool(sending.tracking_enabled.data)
         for key in (
             "send_rate_per_minute",
             "invitation_ttl_days",
             "candidate_daily_cap",
             "max_retries",
+            "soft_bounce_threshold",
+            "soft_bounce_days",
         ):
             setattr(current_org, key, getattr(sending, key).data)
         changes = {

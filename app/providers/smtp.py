@@ -26,6 +26,7 @@ class SMTPSettings:
     timeout: float = 15.0
     bounce_domain: str | None = None  # VERP domain; else the sender's own domain
     allow_private: bool = True  # False: refuse hosts that resolve to loopback/private networks
+    verp_key: bytes | None = None  # signs the VERP return path (bounces+<id>-<tag>@…)
     check_after_idle: float = 10.0  # NOOP before reusing a connection idle this long
 
 
@@ -117,9 +118,19 @@ class SMTPProvider:
         return self._conn
 
     def return_path(self, msg: OutgoingMessage) -> str:
-        """VERP: bounces+<our message id>@<bounce domain>, so a bounce names its message."""
+        """VERP: bounces+<our message id>-<tag>@<bounce domain>, so a bounce names its message
+        (and only we can name one)."""
+        from app.inbound.verp import local_part
+
         domain = self.settings.bounce_domain or msg.mail_from.rpartition("@")[2]
-        return f"bounces+{msg.ref}@{domain}" if domain else msg.mail_from
+        if not domain:
+            return msg.mail_from
+        local = (
+            local_part(self.settings.verp_key, msg.ref)
+            if self.settings.verp_key
+            else (f"bounces+{msg.ref}")
+        )
+        return f"{local}@{domain}"
 
     def check(self) -> str | None:
         """Connect, log in and say goodbye: None when that worked, else what went wrong."""

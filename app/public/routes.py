@@ -252,13 +252,22 @@ def unsubscribe_page(token: str) -> ResponseReturnValue:
 @csrf.exempt  # RFC 8058 one-click: the signed URL is the credential; no cookie, no form token
 def unsubscribe(token: str) -> ResponseReturnValue:
     """One-click unsubscribe (List-Unsubscribe-Post): suppressed at once, 200, no redirect."""
-    target = _unsubscribe_target(token)
+    target = unsubscribe_by_token(token, "one-click")
     if target is None:
         return _bad_unsubscribe_link()
-    suppress(target["o"], str(target["e"]), "unsubscribed", ["all"], source="one-click")
-    _unsubscribe_event(target, "one-click")
-    db.session.commit()
     return render_template("public/unsubscribed.html", org=target["org"], scope="all"), 200
+
+
+def unsubscribe_by_token(token: str, how: str) -> dict | None:
+    """Suppress the address a signed unsubscribe token names (one-click POST, or by mail).
+    Returns the target, or None for a bad token. Commits."""
+    target = _unsubscribe_target(token)
+    if target is None:
+        return None
+    suppress(target["o"], str(target["e"]), "unsubscribed", ["all"], source=how)
+    _unsubscribe_event(target, how)
+    db.session.commit()
+    return target
 
 
 @bp.post("/u/<token>/preferences")

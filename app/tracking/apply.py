@@ -40,6 +40,8 @@ def apply(message: Message, kind: str, event_id: str, detail: dict, at: datetime
     """Record and act on one event; False when it was already applied. No commit."""
     if kind not in KINDS:
         raise ValueError(kind)
+    if kind == "delivered" and message.delivered_at is not None:
+        detail = {**detail, "repeat": True}  # on the timeline, not counted twice
     if not _add_event(message, kind, event_id, detail, at):
         return False
     if kind == "delivered":

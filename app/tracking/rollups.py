@@ -33,7 +33,7 @@ TYPES = (
 )
 _COUNTS = """
     count(*) FILTER (WHERE e.type = 'sent'),
-    count(*) FILTER (WHERE e.type = 'delivered'),
+    count(*) FILTER (WHERE e.type = 'delivered' AND e.detail->>'repeat' IS NULL),
     count(*) FILTER (WHERE e.type = 'bounced' AND e.detail->>'severity' = 'permanent'),
     count(*) FILTER (WHERE e.type = 'complained'),
     count(*) FILTER (WHERE e.type = 'failed'),

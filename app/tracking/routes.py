@@ -3,7 +3,7 @@ link does not say. A cut or altered link gets a clear 400 and is counted in /met
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request
+from flask import Response, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from app import clock
@@ -47,7 +47,13 @@ def click(token: str) -> ResponseReturnValue:
         return _bad("click")
     when = sent_at(message_id)
     seconds = (clock.now() - when).total_seconds() if when else None
-    reason = classify_click(request.method, request.user_agent.string, request.remote_addr, seconds)
+    reason = classify_click(
+        request.method,
+        request.user_agent.string,
+        request.remote_addr,
+        seconds,
+        current_app.config["SCANNER_CLICK_SECONDS"],
+    )
     record_click(message_id, url, reason, _detail())
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"

@@ -54,7 +54,11 @@ def classify_open(method: str, user_agent: str | None, ip: str | None) -> str | 
 
 
 def classify_click(
-    method: str, user_agent: str | None, ip: str | None, seconds_after_send: float | None
+    method: str,
+    user_agent: str | None,
+    ip: str | None,
+    seconds_after_send: float | None,
+    scanner_seconds: float = SCANNER_CLICK_SECONDS,
 ) -> str | None:
     """None for a person, else why a machine followed the link."""
     agent = (user_agent or "").strip()
@@ -62,6 +66,6 @@ def classify_click(
         return "head_request"
     if not agent or _crawler(agent[:500]):
         return "scanner_agent"
-    if seconds_after_send is not None and seconds_after_send < SCANNER_CLICK_SECONDS:
+    if seconds_after_send is not None and seconds_after_send < scanner_seconds:
         return "click_right_after_send"
     return None

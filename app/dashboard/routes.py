@@ -1,0 +1,126 @@
+"""GET /dashboard: org-wide or one campaign, template or job, over a date range in the org's
+time zone; human opens and clicks by default. Refreshes itself with HTMX while mail is going
+out; the campaign table exports as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from flask import Response, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import exists, select
+
+from app import clock
+from app.dashboard import bp
+from app.dashboard import services as svc
+from app.extensions import db
+from app.models import Campaign, CampaignStatus, Role
+from app.tenancy import current_org, role_required
+from app.tracking.rollups import freshness
+
+MAX_DAYS = 400
+
+
+def _id(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isascii() and value.isdecimal() and len(value) < 10 else None
+
+
+def _date(name: str, default: date) -> date:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return default
+
+
+def _filters() -> svc.Filters:
+    today = clock.now().astimezone(_zone()).date()
+    end = _date("to", today)
+    start = _date("from", end - timedelta(days=29))
+    if start > end:
+        start, end = end, start
+    start = max(start, end - timedelta(days=MAX_DAYS))
+    return svc.Filters(
+        start=start,
+        end=end,
+        campaign_id=_id("campaign"),
+        template_id=_id("template"),
+        job_id=_id("job"),
+        machines=request.args.get("machines") == "1",
+    )
+
+
+def _zone():  # noqa: ANN202
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(current_org.timezone)
+
+
+@bp.get("/dashboard")
+@role_required(Role.VIEWER)
+def index() -> ResponseReturnValue:
+    filters = _filters()
+    zone = current_org.timezone
+    sort = request.args.get("sort", "sent")
+    sort = sort if sort in svc.SORTS else "sent"
+    sending = db.session.scalar(
+        select(
+            exists().where(
+                Campaign.org_id == current_org.id, Campaign.status == CampaignStatus.SENDING
+            )
+        )
+    )
+    context = {
+        "filters": filters,
+        "figures": svc.totals(current_org.id, filters, zone),
+        "series": svc.series(current_org.id, filters, zone),
+        "campaigns": svc.campaigns(current_org.id, filters, zone, sort),
+        "templates": svc.templates(current_org.id, filters, zone),
+        "choices": svc.choices(current_org.id),
+        "sort": sort,
+        "sending": sending,
+        "fresh": freshness(),
+        "args": {k: v for k, v in request.args.items() if k != "sort"},
+    }
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "dashboard":
+        return render_template("dashboard/_body.html", **context)
+    return render_template("dashboard/index.html", **context)
+
+
+@bp.get("/dashboard.csv")
+@role_required(Role.VIEWER)
+def export() -> Response:
+    """The campaigns table (with the org total) as CSV, for the filters on screen."""
+    filters = _filters()
+    rows = svc.campaigns(current_org.id, filters, current_org.timezone)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    rates = ("delivery", "bounce", "complaint", "open", "click", "accept", "decline")
+    writer.writerow(
+        ["campaign", "sent", "delivered", "bounced", "opened", "clicked", "accepted"]
+        + [f"{r}_rate" for r in rates]
+    )
+    total = svc.totals(current_org.id, filters, current_org.timezone)
+    for name, figures in [(n, f) for _, n, f in rows] + [("All campaigns and mail", total)]:
+        from app.candidates.importer import neutralise
+
+        writer.writerow(
+            [
+                neutralise(name),
+                figures["sent"],
+                figures["delivered"],
+                figures["bounced"],
+                figures.opens,
+                figures.clicks,
+                figures["accepted"],
+            ]
+            + [f"{figures.rates[r]:.4f}" if figures.rates[r] is not None else "" for r in rates]
+        )
+    name = f"herald-dashboard-{filters.start}-{filters.end}.csv"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )

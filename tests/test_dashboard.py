@@ -1,0 +1,84 @@
+"""The dashboard reads rollups: rates, funnel, series, campaigns and templates, human by default,
+CSV export, bad filters tolerated, another org's figures never shown."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Event, Invitation, Message, Role
+from app.tracking import rollups
+from app.tracking.links import click_path, pixel_path
+
+pytestmark = pytest.mark.usefixtures("ctx")
+HUMAN = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/130 Safari/537.36"}
+
+
+@pytest.fixture
+def busy_org(app, factories, sink, run_worker, login_as):
+    org = factories.make_org("Acme")
+    campaign = factories.launch_campaign(org, 4)
+    run_worker()  # sent (and, over SMTP, delivered)
+    messages = db.session.scalars(select(Message).order_by(Message.id)).all()
+    for m in messages:  # sent a while ago, so clicks are not "right after sending"
+        m.sent_at = m.sent_at.replace(year=m.sent_at.year - 1)
+    db.session.commit()
+    client = app.test_client()
+    client.get(pixel_path(messages[0].id), headers=HUMAN)
+    client.get(pixel_path(messages[1].id), headers={"User-Agent": "Mozilla/5.0"})  # Apple MPP
+    client.get(click_path(messages[0].id, "https://example.com/job"), headers=HUMAN)
+    invitation = db.session.scalars(select(Invitation).order_by(Invitation.id)).first()
+    invitation.status = "accepted"
+    db.session.add(Event(org_id=org.id, message_id=messages[0].id, type="accepted"))
+    db.session.commit()
+    rollups.flush()
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    return org, campaign
+
+
+def _kpi(html: str, name: str) -> str:
+    return re.search(rf'id="kpi-{name}">([^<]+)<', html).group(1)
+
+
+def test_dashboard_shows_rates_funnel_and_tables(busy_org, client):
+    org, campaign = busy_org
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert _kpi(html, "sent") == "4" and _kpi(html, "delivered") == "100.0%"
+    assert _kpi(html, "open") == "25.0%"  # the Apple prefetch is not a person
+    assert _kpi(html, "click") == "25.0%" and _kpi(html, "accept") == "25.0%"
+    assert campaign.name in html and 'id="series-data"' in html
+    assert "Templates compared" in html
+    everything = client.get("/dashboard?machines=1").get_data(as_text=True)
+    assert _kpi(everything, "open") == "50.0%"
+
+
+def test_dashboard_filters_exports_and_isolates_orgs(busy_org, client, factories):
+    org, campaign = busy_org
+    other = factories.make_org("Other")
+    factories.launch_campaign(other, 2, tag="x")
+    one = client.get(f"/dashboard?campaign={campaign.id}&sort=open").get_data(as_text=True)
+    assert _kpi(one, "sent") == "4"
+    empty = client.get("/dashboard?from=2001-01-01&to=2001-01-31").get_data(as_text=True)
+    assert _kpi(empty, "sent") == "0" and "Nothing was sent in these dates" in empty
+    for bad in ("from=yesterday", "to=2026-13-45", "campaign=²", "sort=drop", "job=99999999999"):
+        assert client.get(f"/dashboard?{bad}").status_code == 200, bad
+    csv = client.get("/dashboard.csv").get_data(as_text=True)
+    assert csv.splitlines()[0].startswith("campaign,sent,delivered")
+    assert campaign.name in csv and "All campaigns and mail,4," in csv
+    part = client.get("/dashboard", headers={"HX-Request": "true", "HX-Target": "dashboard"})
+    assert part.get_data(as_text=True).lstrip().startswith('<div id="dashboard"')
+
+
+def test_message_search_and_timeline(busy_org, client):
+    org, _ = busy_org
+    message = db.session.scalars(select(Message).order_by(Message.id)).first()
+    found = client.get(f"/messages/search?q={message.to_email.upper()}").get_data(as_text=True)
+    assert message.message_id in found.replace("&lt;", "<").replace("&gt;", ">")
+    by_id = client.get("/messages/search", query_string={"q": message.message_id.strip("<>")})
+    assert f"/messages/{message.id}" in by_id.get_data(as_text=True)
+    page = client.get(f"/messages/{message.id}").get_data(as_text=True)
+    for step in ("sent", "delivered", "opened", "clicked", "accepted", "person"):
+        assert step in page, step
