@@ -16,7 +16,7 @@ from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
 from app.mail.sandbox import TemplateProblem
-from app.models import Campaign, Candidate, EmailTemplate, Job, Role
+from app.models import Campaign, Candidate, EmailTemplate, Job, Message, Role
 from app.security import PREVIEW_CSP
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
@@ -136,6 +136,13 @@ def show(campaign_id: int) -> ResponseReturnValue:
         "can_send": current_role().at_least(Role.RECRUITER),
         "form": LaunchForm(),
     }
+    if campaign.status != "draft":
+        context["recipients"] = db.session.scalars(
+            scoped(Message)
+            .where(Message.campaign_id == campaign.id, Message.kind == "invitation")
+            .order_by(Message.id)
+            .limit(RECIPIENTS_SHOWN)
+        ).all()
     if campaign.status == "draft":
         context["counts"] = services.count(current_org, campaign.audience)
         person = services.sample_recipient(current_org, campaign)
@@ -148,6 +155,9 @@ def show(campaign_id: int) -> ResponseReturnValue:
             context["preview_error"] = exc
     body = render_template("campaigns/show.html", **context)
     return body, 200, {"Content-Security-Policy": PREVIEW_CSP}
+
+
+RECIPIENTS_SHOWN = 100
 
 
 @bp.post("/<int:campaign_id>/launch")

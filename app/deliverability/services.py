@@ -14,7 +14,7 @@ from app import clock
 from app.crypto import decrypt, encrypt
 from app.extensions import db
 from app.mail import dkim
-from app.mail.delivery import breaker, provider_for_account
+from app.mail.delivery import CredentialsUnreadable, breaker, provider_for_account
 from app.models import Organization, ProviderAccount, ProviderKind, User
 from app.team.services import audit
 
@@ -144,6 +144,8 @@ def test_connection(account: ProviderAccount) -> str | None:
     """Ask the provider (log in, or an authenticated API call); remember and return the answer."""
     try:
         problem = provider_for_account(account).check()
+    except CredentialsUnreadable as exc:
+        problem = str(exc)
     except Exception as exc:  # noqa: BLE001 - the page shows any failure as a message
         problem = f"Could not test: {exc.__class__.__name__}"
     account.checked_at, account.check_ok = clock.now(), problem is None

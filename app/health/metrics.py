@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from app.extensions import csrf, db, redis
 from app.health import bp
 from app.jobs.queues import ALL, queue
-from app.mail.metrics import BUCKETS_MS, LATENCY_KEY, SENDS_KEY
+from app.mail.metrics import BUCKETS_MS, LATENCY_KEY, REJECTS_KEY, SENDS_KEY
 from app.models import Message, ProviderAccount
 from app.tenancy import ALL_ORGS
 
@@ -76,6 +76,15 @@ class HeraldCollector:
             sends.add_metric([provider, outcome], int(value))
         yield sends
         yield from self._latency(client.hgetall(LATENCY_KEY))
+        rejects = CounterMetricFamily(
+            "herald_rejected_requests",
+            "Refused tracking links, webhooks and inbound mail, by source and reason",
+            labels=["source", "reason"],
+        )
+        for field, value in client.hgetall(REJECTS_KEY).items():
+            source, _, reason = field.decode().partition("|")
+            rejects.add_metric([source, reason], int(value))
+        yield rejects
         depth = GaugeMetricFamily(
             "herald_queue_depth", "Jobs waiting per RQ queue", labels=["queue"]
         )

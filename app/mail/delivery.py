@@ -31,6 +31,10 @@ _mailgun: dict[MailgunSettings, MailgunProvider] = {}
 _lock = threading.Lock()
 
 
+class CredentialsUnreadable(Exception):
+    """A provider's stored secret no key opens."""
+
+
 @dataclass
 class Route:
     """One provider of an org's list, as this batch sees it."""
@@ -94,6 +98,11 @@ def default_route() -> Route:
 def provider_for_account(account: ProviderAccount) -> Provider:
     """A provider object for an account (shared per settings, so connections are reused)."""
     secret = decrypt(account.secret_encrypted) if account.secret_encrypted else None
+    if account.secret_encrypted and secret is None:
+        raise CredentialsUnreadable(
+            f"The saved password or key of {account.label} cannot be decrypted (ENCRYPTION_KEYS "
+            "changed?): enter it again on the Providers page"
+        )
     values = account.settings or {}
     if account.kind == ProviderKind.MAILGUN:
         cfg = current_app.config
@@ -185,6 +194,9 @@ class Failover:
         started = time.perf_counter()
         try:
             result = next(iter(route.provider.send_batch([outgoing])))
+        except CredentialsUnreadable as exc:
+            reason = str(exc)
+            result = Transient(outgoing.ref, reason, provider_trouble=True)
         except Exception as exc:  # noqa: BLE001 - a provider bug must not kill the batch
             log.exception("provider %s raised for message %s", route.key, outgoing.ref)
             reason = f"{route.label} failed unexpectedly: {exc.__class__.__name__}"

@@ -74,6 +74,7 @@ def test_failover_dead_letters_and_unsubscribe(
     ).click()
     factories.make_message(org, to_email="late@example.com")
     run_worker()
+    page.get_by_role("link", name="Delivery").click()
     page.get_by_role("link", name="Dead letters").click()
     expect(page.get_by_role("cell", name=re.compile("connection refused"))).to_be_visible()
     shots(page, "32-dead-letters")
@@ -101,6 +102,7 @@ def test_failover_dead_letters_and_unsubscribe(
     candidate.get_by_role("button", name="Unsubscribe").click()
     expect(candidate.get_by_role("heading", name="You're unsubscribed")).to_be_visible()
 
+    page.get_by_role("link", name="Delivery").click()
     page.get_by_role("link", name="Suppressions").click()
     expect(page.get_by_role("cell", name="autumn0@example.com", exact=True)).to_be_visible()
     expect(page.get_by_text("preferences page")).to_be_visible()
