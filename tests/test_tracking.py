@@ -141,3 +141,20 @@ def test_rollups_count_as_events_arrive_and_the_rebuild_agrees(app, sent):
     assert totals["unique_clicks"] == 1
     rollups.rebuild([sent.org_id])
     assert _rollup_totals(sent.org_id) == totals
+
+
+def test_machine_rules_on_recorded_requests():
+    """The versioned rules against recorded requests (a rules change shows up here)."""
+    import json
+    from pathlib import Path
+
+    from app.tracking.rules import RULES_VERSION, classify_click, classify_open
+
+    recorded = json.loads(
+        (Path(__file__).parent / "fixtures" / "tracking_requests.json").read_text()
+    )
+    assert recorded["rules_version"] == RULES_VERSION
+    for r in recorded["opens"]:
+        assert classify_open(r["method"], r["ua"], r["ip"]) == r["expect"], r
+    for r in recorded["clicks"]:
+        assert classify_click(r["method"], r["ua"], r["ip"], r["after_send"]) == r["expect"], r

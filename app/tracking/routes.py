@@ -12,11 +12,14 @@ from app.mail.metrics import count_reject
 from app.tracking import bp
 from app.tracking.links import GIF, BadTrackingLink, read_click, read_open
 from app.tracking.record import record_click, record_open, sent_at
-from app.tracking.rules import classify_click, classify_open
+from app.tracking.rules import RULES_VERSION, classify_click, classify_open
 
 
-def _detail() -> dict:
-    return {"ua": (request.user_agent.string or "")[:300]}
+def _detail(reason: str | None) -> dict:
+    detail = {"ua": (request.user_agent.string or "")[:300]}
+    if reason:
+        detail["rules"] = RULES_VERSION  # which version of the rules called it a machine
+    return detail
 
 
 def _bad(kind: str) -> ResponseReturnValue:
@@ -32,7 +35,7 @@ def pixel(token: str) -> ResponseReturnValue:
     except BadTrackingLink:
         return _bad("pixel")
     reason = classify_open(request.method, request.user_agent.string, request.remote_addr)
-    record_open(message_id, reason, _detail())
+    record_open(message_id, reason, _detail(reason))
     response = Response(GIF, mimetype="image/gif")
     response.headers["Cache-Control"] = "no-store, max-age=0"
     return response
@@ -54,7 +57,7 @@ def click(token: str) -> ResponseReturnValue:
         seconds,
         current_app.config["SCANNER_CLICK_SECONDS"],
     )
-    record_click(message_id, url, reason, _detail())
+    record_click(message_id, url, reason, _detail(reason))
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
