@@ -8,7 +8,6 @@ from dataclasses import replace
 from email.utils import formataddr, parseaddr
 
 from flask import current_app
-from sqlalchemy import select
 
 from app import clock
 from app.extensions import db
@@ -49,11 +48,8 @@ def _tracked(message: Message, org: Organization | None) -> bool:
         return True
     from app.models import Campaign
 
-    return bool(
-        db.session.scalar(
-            select(Campaign.tracking_enabled).where(Campaign.id == message.campaign_id)
-        )
-    )
+    campaign = db.session.get(Campaign, message.campaign_id)  # (once per batch)
+    return bool(campaign and campaign.tracking_enabled)
 
 
 def list_headers(message: Message, org: Organization | None, unsubscribe: str | None) -> dict:
@@ -92,9 +88,11 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
     from app.mail.calendar import invitation_ics
     from app.models import Campaign, Invitation, Job
 
-    invitation = db.session.get(Invitation, message.invitation_id)
-    campaign = db.session.get(Campaign, invitation.campaign_id) if invitation else None
+    campaign = db.session.get(Campaign, message.campaign_id) if message.campaign_id else None
     if campaign is None or campaign.slot_starts_at is None:
+        return None  # no interview time: no calendar (and nothing more to load)
+    invitation = db.session.get(Invitation, message.invitation_id)
+    if invitation is None:
         return None
     job = db.session.get(Job, campaign.job_id)
     name, address = parseaddr(mail_from)

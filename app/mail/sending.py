@@ -17,16 +17,25 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, select, text
+from sqlalchemy import event as sa_event
 
 from app import clock
 from app.extensions import db
 from app.mail import metrics, throttle
 from app.mail.build import outgoing_for
 from app.mail.delivery import Attempt, Failover, Route
-from app.models import Campaign, Event, Invitation, Message, MessageStatus, Organization
+from app.models import (
+    Campaign,
+    Event,
+    Invitation,
+    Message,
+    MessageStatus,
+    Organization,
+    Suppression,
+)
 from app.providers import Accepted, Permanent, Transient
-from app.suppressions.rules import blocking_suppression
+from app.suppressions.rules import blocks
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +106,40 @@ def _held(message_id: int, token: str) -> Message | None:
 
 
 def _begin(message_id: int, token: str) -> Message | None:
-    """Count the attempt and renew the lease just before sending; None if the lease was lost."""
-    message = _held(message_id, token)
-    if message is None:
+    """Count the attempt and renew the lease just before sending; None if the lease was lost.
+    One locking query reads the row with what could stop it (suppression, campaign, answer)."""
+    row = db.session.execute(
+        select(Message, Campaign.status, Invitation.status, Suppression)
+        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+        .outerjoin(Invitation, Invitation.id == Message.invitation_id)
+        .outerjoin(
+            Suppression,
+            and_(
+                Suppression.org_id == Message.org_id,
+                Suppression.email == func.lower(func.trim(Message.to_email)),
+            ),
+        )
+        .where(
+            Message.id == message_id,
+            Message.status == MessageStatus.SENDING,
+            Message.lease_token == token,
+        )
+        .with_for_update(of=Message)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
         db.session.rollback()
         log.warning("message %s: lease lost before sending; skipped", message_id)
         return None
-    blocked = blocking_suppression(message.org_id, message.to_email, message.kind)
-    if blocked is not None:
+    message, campaign_status, answer, suppression = row
+    if suppression is not None and blocks(suppression, message.kind):
         message.status = MessageStatus.SUPPRESSED
         message.lease_until, message.lease_token = None, None
-        message.last_error = f"Not sent: the address is suppressed ({blocked.reason})."
-        _event(message, "suppressed", reason=blocked.reason, scope=blocked.scope)
+        message.last_error = f"Not sent: the address is suppressed ({suppression.reason})."
+        _event(message, "suppressed", reason=suppression.reason, scope=suppression.scope)
         db.session.commit()
         return message
-    stop = _no_longer_wanted(message)
+    stop = _no_longer_wanted(message, campaign_status, answer)
     if stop:
         message.lease_until, message.lease_token = None, None
         if stop == "paused":
@@ -123,24 +151,22 @@ def _begin(message_id: int, token: str) -> Message | None:
         return None
     message.attempts += 1
     message.lease_until = clock.now() + timedelta(seconds=_lease_seconds())
+    # the attempt count need not survive a database crash; the outcome (in _record) does
+    db.session.execute(text("SET LOCAL synchronous_commit = off"))
     db.session.commit()
     return message
 
 
-def _no_longer_wanted(message: Message) -> str | None:
+def _no_longer_wanted(message: Message, status: str | None, answer: str | None) -> str | None:
     """Re-checked just before sending (a claim can be older than a cancel, pause or answer):
     'paused', a reason to cancel, or None. Cancelled/rescheduled notices always go."""
     if message.campaign_id is None or message.kind in ("cancelled", "rescheduled"):
         return None
-    status = db.session.scalar(select(Campaign.status).where(Campaign.id == message.campaign_id))
     if status == "paused":
         return "paused"
     if status == "cancelled":
         return "The campaign was cancelled."
     if message.invitation_id is not None:
-        answer = db.session.scalar(
-            select(Invitation.status).where(Invitation.id == message.invitation_id)
-        )
         if answer in ("revoked", "superseded"):
             return f"The invitation was {answer}."
         if message.kind == "reminder" and answer in ("accepted", "declined"):
@@ -245,27 +271,39 @@ def _fail_build(message_id: int, token: str, exc: Exception) -> str | None:
 BULK = {"invitation", "reminder", "follow_up", "custom"}
 
 
-def _over_candidate_cap(row: Any, org: Organization, token: str) -> bool:
+def _recent_sends(rows: dict) -> dict[int, list]:
+    """Per candidate of this batch, when bulk mail was sent to them within the cap's window
+    (one query per batch; sends made during the batch are added as they happen)."""
+    candidates = {r.candidate_id for r in rows.values() if r.candidate_id and r.kind in BULK}
+    if not candidates:
+        return {}
+    since = clock.now() - timedelta(seconds=current_app.config["CANDIDATE_WINDOW_SECONDS"])
+    recent: dict[int, list] = {}
+    for candidate_id, sent_at in db.session.execute(
+        select(Message.candidate_id, Message.sent_at)
+        .where(
+            Message.candidate_id.in_(candidates),
+            Message.kind.in_(BULK),
+            Message.status == MessageStatus.SENT,
+            Message.sent_at > since,
+        )
+        .order_by(Message.sent_at)
+    ):
+        recent.setdefault(candidate_id, []).append(sent_at)
+    return recent
+
+
+def _over_candidate_cap(row: Any, org: Organization, token: str, recent: dict) -> bool:
     """A bulk mail to a candidate who already got org.candidate_daily_cap in the window waits
     until the oldest of those leaves the window (the row is released with that time)."""
     if row.candidate_id is None or row.kind not in BULK:
         return False
     window = timedelta(seconds=current_app.config["CANDIDATE_WINDOW_SECONDS"])
     since = clock.now() - window
-    recent = db.session.scalars(
-        select(Message.sent_at)
-        .where(
-            Message.org_id == row.org_id,
-            Message.candidate_id == row.candidate_id,
-            Message.kind.in_(BULK),
-            Message.status == MessageStatus.SENT,
-            Message.sent_at > since,
-        )
-        .order_by(Message.sent_at)
-    ).all()
-    if len(recent) < org.candidate_daily_cap:
+    sent = [t for t in recent.get(row.candidate_id, []) if t > since]
+    if len(sent) < org.candidate_daily_cap:
         return False
-    later = recent[len(recent) - org.candidate_daily_cap] + window
+    later = sent[len(sent) - org.candidate_daily_cap] + window
     db.session.execute(_RELEASE, {"ids": [row.id], "token": token, "send_after": later})
     db.session.add(
         Event(
@@ -316,6 +354,17 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     }
     orgs: dict[int, Organization] = {}
     waiting: dict[int, datetime] = {}  # org id → when its bucket has a token again
+    recent = _recent_sends(rows)
+    session = db.session()
+    # within a batch, org, campaign, job, template version and invitation rows are read once:
+    # commits don't expire them and they are held (the identity map alone holds them weakly)
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    held: list[object] = []
+
+    def hold(_session: object, instance: object) -> None:
+        held.append(instance)
+
+    sa_event.listen(session, "loaded_as_persistent", hold)
     try:
         for message_id in ids:
             row = rows.get(message_id)
@@ -326,7 +375,7 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
             org = orgs.get(row.org_id) or orgs.setdefault(
                 row.org_id, db.session.get(Organization, row.org_id)
             )
-            if _over_candidate_cap(row, org, token):
+            if _over_candidate_cap(row, org, token, recent):
                 handled.add(message_id)  # deferred, not sent
                 continue
             routes = failover.usable(row.org_id)
@@ -343,7 +392,11 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
             outcome = _send_one(message_id, token, routes, failover, org)
             if outcome:
                 counts[outcome] += 1
+            if outcome == "sent" and row.candidate_id:
+                recent.setdefault(row.candidate_id, []).append(clock.now())
     finally:
+        sa_event.remove(session, "loaded_as_persistent", hold)
+        session.expire_on_commit = expire_on_commit
         db.session.rollback()
         metrics.flush()
         _release_rest(ids, rows, handled, waiting, token)
@@ -399,8 +452,7 @@ def _send_one(
     if message.status == MessageStatus.SUPPRESSED:
         return "suppressed"
     try:
-        outgoing = outgoing_for(message)
-        db.session.commit()
+        outgoing = outgoing_for(message)  # (its subject is written with the outcome)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
         db.session.rollback()
         return _fail_build(message_id, token, exc)
