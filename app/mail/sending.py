@@ -109,7 +109,7 @@ def _begin(message_id: int, token: str) -> Message | None:
     """Count the attempt and renew the lease just before sending; None if the lease was lost.
     One locking query reads the row with what could stop it (suppression, campaign, answer)."""
     row = db.session.execute(
-        select(Message, Campaign.status, Invitation.status, Suppression)
+        select(Message, Campaign.status, Invitation, Suppression)
         .outerjoin(Campaign, Campaign.id == Message.campaign_id)
         .outerjoin(Invitation, Invitation.id == Message.invitation_id)
         .outerjoin(
@@ -131,7 +131,8 @@ def _begin(message_id: int, token: str) -> Message | None:
         db.session.rollback()
         log.warning("message %s: lease lost before sending; skipped", message_id)
         return None
-    message, campaign_status, answer, suppression = row
+    message, campaign_status, invitation, suppression = row
+    answer = invitation.status if invitation is not None else None
     if suppression is not None and blocks(suppression, message.kind):
         message.status = MessageStatus.SUPPRESSED
         message.lease_until, message.lease_token = None, None
@@ -241,13 +242,16 @@ def _rate_limits(message_id: int) -> int:
     )
 
 
-def _record(message_id: int, attempts: list[Attempt], token: str, max_retries: int) -> str | None:
+def _record(
+    message_id: int, attempts: list[Attempt], token: str, max_retries: int, subject: str | None
+) -> str | None:
     """Apply a message's answers only if the lease still holds; commits."""
     message = _held(message_id, token)
     if message is None:
         db.session.rollback()
         log.warning("message %s: lease lost before its result was recorded", message_id)
         return None
+    message.subject = subject
     outcome = _apply(message, attempts, max_retries)
     db.session.commit()
     return outcome
@@ -452,7 +456,9 @@ def _send_one(
     if message.status == MessageStatus.SUPPRESSED:
         return "suppressed"
     try:
-        outgoing = outgoing_for(message)  # (its subject is written with the outcome)
+        outgoing = outgoing_for(message)
+        subject = message.subject
+        db.session.expire(message, ["subject"])  # written with the outcome, in one UPDATE
     except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
         db.session.rollback()
         return _fail_build(message_id, token, exc)
@@ -466,4 +472,4 @@ def _send_one(
         db.session.commit()
         _defer(message_id, token, outcome.busy_wait)
         return "deferred"
-    return _record(message_id, outcome.attempts, token, org.max_retries)
+    return _record(message_id, outcome.attempts, token, org.max_retries, subject)
