@@ -358,10 +358,15 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
 
 def kick_dispatcher() -> None:
     """Ask for a dispatcher now (the sweeper would start one within its interval anyway)."""
+    from rq import Queue
+
     from app.jobs.queues import send_queue
 
+    n = current_app.config["SEND_DISPATCHERS"]  # one per worker: they share rows (SKIP LOCKED)
     try:
-        send_queue().enqueue("app.jobs.send.dispatch_due", job_timeout=1800)
+        send_queue().enqueue_many(
+            [Queue.prepare_data("app.jobs.send.dispatch_due", timeout=1800) for _ in range(n)]
+        )
     except RedisError:
         pass
 
