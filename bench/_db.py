@@ -53,3 +53,21 @@ def app_with_org():  # noqa: ANN201
         db.session.add(Membership(org_id=org.id, user_id=user.id, role=Role.ADMIN))
         db.session.commit()
         return app, org.id, user.id
+
+
+def copy_candidates(org_id: int, count: int, tag: str = "bench") -> None:
+    """COPY `count` candidates c<n>@example.com tagged `tag` into the org (inside an app context;
+    the caller commits)."""
+    from app.extensions import db
+
+    raw = db.session.connection().connection.driver_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(
+            "COPY candidates (org_id, email, first_name, last_name, tags, custom, created_at, "
+            "updated_at) FROM STDIN"
+        ) as copy,
+    ):
+        for n in range(count):
+            row = (org_id, f"c{n}@example.com", f"First{n}", f"Last{n}", [tag], "{}")
+            copy.write_row((*row, "now", "now"))

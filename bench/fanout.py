@@ -9,7 +9,7 @@ import os
 import resource
 import time
 
-from _db import app_with_org, with_database
+from _db import app_with_org, copy_candidates, with_database
 
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "100000"))
 TARGET_S, TARGET_MB = 20, 400
@@ -33,27 +33,7 @@ def run() -> None:
         job = Job(org_id=org.id, title="Engineer")
         db.session.add(job)
         db.session.commit()
-        raw = db.session.connection().connection.driver_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(
-                "COPY candidates (org_id, email, first_name, last_name, tags, custom, created_at, "
-                "updated_at) FROM STDIN"
-            ) as copy,
-        ):
-            for n in range(RECIPIENTS):
-                copy.write_row(
-                    (
-                        org_id,
-                        f"c{n}@example.com",
-                        f"First{n}",
-                        f"Last{n}",
-                        ["bench"],
-                        "{}",
-                        "now",
-                        "now",
-                    )
-                )
+        copy_candidates(org_id, RECIPIENTS)
         db.session.commit()
         campaign = services.create(
             org,

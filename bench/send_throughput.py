@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _db import app_with_org, with_database
+from _db import app_with_org, copy_candidates, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
@@ -210,17 +210,7 @@ def launch(recipients: int) -> tuple[object, int]:
         job = Job(org_id=org.id, title="Backend Engineer", department="Platform")
         db.session.add(job)
         db.session.commit()
-        raw = db.session.connection().connection.driver_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(
-                "COPY candidates (org_id, email, first_name, last_name, tags, custom, created_at, "
-                "updated_at) FROM STDIN"
-            ) as copy,
-        ):
-            for n in range(recipients):
-                row = (org_id, f"c{n}@example.com", f"First{n}", f"Last{n}", ["bench"], "{}")
-                copy.write_row((*row, "now", "now"))
+        copy_candidates(org_id, recipients)
         db.session.commit()
         campaign = services.create(
             org,

@@ -30,7 +30,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from _db import app_with_org, with_database
+from _db import app_with_org, copy_candidates, with_database
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "2000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
@@ -120,18 +120,7 @@ def _seed() -> tuple[list[str], list[str]]:
         job = Job(org_id=org.id, title="Engineer")
         db.session.add(job)
         db.session.commit()
-        raw = db.session.connection().connection.driver_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(
-                "COPY candidates (org_id, email, first_name, last_name, tags, custom, created_at, "
-                "updated_at) FROM STDIN"
-            ) as copy,
-        ):
-            for n in range(MESSAGES):
-                copy.write_row(
-                    (org_id, f"c{n}@example.com", f"F{n}", f"L{n}", ["bench"], "{}", "now", "now")
-                )
+        copy_candidates(org_id, MESSAGES)
         db.session.commit()
         campaign = services.create(
             org,
