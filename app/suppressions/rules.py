@@ -10,9 +10,6 @@ in their scope.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from app.extensions import db
 from app.models import BULK_KINDS, Suppression
 
 REASONS = {
@@ -45,15 +42,3 @@ def blocks(suppression: Suppression, kind: str) -> bool:
     if "all" not in scope and kind not in scope:
         return False
     return not (suppression.reason == "unsubscribed" and kind not in BULK)
-
-
-def blocking_suppression(org_id: int, email: str, kind: str) -> Suppression | None:
-    """The suppression that holds back this message, if any."""
-    if kind not in CANDIDATE_KINDS:
-        return None
-    found = db.session.scalar(
-        select(Suppression).where(
-            Suppression.org_id == org_id, Suppression.email == normalise(email)
-        )
-    )
-    return found if found is not None and blocks(found, kind) else None
