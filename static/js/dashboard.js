@@ -18,7 +18,7 @@
       };
     };
     chart = new Chart(canvas, {
-      type: "line",
+      type: points.length < 3 ? "bar" : "line",  // one or two points read better as bars
       data: {
         labels: points.map(function (p) { return p.label; }),
         datasets: [
