@@ -118,6 +118,10 @@ class Config:
         self.WEBHOOK_MAX_AGE_SECONDS = _int("WEBHOOK_MAX_AGE_SECONDS", 300)
         self.WEBHOOK_MAX_BYTES = _int("WEBHOOK_MAX_BYTES", 1024 * 1024)
         self.SCANNER_CLICK_SECONDS = _float("SCANNER_CLICK_SECONDS", 10.0)  # earlier = scanner
+        # Opens and clicks are spooled to a file per process, then stored in batches
+        self.TRACKING_SPOOL_DIR = _env("TRACKING_SPOOL_DIR", str(instance / "spool"))
+        # a pixel/click answer waits until its hit is stored (tests read the database at once)
+        self.TRACKING_WAIT_FOR_STORE = _bool("TRACKING_WAIT_FOR_STORE", env == "test")
         self.ROLLUP_INTERVAL_SECONDS = _int("ROLLUP_INTERVAL_SECONDS", 15)
         self.INBOUND_HOST = _env("INBOUND_HOST", "127.0.0.1")
         self.INBOUND_PORT = _int("INBOUND_PORT", 2525)

@@ -158,3 +158,57 @@ def test_machine_rules_on_recorded_requests():
         assert classify_open(r["method"], r["ua"], r["ip"]) == r["expect"], r
     for r in recorded["clicks"]:
         assert classify_click(r["method"], r["ua"], r["ip"], r["after_send"]) == r["expect"], r
+
+
+_SPOOLER = """
+import sys, threading
+from app import create_app
+from app.tracking import record
+
+record.Writer._store_new = lambda self: threading.Event().wait()  # never stores: dies first
+app = create_app()
+client = app.test_client()
+for path in sys.argv[1:]:
+    assert client.get(path, headers={"User-Agent": "Mozilla/5.0 (X11) Chrome/130"}).status_code
+print("answered", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_answered_hits_survive_kill_9_and_are_stored_once(app, sent, tmp_path):
+    """Hits are answered once spooled, before they are stored: a process killed with -9 right
+    after answering loses none; the next writer adopts its spool, and storing it again (a
+    replay) adds nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from app.tracking import record
+
+    paths = [pixel_path(sent.id)] * 3 + [click_path(sent.id, "https://example.com/job")]
+    env = {**os.environ, "TRACKING_WAIT_FOR_STORE": "0", "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SPOOLER, *paths], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "answered"
+        assert _events("opened") == [] and _events("clicked") == []  # answered, not stored
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    spool = record.writer(app).dir
+    left = [p for p in spool.glob("*.hits") if p != record.writer(app).path]
+    assert len(left) == 1
+    copy = tmp_path / "copy"
+    copy.write_bytes(left[0].read_bytes())
+
+    record.writer(app).adopt()
+    assert len(_events("opened")) == 3 and len(_events("clicked")) == 1
+    assert not left[0].exists()
+    db.session.expire_all()
+    assert db.session.get(Message, sent.id).delivery == "clicked"
+
+    (spool / left[0].name).write_bytes(copy.read_bytes())  # the same spool, stored again
+    record.writer(app).adopt()
+    assert len(_events("opened")) == 3 and len(_events("clicked")) == 1

@@ -3,23 +3,20 @@ link does not say. A cut or altered link gets a clear 400 and is counted in /met
 
 from __future__ import annotations
 
-from flask import Response, current_app, redirect, render_template, request
+from flask import Response, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
-from app import clock
 from app.extensions import csrf
 from app.mail.metrics import count_reject
 from app.tracking import bp
 from app.tracking.links import GIF, BadTrackingLink, read_click, read_open
-from app.tracking.record import record_click, record_open, sent_at
-from app.tracking.rules import RULES_VERSION, classify_click, classify_open
+from app.tracking.record import record_click, record_open
+from app.tracking.rules import classify_click, classify_open
 
 
-def _detail(reason: str | None) -> dict:
-    detail = {"ua": (request.user_agent.string or "")[:300]}
-    if reason:
-        detail["rules"] = RULES_VERSION  # which version of the rules called it a machine
-    return detail
+def _detail() -> dict:
+    # a machine's event also gets the version of the rules that called it one (record.py)
+    return {"ua": (request.user_agent.string or "")[:300]}
 
 
 def _bad(kind: str) -> ResponseReturnValue:
@@ -35,7 +32,7 @@ def pixel(token: str) -> ResponseReturnValue:
     except BadTrackingLink:
         return _bad("pixel")
     reason = classify_open(request.method, request.user_agent.string, request.remote_addr)
-    record_open(message_id, reason, _detail(reason))
+    record_open(message_id, reason, _detail())
     response = Response(GIF, mimetype="image/gif")
     response.headers["Cache-Control"] = "no-store, max-age=0"
     return response
@@ -48,16 +45,9 @@ def click(token: str) -> ResponseReturnValue:
         message_id, url = read_click(token)
     except BadTrackingLink:
         return _bad("click")
-    when = sent_at(message_id)
-    seconds = (clock.now() - when).total_seconds() if when else None
-    reason = classify_click(
-        request.method,
-        request.user_agent.string,
-        request.remote_addr,
-        seconds,
-        current_app.config["SCANNER_CLICK_SECONDS"],
-    )
-    record_click(message_id, url, reason, _detail(reason))
+    # the agent is judged here; "clicked right after sending" in the recording statement
+    reason = classify_click(request.method, request.user_agent.string, request.remote_addr, None)
+    record_click(message_id, url, reason, _detail())
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
