@@ -4,6 +4,7 @@ CSV export, bad filters tolerated, another org's figures never shown."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select
@@ -82,3 +83,54 @@ def test_message_search_and_timeline(busy_org, client):
     page = client.get(f"/messages/{message.id}").get_data(as_text=True)
     for step in ("sent", "delivered", "opened", "clicked", "accepted", "person"):
         assert step in page, step
+
+
+def test_one_scan_splits_totals_days_campaigns_and_templates_in_the_org_zone(app, factories):
+    """Rollup rows of two campaigns (two templates, two jobs) on both sides of local midnight in
+    a zone 5:45 ahead of UTC: the days, the scopes and the tables each sum the right rows."""
+    from datetime import date, datetime
+
+    from app.dashboard import services as svc
+    from app.models import Rollup
+
+    org = factories.make_org("Kathmandu Co")
+    org.timezone = "Asia/Kathmandu"
+    one, two = factories.make_campaign(org), factories.make_campaign(org)
+    db.session.commit()
+    rows = [  # (UTC bucket, campaign, sent, delivered): 18:15 UTC is 00:00 the next day there
+        (datetime(2026, 11, 10, 18, 0, tzinfo=UTC), one, 5, 4),
+        (datetime(2026, 11, 10, 18, 15, tzinfo=UTC), one, 7, 7),
+        (datetime(2026, 11, 10, 18, 15, tzinfo=UTC), two, 3, 1),
+    ]
+    for bucket, campaign, sent, delivered in rows:
+        db.session.add(
+            Rollup(
+                org_id=org.id,
+                bucket=bucket,
+                campaign_id=campaign.id,
+                template_id=campaign.template_id,
+                job_id=campaign.job_id,
+                sent=sent,
+                delivered=delivered,
+            )
+        )
+    db.session.commit()
+    days = svc.Filters(start=date(2026, 11, 10), end=date(2026, 11, 11))
+    seen = svc.overview(org.id, days, org.timezone)
+    assert seen.figures["sent"] == 15 and seen.figures["delivered"] == 12
+    assert [(p["label"], p["sent"]) for p in seen.series] == [
+        ("10 Nov 23:00", 5),
+        ("11 Nov 00:00", 10),
+    ]
+    assert [(c[0], c[2]["sent"]) for c in seen.campaigns] == [(one.id, 12), (two.id, 3)]
+    assert {t[0]: t[2]["sent"] for t in seen.templates} == {
+        one.template_id: 12,
+        two.template_id: 3,
+    }
+    job = svc.Filters(days.start, days.end, job_id=two.job_id)
+    assert svc.overview(org.id, job, org.timezone).figures["sent"] == 3
+    week = svc.Filters(start=date(2026, 11, 5), end=date(2026, 11, 11), campaign_id=one.id)
+    assert [(p["label"], p["sent"]) for p in svc.overview(org.id, week, org.timezone).series] == [
+        ("Tue 10 Nov", 5),
+        ("Wed 11 Nov", 7),
+    ]

@@ -72,12 +72,13 @@ def index() -> ResponseReturnValue:
             )
         )
     )
+    seen = svc.overview(current_org.id, filters, zone, sort)
     context = {
         "filters": filters,
-        "figures": svc.totals(current_org.id, filters, zone),
-        "series": svc.series(current_org.id, filters, zone),
-        "campaigns": svc.campaigns(current_org.id, filters, zone, sort),
-        "templates": svc.templates(current_org.id, filters, zone),
+        "figures": seen.figures,
+        "series": seen.series,
+        "campaigns": seen.campaigns,
+        "templates": seen.templates,
         "choices": svc.choices(current_org.id),
         "sort": sort,
         "sending": sending,
@@ -94,7 +95,8 @@ def index() -> ResponseReturnValue:
 def export() -> Response:
     """The campaigns table (with the org total) as CSV, for the filters on screen."""
     filters = _filters()
-    rows = svc.campaigns(current_org.id, filters, current_org.timezone)
+    seen = svc.overview(current_org.id, filters, current_org.timezone)
+    rows, total = seen.campaigns, seen.figures
     out = io.StringIO()
     writer = csv.writer(out)
     rates = ("delivery", "bounce", "complaint", "open", "click", "accept", "decline")
@@ -102,7 +104,6 @@ def export() -> Response:
         ["campaign", "sent", "delivered", "bounced", "opened", "clicked", "accepted"]
         + [f"{r}_rate" for r in rates]
     )
-    total = svc.totals(current_org.id, filters, current_org.timezone)
     for name, figures in [(n, f) for _, n, f in rows] + [("All campaigns and mail", total)]:
         from app.candidates.importer import neutralise
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 
 from app.extensions import db
-from app.models import COUNTERS, Campaign, EmailTemplate, Job, Rollup
+from app.models import COUNTERS, Campaign, EmailTemplate, Job
 
 SORTS = ("sent", "delivery", "bounce", "open", "click", "accept", "name")
 
@@ -79,90 +79,96 @@ class Figures:
         ]
 
 
-def _scoped(org_id: int, filters: Filters, zone: str):  # noqa: ANN202
-    lo, hi = filters.bounds(zone)
-    query = [Rollup.org_id == org_id, Rollup.bucket >= lo, Rollup.bucket < hi]
-    if filters.campaign_id:
-        query.append(Rollup.campaign_id == filters.campaign_id)
-    if filters.template_id:
-        query.append(Rollup.template_id == filters.template_id)
-    if filters.job_id:
-        query.append(Rollup.job_id == filters.job_id)
-    return query
+_GROUPED = ", ".join(f"coalesce(sum({c}), 0)" for c in COUNTERS)
+# GROUPING(at, campaign_id, template_id): a set bit is a column *not* grouped on
+_TOTAL, _STEP, _CAMPAIGN, _TEMPLATE = 7, 3, 5, 6
 
 
-_SUMS = [func.coalesce(func.sum(getattr(Rollup, c)), 0) for c in COUNTERS]
+@dataclass
+class Overview:
+    figures: Figures
+    series: list[dict]
+    campaigns: list
+    templates: list
 
 
-def totals(org_id: int, filters: Filters, zone: str) -> Figures:
-    row = db.session.execute(select(*_SUMS).where(*_scoped(org_id, filters, zone))).one()
-    return Figures(dict(zip(COUNTERS, map(int, row), strict=True)), filters.machines)
-
-
-def series(org_id: int, filters: Filters, zone: str) -> list[dict]:
-    """One point per day in the org's zone (per hour when the range is two days or less)."""
+def overview(org_id: int, filters: Filters, zone: str, sort: str = "sent") -> Overview:
+    """Everything the dashboard shows, from one scan of the rollup rows in range: totals, the
+    time series, and the per-campaign and per-template sums (GROUPING SETS)."""
     hourly = (filters.end - filters.start).days < 2
-    local = func.timezone(zone, Rollup.bucket)
-    step = func.date_trunc("hour" if hourly else "day", local).label("at")
-    opens = Rollup.unique_opens if filters.machines else Rollup.unique_opens_human
-    clicks = Rollup.unique_clicks if filters.machines else Rollup.unique_clicks_human
+    lo, hi = filters.bounds(zone)
+    where = ["org_id = :org", "bucket >= :lo", "bucket < :hi"]
+    params: dict = {"org": org_id, "lo": lo, "hi": hi, "zone": zone}
+    params["unit"] = "hour" if hourly else "day"
+    for name in ("campaign_id", "template_id", "job_id"):
+        value = getattr(filters, name)
+        if value:
+            where.append(f"{name} = :{name}")
+            params[name] = value
     rows = db.session.execute(
-        select(
-            step,
-            func.sum(Rollup.sent),
-            func.sum(Rollup.delivered),
-            func.sum(opens),
-            func.sum(clicks),
-            func.sum(Rollup.bounced),
-        )
-        .where(*_scoped(org_id, filters, zone))
-        .group_by(step)
-        .order_by(step)
+        text(
+            f"""
+            SELECT GROUPING(at, campaign_id, template_id), at, campaign_id, template_id,
+                   {_GROUPED}
+            FROM (SELECT date_trunc(:unit, timezone(:zone, bucket)) AS at, *
+                  FROM rollups WHERE {" AND ".join(where)}) r
+            GROUP BY GROUPING SETS ((), (at), (campaign_id), (template_id))
+            ORDER BY 1, 2
+            """
+        ),
+        params,
     ).all()
+    figures = Figures(dict.fromkeys(COUNTERS, 0), filters.machines)
+    steps, by_campaign, by_template = [], {}, {}
+    for grouping, at, campaign_id, template_id, *values in rows:
+        counts = Figures(dict(zip(COUNTERS, map(int, values), strict=True)), filters.machines)
+        if grouping == _TOTAL:
+            figures = counts
+        elif grouping == _STEP:
+            steps.append((at, counts))
+        elif grouping == _CAMPAIGN and campaign_id:
+            by_campaign[campaign_id] = counts
+        elif grouping == _TEMPLATE and template_id:
+            by_template[template_id] = counts
     fmt = "%d %b %H:00" if hourly else "%a %d %b"
-    return [
+    series_ = [
         {
             "label": at.strftime(fmt),
-            "sent": int(s),
-            "delivered": int(d),
-            "opened": int(o),
-            "clicked": int(c),
-            "bounced": int(b),
+            "sent": f["sent"],
+            "delivered": f["delivered"],
+            "opened": f.opens,
+            "clicked": f.clicks,
+            "bounced": f["bounced"],
         }
-        for at, s, d, o, c, b in rows
+        for at, f in steps
     ]
-
-
-def _table(org_id: int, filters: Filters, zone: str, column, model, sort: str):  # noqa: ANN001, ANN202
-    """Sum per campaign (or template) first, then join the few names (not every rollup row)."""
-    sums = (
-        select(column.label("key"), *(s.label(c) for s, c in zip(_SUMS, COUNTERS, strict=True)))
-        .where(*_scoped(org_id, filters, zone), column != 0)
-        .group_by(column)
-        .subquery()
+    return Overview(
+        figures,
+        series_,
+        _named(org_id, Campaign, by_campaign, sort),
+        _named(org_id, EmailTemplate, by_template, "sent"),
     )
-    rows = db.session.execute(
-        select(sums.c.key, model.name, *(sums.c[c] for c in COUNTERS)).join(
-            model, model.id == sums.c.key
-        )
-    ).all()
-    items = [
-        (id_, name, Figures(dict(zip(COUNTERS, map(int, values), strict=True)), filters.machines))
-        for id_, name, *values in rows
-    ]
+
+
+def _named(org_id: int, model, sums: dict, sort: str) -> list:  # noqa: ANN001
+    """(id, name, figures) for the ids that have sums, sorted as asked."""
+    if not sums:
+        return []
+    names = dict(
+        db.session.execute(
+            select(model.id, model.name).where(model.org_id == org_id, model.id.in_(list(sums)))
+        ).all()
+    )
+    items = [(id_, names[id_], figures) for id_, figures in sums.items() if id_ in names]
+    return _sorted(items, sort)
+
+
+def _sorted(items: list, sort: str) -> list:
     if sort == "name":
         return sorted(items, key=lambda x: x[1].lower())
     if sort == "sent":
         return sorted(items, key=lambda x: -x[2]["sent"])
     return sorted(items, key=lambda x: -(x[2].rates.get(sort) or 0))
-
-
-def campaigns(org_id: int, filters: Filters, zone: str, sort: str = "sent") -> list:
-    return _table(org_id, filters, zone, Rollup.campaign_id, Campaign, sort)
-
-
-def templates(org_id: int, filters: Filters, zone: str, sort: str = "sent") -> list:
-    return _table(org_id, filters, zone, Rollup.template_id, EmailTemplate, sort)
 
 
 def choices(org_id: int) -> dict:
