@@ -8,9 +8,11 @@ the message instead of sending it twice, and never overwrites another worker's o
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,6 +235,7 @@ def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
     return "retry"
 
 
+TAKE_AHEAD = 16  # sends taken from the rate buckets at once (at most what the batch still has)
 MAX_RATE_LIMITED = 10  # 429s for one message before they count as retries (nothing loops forever)
 
 
@@ -341,6 +344,85 @@ def _defer(message_id: int, token: str, seconds: float) -> None:
     db.session.commit()
 
 
+# The two statements every message makes, on the batch's own autocommit connection, prepared
+# once per connection: one round trip to begin (lease, campaign, answer, suppression checked, the
+# attempt counted) and one to record a plain "sent" (row and events). Everything else (a stop,
+# a suppression, a retry, a failover) takes the ORM path below, which decides exactly.
+_FAST_BEGIN = """
+WITH cur AS (
+    SELECT m.id, m.kind, m.campaign_id,
+           (SELECT c.status FROM campaigns c WHERE c.id = m.campaign_id) AS campaign_status,
+           (SELECT i.status FROM invitations i WHERE i.id = m.invitation_id) AS answer,
+           EXISTS (SELECT 1 FROM suppressions s
+                   WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email))) AS listed
+    FROM messages m
+    WHERE m.id = %(id)s AND m.status = 'sending' AND m.lease_token = %(token)s
+    FOR UPDATE OF m
+)
+UPDATE messages SET attempts = messages.attempts + 1, lease_until = %(until)s
+FROM cur
+WHERE messages.id = cur.id AND NOT cur.listed AND (
+    cur.campaign_id IS NULL OR cur.kind IN ('cancelled', 'rescheduled') OR (
+        coalesce(cur.campaign_status, '') NOT IN ('paused', 'cancelled')
+        AND coalesce(cur.answer, '') NOT IN ('revoked', 'superseded')
+        AND NOT (cur.kind = 'reminder' AND coalesce(cur.answer, '') IN ('accepted', 'declined'))))
+RETURNING messages.id
+"""
+_FAST_SENT = """
+WITH u AS (
+    UPDATE messages SET status = 'sent', sent_at = %(now)s, subject = %(subject)s,
+        provider = %(provider)s, provider_account_id = %(account)s,
+        provider_message_id = %(provider_id)s, provider_response = %(response)s,
+        last_error = NULL, lease_until = NULL, lease_token = NULL,
+        delivered_at = CASE WHEN %(smtp)s THEN %(now)s ELSE delivered_at END,
+        delivery = CASE WHEN %(smtp)s THEN coalesce(delivery, 'delivered') ELSE delivery END
+    WHERE id = %(id)s AND status = 'sending' AND lease_token = %(token)s
+    RETURNING id, org_id
+)
+INSERT INTO events (org_id, message_id, type, detail, created_at)
+SELECT u.org_id, u.id, e.type, CAST(e.detail AS jsonb), %(now)s
+FROM u, (VALUES ('sent', %(sent)s), ('delivered', %(delivered)s)) AS e(type, detail)
+WHERE e.type = 'sent' OR %(smtp)s
+RETURNING message_id
+"""
+
+
+class _Fast:
+    """The batch's autocommit connection for the common path (see _FAST_BEGIN)."""
+
+    def __init__(self) -> None:
+        self.conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.raw = self.conn.connection.driver_connection
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def begin(self, message_id: int, token: str) -> bool:
+        until = clock.now() + timedelta(seconds=_lease_seconds())
+        params = {"id": message_id, "token": token, "until": until}
+        return self.raw.execute(_FAST_BEGIN, params, prepare=True).fetchone() is not None
+
+    def sent(self, message_id: int, token: str, attempt: Attempt, subject: str | None) -> bool:
+        result = attempt.result
+        smtp = attempt.route.name == "smtp"  # over SMTP, the receiving server's 250 is delivery
+        label = attempt.route.label
+        sent = {"provider": label, "response": result.response, "ms": round(attempt.ms, 1)}
+        params = {
+            "id": message_id,
+            "token": token,
+            "now": clock.now(),
+            "subject": subject,
+            "provider": attempt.route.name,
+            "account": attempt.route.account_id,
+            "provider_id": result.provider_id,
+            "response": result.response,
+            "smtp": smtp,
+            "sent": json.dumps(sent),
+            "delivered": json.dumps({"provider": label, "via": "smtp"}),
+        }
+        return self.raw.execute(_FAST_SENT, params, prepare=True).fetchone() is not None
+
+
 def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     """Send claimed messages one by one through the org's providers (failing over when one is in
     trouble), committing each outcome as soon as it is known. An org whose rate is used up (or
@@ -348,17 +430,8 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     counts = {"sent": 0, "retry": 0, "failed": 0, "suppressed": 0, "deferred": 0}
     failover = Failover()
     handled: set[int] = set()
-    rows = {
-        row.id: row
-        for row in db.session.execute(
-            select(Message.id, Message.org_id, Message.candidate_id, Message.kind).where(
-                Message.id.in_(ids)
-            )
-        )
-    }
     orgs: dict[int, Organization] = {}
     waiting: dict[int, datetime] = {}  # org id → when its bucket has a token again
-    recent = _recent_sends(rows)
     session = db.session()
     # within a batch, org, campaign, job, template version and invitation rows are read once:
     # commits don't expire them and they are held (the identity map alone holds them weakly)
@@ -369,11 +442,21 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
         held.append(instance)
 
     sa_event.listen(session, "loaded_as_persistent", hold)
+    # the batch's messages, loaded once (held, so their columns stay loaded across commits)
+    rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
+    invitations = {m.invitation_id for m in rows.values() if m.invitation_id}
+    if invitations:  # the candidates' links; held like the rest
+        db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations))).all()
+    recent = _recent_sends(rows)
+    left = Counter(m.org_id for m in rows.values())  # per org, rows not yet reached
+    credit: Counter = Counter()  # sends taken from the buckets and not yet used
+    fast = _Fast()
     try:
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:
                 continue
+            left[row.org_id] -= 1
             if row.org_id in waiting:
                 continue  # released below, with the org's time
             org = orgs.get(row.org_id) or orgs.setdefault(
@@ -388,17 +471,24 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
                 _defer(message_id, token, failover.reopens_in(row.org_id) or backoff_seconds(1))
                 counts["deferred"] += 1
                 continue
-            wait = throttle.take(row.org_id, org.send_rate_per_minute, routes[0].key)
-            if wait > 0:
-                waiting[row.org_id] = clock.now() + timedelta(seconds=wait)
-                continue
+            bucket = (row.org_id, routes[0].key)
+            if credit[bucket] <= 0:  # a few sends at a time, for this org's rows still ahead
+                want = min(TAKE_AHEAD, left[row.org_id] + 1)
+                credit[bucket], wait = throttle.take_many(
+                    row.org_id, org.send_rate_per_minute, routes[0].key, want
+                )
+                if not credit[bucket]:
+                    waiting[row.org_id] = clock.now() + timedelta(seconds=wait)
+                    continue
+            credit[bucket] -= 1
             handled.add(message_id)
-            outcome = _send_one(message_id, token, routes, failover, org)
+            outcome = _send_one(message_id, token, routes, failover, org, fast, row)
             if outcome:
                 counts[outcome] += 1
             if outcome == "sent" and row.candidate_id:
                 recent.setdefault(row.candidate_id, []).append(clock.now())
     finally:
+        fast.close()
         sa_event.remove(session, "loaded_as_persistent", hold)
         session.expire_on_commit = expire_on_commit
         db.session.rollback()
@@ -447,14 +537,23 @@ def _renew(message_id: int, token: str) -> bool:
 
 
 def _send_one(
-    message_id: int, token: str, routes: list[Route], failover: Failover, org: Organization
+    message_id: int,
+    token: str,
+    routes: list[Route],
+    failover: Failover,
+    org: Organization,
+    fast: _Fast,
+    loaded: Message,
 ) -> str | None:
     """Begin (lease, wanted, suppression), build, send with failover, record."""
-    message = _begin(message_id, token)
-    if message is None:
-        return None
-    if message.status == MessageStatus.SUPPRESSED:
-        return "suppressed"
+    if fast.begin(message_id, token):
+        message = loaded  # the common case: nothing stops it, the attempt is counted
+    else:  # lease lost, suppressed, paused, cancelled, answered: decided exactly here
+        message = _begin(message_id, token)
+        if message is None:
+            return None
+        if message.status == MessageStatus.SUPPRESSED:
+            return "suppressed"
     try:
         outgoing = outgoing_for(message)
         subject = message.subject
@@ -472,4 +571,10 @@ def _send_one(
         db.session.commit()
         _defer(message_id, token, outcome.busy_wait)
         return "deferred"
-    return _record(message_id, outcome.attempts, token, org.max_retries, subject)
+    attempts = outcome.attempts
+    if len(attempts) == 1 and isinstance(attempts[0].result, Accepted):
+        if fast.sent(message_id, token, attempts[0], subject):
+            return "sent"
+        log.warning("message %s: lease lost before its result was recorded", message_id)
+        return None
+    return _record(message_id, attempts, token, org.max_retries, subject)

@@ -53,28 +53,31 @@ WITH h AS (
         AS h(id bigint, at timestamptz, reason text, detail jsonb, scan_s float8, key text)
 ), m AS (
     SELECT messages.id, messages.org_id, {first_col} AS first_at, {human_col} AS human_at,
+           coalesce(messages.delivery, '') AS delivery,
            h.at, h.detail, h.key, coalesce(h.reason, {late_reason}) AS reason
     FROM messages JOIN h ON h.id = messages.id
     ORDER BY messages.id
     FOR UPDATE OF messages
-), upd AS (
+), upd AS (  -- only rows that change: a repeat open writes its event and nothing else
     UPDATE messages SET
         {first_col} = coalesce(messages.{first_col}, m.at),
         {human_col} = CASE WHEN m.reason IS NULL THEN coalesce(messages.{human_col}, m.at)
                       ELSE messages.{human_col} END,
-        delivery = CASE WHEN m.reason IS NULL AND coalesce(messages.delivery, '') IN ({lower})
+        delivery = CASE WHEN m.reason IS NULL AND m.delivery IN ({lower})
                    THEN '{kind}' ELSE messages.delivery END
-    FROM m WHERE messages.id = m.id
-    RETURNING m.id, m.org_id, m.at, m.detail, m.key, m.reason, m.first_at IS NULL AS first,
-              (m.reason IS NULL AND m.human_at IS NULL) AS first_human
+    FROM m WHERE messages.id = m.id AND (
+        m.first_at IS NULL
+        OR (m.reason IS NULL AND (m.human_at IS NULL OR m.delivery IN ({lower}))))
+    RETURNING messages.id
 )
 INSERT INTO events (org_id, message_id, type, detail, created_at, machine, machine_reason,
                     first, first_human, provider_event_id)
-SELECT org_id, id, '{kind}',
+SELECT org_id, m.id, '{kind}',
        CASE WHEN reason IS NULL THEN detail
             ELSE detail || jsonb_build_object('rules', CAST(:rules AS text)) END,
-       at, reason IS NOT NULL, reason, first, first_human, key
-FROM upd
+       at, reason IS NOT NULL, reason, first_at IS NULL,
+       (reason IS NULL AND human_at IS NULL), key
+FROM m  -- upd runs to completion whether or not it is read (a data-modifying WITH)
 ON CONFLICT (provider_event_id) DO NOTHING
 RETURNING message_id, id, machine, created_at
 """
