@@ -200,3 +200,58 @@ def test_viewer_cannot_send(ctx, factories, login_as, post):
     login_as(factories.make_user(org, Role.VIEWER), org)
     assert post("/test-email").status_code == 403
     assert db.session.scalars(select(Message)).all() == []
+
+
+def test_mime_bytes_parse_back_to_what_was_built():
+    """The hand-written MIME (app/mail/mime.py) read back by the email package: every header,
+    part and byte of content as given, CRLF everywhere, no line over 998, no header injection."""
+    from datetime import UTC, datetime
+    from email import message_from_bytes, policy
+
+    from app.mail.mime import build_mime
+    from app.mail.render import Rendered
+
+    text = "Bonjour Zoë,\n.\nFrom here on   \n" + "long line " * 20 + "\nTabs\tand = signs\n"
+    html = "<html><body><p>Bonjour Zoë — <a href='https://x.example/?a=1&b=2'>r</a></p>"
+    html += "<p>" + "x" * 300 + "</p></body></html>"
+    ics = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    unsubscribe = "<https://herald.example/u/" + "t" * 180 + ">"
+    for calendar in (None, ics):
+        raw = build_mime(
+            Rendered(subject="Entretien chez Société — étape 2 " * 3, html=html, text=text),
+            mail_from="Acme Recrutement <jobs@acme.example>",
+            to_email="zoe@example.com",
+            to_name="Zoë Ünal",
+            message_id="<abc@acme.example>",
+            date=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+            headers={"List-Unsubscribe": unsubscribe, "X-Evil": "a\r\nBcc: victim@example.com"},
+            calendar=calendar,
+        )
+        assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        msg = message_from_bytes(raw, policy=policy.default)
+        assert msg["Subject"] == "Entretien chez Société — étape 2 " * 3
+        assert msg["To"].addresses[0].display_name == "Zoë Ünal"
+        assert msg["To"].addresses[0].addr_spec == "zoe@example.com"
+        assert msg["List-Unsubscribe"] == unsubscribe
+        assert msg["Bcc"] is None and "Bcc: victim" in msg["X-Evil"]  # one header, not two
+        assert msg["Message-ID"] == "<abc@acme.example>" and msg["Date"].datetime.year == 2026
+        assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+        assert msg.get_body(("html",)).get_content().replace("\r\n", "\n") == html
+        parts = [p.get_content_type() for p in msg.walk()]
+        if calendar is None:
+            assert parts == ["multipart/alternative", "text/plain", "text/html"]
+        else:
+            assert parts == [
+                "multipart/mixed",
+                "multipart/alternative",
+                "text/plain",
+                "text/html",
+                "text/calendar",
+                "application/ics",
+            ]
+            inline = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+            assert inline.get_param("method") == "REQUEST"
+            assert inline.get_content() == ics.decode()
+            attached = next(p for p in msg.walk() if p.get_content_type() == "application/ics")
+            assert attached.get_filename() == "invite.ics" and attached.get_content() == ics

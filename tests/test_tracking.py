@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from sqlalchemy import select, text
@@ -165,7 +166,7 @@ import sys, threading
 from app import create_app
 from app.tracking import record
 
-record.Writer._store_new = lambda self: threading.Event().wait()  # never stores: dies first
+record.Writer._store_next = lambda self: threading.Event().wait()  # never stores: dies first
 app = create_app()
 client = app.test_client()
 for path in sys.argv[1:]:
@@ -209,6 +210,50 @@ def test_answered_hits_survive_kill_9_and_are_stored_once(app, sent, tmp_path):
     db.session.expire_all()
     assert db.session.get(Message, sent.id).delivery == "clicked"
 
+    db.session.get(Message, sent.id).delivery = "opened"  # as if reclassified since
+    db.session.commit()
     (spool / left[0].name).write_bytes(copy.read_bytes())  # the same spool, stored again
     record.writer(app).adopt()
     assert len(_events("opened")) == 3 and len(_events("clicked")) == 1
+    db.session.expire_all()
+    assert db.session.get(Message, sent.id).delivery == "opened"  # a replay changes nothing
+
+
+def test_a_spool_line_that_cannot_be_stored_is_set_aside_and_the_rest_stored(app, sent):
+    import json
+
+    from app.tracking import record
+
+    writer = record.writer(app)
+    good = [1, "opened", sent.id, clock.now().isoformat(), None, {"ua": "x"}, 0]
+    lines = [
+        b"not json at all",
+        json.dumps([99, "opened", sent.id, "2026-01-01T00:00:00+00:00", None, {}, 0]).encode(),
+        json.dumps([1, "opened", sent.id, "the day after tomorrow", None, {}, 0]).encode(),
+        json.dumps(good).encode(),
+    ]
+    (writer.dir / "12345-deadprocess.hits").write_bytes(b"\n".join(lines) + b"\n")
+    writer.adopt()
+    assert len(_events("opened")) == 1
+    kept = (writer.dir / "12345-deadprocess.hits.bad").read_bytes().splitlines()
+    assert len(kept) == 3 and b"the day after tomorrow" in kept[2]
+    assert not (writer.dir / "12345-deadprocess.hits").exists()
+
+
+def test_the_spool_rotates_under_steady_load_and_stored_files_are_deleted(app, sent, monkeypatch):
+    from app.tracking import record
+
+    monkeypatch.setattr(record, "ROTATE_BYTES", 600)
+    writer = record.writer(app)
+    first = writer.path
+    client = app.test_client()
+    for _ in range(12):  # ~150 bytes a line: a new file every 4 hits
+        assert client.get(pixel_path(sent.id), headers=HUMAN).status_code == 200
+    assert writer.drain()
+    assert len(_events("opened")) == 12
+    deadline = time.monotonic() + 10  # the writer's next rounds delete the stored files
+    while first.exists() and time.monotonic() < deadline:
+        writer.wake.set()
+        time.sleep(0.05)
+    assert not first.exists() and writer.path != first  # rotated, stored, deleted
+    assert len(list(writer.dir.glob("*.hits"))) <= 2

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import uuid
 from datetime import datetime
-from email.charset import QP, Charset
 from email.header import Header
-from email.mime.application import MIMEApplication
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
 
 from app.mail.render import Rendered
 
-_CRLF = compat32.clone(linesep="\r\n")
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
+_BREAKS = re.compile(r"[\r\n]+")
 
 
 def message_domain(org: object | None) -> str:
@@ -46,26 +42,91 @@ def build_mime(
     calendar: bytes | None = None,
 ) -> bytes:
     """multipart/alternative (text, HTML, and the calendar request when there is one), inside
-    multipart/mixed with invite.ics attached when there is a calendar; serialized with CRLF."""
-    body = MIMEMultipart("alternative")
-    msg = MIMEMultipart("mixed") if calendar else body
-    msg["From"] = mail_from
-    msg["To"] = formataddr((to_name, to_email)) if to_name else to_email
-    subject = rendered.subject
-    msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
-    for name, value in (headers or {}).items():
-        msg[name] = value
-    body.attach(MIMEText(rendered.text, "plain", _UTF8_QP))
-    body.attach(MIMEText(rendered.html, "html", _UTF8_QP))
+    multipart/mixed with invite.ics attached when there is a calendar; serialized with CRLF.
+
+    Written out directly (quoted-printable by binascii, headers folded or RFC 2047-encoded only
+    when they need it): the email package's generator costs ten times as much for the same
+    bytes, and this runs once per message sent. tests/test_outbox.py parses the result back.
+    """
+    alternative = _boundary()
+    lines = [
+        _header("From", mail_from),
+        _header("To", formataddr((to_name, to_email)) if to_name else to_email),
+        _header("Subject", rendered.subject),
+        _header("Date", format_datetime(date)),
+        _header("Message-ID", message_id),
+    ]
+    lines += [_header(name, value) for name, value in (headers or {}).items()]
+    parts = [
+        _part("text/plain", _qp(rendered.text)),
+        _part("text/html", _qp(rendered.html)),
+    ]
     if calendar:
         method = "CANCEL" if b"METHOD:CANCEL" in calendar else "REQUEST"
-        inline = MIMEText(calendar.decode(), "calendar", "utf-8")
-        inline.set_param("method", method)
-        body.attach(inline)
-        msg.attach(body)
-        attached = MIMEApplication(calendar, "ics", Name="invite.ics")
-        attached.add_header("Content-Disposition", "attachment", filename="invite.ics")
-        msg.attach(attached)
-    return msg.as_bytes(policy=_CRLF)
+        parts.append(
+            f'Content-Type: text/calendar; charset="utf-8"; method="{method}"\r\n'
+            "MIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n\r\n" + _base64(calendar)
+        )
+    body = _multipart(alternative, parts)
+    if calendar:
+        mixed = _boundary()
+        attachment = (
+            'Content-Type: application/ics; Name="invite.ics"\r\nMIME-Version: 1.0\r\n'
+            "Content-Transfer-Encoding: base64\r\n"
+            'Content-Disposition: attachment; filename="invite.ics"\r\n\r\n' + _base64(calendar)
+        )
+        inner = f'Content-Type: multipart/alternative; boundary="{alternative}"\r\n'
+        inner += "MIME-Version: 1.0\r\n\r\n" + body
+        body = _multipart(mixed, [inner, attachment])
+        top = f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n'
+    else:
+        top = f'Content-Type: multipart/alternative; boundary="{alternative}"\r\n'
+    head = top + "MIME-Version: 1.0\r\n" + "".join(lines)
+    return (head + "\r\n" + body).encode("ascii")
+
+
+def _boundary() -> str:
+    """'=' runs never occur in quoted-printable or base64 text, so this cannot clash."""
+    return "=" * 15 + uuid.uuid4().hex + "=="
+
+
+def _header(name: str, value: str) -> str:
+    """One header line, CRLF-ended: as is when short and ASCII, folded at spaces when long
+    (RFC 5322), RFC 2047-encoded when not ASCII. CR and LF never get in (no injection)."""
+    value = _BREAKS.sub(" ", value)
+    if not value.isascii():
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        return f"{name}: {encoded}\r\n"
+    line = f"{name}: {value}"
+    if len(line) <= 78:
+        return line + "\r\n"
+    folded, current = [], f"{name}:"
+    for word in value.split(" "):
+        if len(current) + 1 + len(word) > 78 and current.strip() != f"{name}:":
+            folded.append(current)
+            current = " " + word  # a fold turns the separating space into CRLF + space
+        else:
+            current += " " + word
+    return "\r\n".join([*folded, current]) + "\r\n"
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable body (soft breaks at 76), CRLF line ends."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+def _base64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii").replace("\n", "\r\n")
+
+
+def _part(content_type: str, encoded: bytes) -> str:
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + encoded.decode("ascii")
+    )
+
+
+def _multipart(boundary: str, parts: list[str]) -> str:
+    """The CRLF before each delimiter belongs to the delimiter (RFC 2046), not to the part."""
+    return "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"

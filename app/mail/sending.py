@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import and_, func, select, text
@@ -391,16 +392,30 @@ class _Fast:
     """The batch's autocommit connection for the common path (see _FAST_BEGIN)."""
 
     def __init__(self) -> None:
-        self.conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        self.raw = self.conn.connection.driver_connection
+        # Two connections: the begin's commit need not reach the disk before the send (an
+        # attempt counter may be lost in a database crash), the outcome's must.
+        self.conns = [
+            db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") for _ in (1, 2)
+        ]
+        self.lazy, self.raw = (c.connection.driver_connection for c in self.conns)
+        self.lazy.execute("SET synchronous_commit = off")
+        for raw in (self.lazy, self.raw):  # never wait long on a row this session holds
+            raw.execute("SET lock_timeout = '30s'")
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            for raw in (self.lazy, self.raw):  # before they go back to the pool
+                raw.execute("RESET synchronous_commit; RESET lock_timeout")
+        except psycopg.Error:
+            for conn in self.conns:
+                conn.invalidate()  # not back into the pool with the settings
+        for conn in self.conns:
+            conn.close()
 
     def begin(self, message_id: int, token: str) -> bool:
         until = clock.now() + timedelta(seconds=_lease_seconds())
         params = {"id": message_id, "token": token, "until": until}
-        return self.raw.execute(_FAST_BEGIN, params, prepare=True).fetchone() is not None
+        return self.lazy.execute(_FAST_BEGIN, params, prepare=True).fetchone() is not None
 
     def sent(self, message_id: int, token: str, attempt: Attempt, subject: str | None) -> bool:
         result = attempt.result
@@ -442,16 +457,18 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
         held.append(instance)
 
     sa_event.listen(session, "loaded_as_persistent", hold)
-    # the batch's messages, loaded once (held, so their columns stay loaded across commits)
-    rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
-    invitations = {m.invitation_id for m in rows.values() if m.invitation_id}
-    if invitations:  # the candidates' links; held like the rest
-        db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations))).all()
-    recent = _recent_sends(rows)
-    left = Counter(m.org_id for m in rows.values())  # per org, rows not yet reached
-    credit: Counter = Counter()  # sends taken from the buckets and not yet used
-    fast = _Fast()
+    rows: dict[int, Message] = {}
+    fast: _Fast | None = None
     try:
+        # the batch's messages, loaded once (held, so their columns stay loaded across commits)
+        rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
+        invitations = {m.invitation_id for m in rows.values() if m.invitation_id}
+        if invitations:  # the candidates' links; held like the rest
+            db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations))).all()
+        recent = _recent_sends(rows)
+        left = Counter(m.org_id for m in rows.values())  # per org, rows not yet reached
+        credit: Counter = Counter()  # sends taken from the buckets and not yet used
+        fast = _Fast()
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:
@@ -483,12 +500,15 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
             credit[bucket] -= 1
             handled.add(message_id)
             outcome = _send_one(message_id, token, routes, failover, org, fast, row)
+            if outcome != "sent":  # a 429 may have paused the provider: ask the bucket again
+                credit[bucket] = 0
             if outcome:
                 counts[outcome] += 1
             if outcome == "sent" and row.candidate_id:
                 recent.setdefault(row.candidate_id, []).append(clock.now())
     finally:
-        fast.close()
+        if fast is not None:
+            fast.close()
         sa_event.remove(session, "loaded_as_persistent", hold)
         session.expire_on_commit = expire_on_commit
         db.session.rollback()

@@ -30,6 +30,7 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from app.tracking.rules import BURST_CLICK_SECONDS, RULES_VERSION
 log = logging.getLogger(__name__)
 RANK = {None: 0, "delivered": 1, "opened": 2, "clicked": 3}
 MAX_BATCH = 1000  # hits per statement
+MAX_READ = 4 * 1024 * 1024  # bytes of spool read and stored per round
 ROTATE_BYTES = 8 * 1024 * 1024  # a fully stored spool this big is replaced by a new one
 ADOPT_EVERY = 30.0  # seconds between looks for dead processes' spools
 WAIT_SECONDS = 10.0  # TRACKING_WAIT_FOR_STORE: how long a request waits for its hit
@@ -58,28 +60,29 @@ WITH h AS (
     FROM messages JOIN h ON h.id = messages.id
     ORDER BY messages.id
     FOR UPDATE OF messages
-), upd AS (  -- only rows that change: a repeat open writes its event and nothing else
-    UPDATE messages SET
-        {first_col} = coalesce(messages.{first_col}, m.at),
-        {human_col} = CASE WHEN m.reason IS NULL THEN coalesce(messages.{human_col}, m.at)
-                      ELSE messages.{human_col} END,
-        delivery = CASE WHEN m.reason IS NULL AND m.delivery IN ({lower})
-                   THEN '{kind}' ELSE messages.delivery END
-    FROM m WHERE messages.id = m.id AND (
-        m.first_at IS NULL
-        OR (m.reason IS NULL AND (m.human_at IS NULL OR m.delivery IN ({lower}))))
-    RETURNING messages.id
+), ins AS (  -- a hit stored before (a replayed spool) inserts nothing and changes nothing
+    INSERT INTO events (org_id, message_id, type, detail, created_at, machine, machine_reason,
+                        first, first_human, provider_event_id)
+    SELECT org_id, id, '{kind}',
+           CASE WHEN reason IS NULL THEN detail
+                ELSE detail || jsonb_build_object('rules', CAST(:rules AS text)) END,
+           at, reason IS NOT NULL, reason, first_at IS NULL,
+           (reason IS NULL AND human_at IS NULL), key
+    FROM m
+    ON CONFLICT (provider_event_id) DO NOTHING
+    RETURNING message_id
 )
-INSERT INTO events (org_id, message_id, type, detail, created_at, machine, machine_reason,
-                    first, first_human, provider_event_id)
-SELECT org_id, m.id, '{kind}',
-       CASE WHEN reason IS NULL THEN detail
-            ELSE detail || jsonb_build_object('rules', CAST(:rules AS text)) END,
-       at, reason IS NOT NULL, reason, first_at IS NULL,
-       (reason IS NULL AND human_at IS NULL), key
-FROM m  -- upd runs to completion whether or not it is read (a data-modifying WITH)
-ON CONFLICT (provider_event_id) DO NOTHING
-RETURNING message_id, id, machine, created_at
+UPDATE messages SET  -- only rows that change: a repeat open writes its event and nothing else
+    {first_col} = least(coalesce(messages.{first_col}, m.at), m.at),
+    {human_col} = CASE WHEN m.reason IS NULL THEN least(coalesce(messages.{human_col}, m.at), m.at)
+                  ELSE messages.{human_col} END,
+    delivery = CASE WHEN m.reason IS NULL AND m.delivery IN ({lower})
+               THEN '{kind}' ELSE messages.delivery END
+FROM m JOIN ins ON ins.message_id = m.id
+WHERE messages.id = m.id AND (
+    m.first_at IS NULL OR m.at < m.first_at
+    OR (m.reason IS NULL AND (m.human_at IS NULL OR m.at < m.human_at
+                              OR m.delivery IN ({lower}))))
 """
 
 
@@ -112,8 +115,23 @@ STATEMENTS = {
 }
 
 
+VERSION = 1  # of a spool line: [VERSION, kind, message id, ISO time, reason, detail, scan seconds]
+
+
+@dataclass(eq=False)
+class Segment:
+    """One spool file: `base` is the total offset of its first byte, `end` its last (set when a
+    newer file took over; None while hits are appended to it)."""
+
+    path: Path
+    fd: int
+    base: int
+    end: int | None = None
+
+
 class Writer:
-    """One per process and database: the spool file, the thread that stores it, its connection."""
+    """One per process and database: the spool files, the thread that stores them, its
+    connection."""
 
     def __init__(self, dsn: str, spool_dir: Path) -> None:
         self.dsn = dsn
@@ -123,19 +141,27 @@ class Writer:
         self.lock = threading.Lock()  # appends and rotation
         self.stored = threading.Condition()  # waiters for TRACKING_WAIT_FOR_STORE
         self.wake = threading.Event()
-        self.store_lock = threading.Lock()  # one user of the connection at a time
+        self.store_lock = threading.RLock()  # one storer (and user of the connection)
         self.conn: psycopg.Connection | None = None
-        self.base = 0  # bytes of earlier (rotated) spools: offsets below are totals
-        self.written = 0  # total bytes appended
+        self.written = 0  # total bytes appended, over every segment
         self.done = 0  # total bytes stored
-        self._open()
+        self.segments = [Segment(*self._create(), base=0)]
         self.thread = threading.Thread(target=self._loop, name="herald-hits", daemon=True)
         self.thread.start()
 
-    def _open(self) -> None:
-        self.path = self.dir / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.hits"
-        self.fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # alive: nobody adopts it
+    def _create(self) -> tuple[Path, int]:
+        """A new spool, locked before it has the name adopters look for (*.hits)."""
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        temporary = self.dir / f"{name}.tmp"
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # alive: nobody adopts it
+        path = self.dir / f"{name}.hits"
+        os.rename(temporary, path)
+        return path, fd
+
+    @property
+    def path(self) -> Path:
+        return self.segments[-1].path
 
     def append(
         self,
@@ -146,10 +172,22 @@ class Writer:
         window: float = 0.0,
         wait: bool = False,
     ) -> None:
-        line = [kind, message_id, clock.now().isoformat(), reason, detail, window]
+        line = [VERSION, kind, message_id, clock.now().isoformat(), reason, detail, window]
         data = (json.dumps(line, separators=(",", ":")) + "\n").encode()
         with self.lock:
-            os.write(self.fd, data)
+            fd = self.segments[-1].fd
+            try:
+                view = memoryview(data)
+                while view:  # a short write (disk nearly full) goes on where it stopped
+                    view = view[os.write(fd, view) :]
+            except OSError:
+                if len(view) < len(data):
+                    try:  # end the torn line, so the next one reads cleanly
+                        os.write(fd, b"\n")
+                        self.written += len(data) - len(view) + 1
+                    except OSError:
+                        pass
+                raise  # not answered: the request fails
             self.written += len(data)
             end = self.written
         self.wake.set()
@@ -168,10 +206,13 @@ class Writer:
     def close(self) -> None:
         """At exit: store what is spooled and delete the spool; if the database cannot be
         reached, the spool stays, unlocked, for the next writer to adopt."""
+        if os.getpid() != self.pid:
+            return  # a forked child's copy: the spool is its parent's
         if self.drain(5.0):
             with self.lock:
                 if self.done >= self.written:
-                    self.path.unlink(missing_ok=True)
+                    for segment in self.segments:
+                        segment.path.unlink(missing_ok=True)
 
     # the writer thread
 
@@ -185,7 +226,8 @@ class Writer:
                 if time.monotonic() - adopted_at > ADOPT_EVERY:
                     adopted_at = time.monotonic()
                     self.adopt()
-                self._store_new()
+                if self._store_next():
+                    self.wake.set()  # more is waiting: no pause
                 self._rotate()
                 pause = 0.0
             except Exception:  # noqa: BLE001 - the spool keeps the hits; try again shortly
@@ -193,80 +235,112 @@ class Writer:
                 self._drop_connection()
                 pause = min(5.0, (pause or 0.25) * 2)
 
-    def _store_new(self) -> None:
+    def _store_next(self) -> bool:
+        """Store the next stretch of complete lines (at most MAX_READ bytes); True if there is
+        more. A segment that a newer one replaced is deleted once it is all stored."""
+        with self.store_lock:
+            return self._store_next_locked()
+
+    def _store_next_locked(self) -> bool:
         with self.lock:
-            start, end, path, base = self.done, self.written, self.path, self.base
-        if end <= start:
-            return
-        with open(path, "rb") as f:
-            f.seek(start - base)
-            data = f.read(end - start)
-        self._store_lines(path.name, start - base, data)
-        with self.stored:
-            self.done = end
-            self.stored.notify_all()
+            written, segments = self.written, list(self.segments)
+        for segment in segments:
+            end = segment.end if segment.end is not None else written
+            if self.done >= end:
+                if segment.end is not None:
+                    self._retire(segment)
+                continue
+            with open(segment.path, "rb") as f:
+                f.seek(self.done - segment.base)
+                data = f.read(min(end - self.done, MAX_READ))
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                return False  # not a whole line yet (cannot happen: appends are whole lines)
+            self._store_lines(segment.path.name, self.done - segment.base, data[:cut])
+            with self.stored:
+                self.done += cut
+                self.stored.notify_all()
+            return self.done < written
+        return False
+
+    def _retire(self, segment: Segment) -> None:
+        with self.lock:
+            self.segments.remove(segment)
+        segment.path.unlink(missing_ok=True)
+        os.close(segment.fd)
 
     def _rotate(self) -> None:
+        """A new segment once the current one is big: appends move to it at once, and the old
+        one is deleted when everything in it is stored."""
         with self.lock:
-            if self.done < self.written or self.written - self.base < ROTATE_BYTES:
+            current = self.segments[-1]
+            if self.written - current.base < ROTATE_BYTES:
                 return
-            old_fd, old_path = self.fd, self.path
-            self.base = self.written
-            self._open()
-        os.unlink(old_path)  # everything in it is stored
-        os.close(old_fd)
+            path, fd = self._create()
+            current.end = self.written
+            self.segments.append(Segment(path, fd, base=self.written))
 
     def adopt(self) -> None:
         """Store and delete the spools of processes that died before storing them."""
-        for path in sorted(self.dir.glob("*.hits")):
-            if path == self.path:
+        mine = {segment.path for segment in self.segments}
+        for path in sorted(self.dir.glob("*.tmp")) + sorted(self.dir.glob("*.hits")):
+            if path in mine:
                 continue
             try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
+                self._adopt_one(path)
+            except Exception:  # noqa: BLE001 - one bad spool must not keep the others waiting
+                log.exception("tracking: could not store the spool %s yet", path.name)
+
+    def _adopt_one(self, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # its process is alive
-                data = b""
-                while chunk := os.read(fd, 1 << 20):
-                    data += chunk
-                if data:
-                    log.info(
-                        "tracking: storing a spool left by a dead process (%d bytes)", len(data)
-                    )
-                    self._store_lines(path.name, 0, data)
-                path.unlink(missing_ok=True)
-            finally:
-                os.close(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # its process is alive
+            if path.suffix == ".hits":
+                offset = 0
+                with os.fdopen(os.dup(fd), "rb") as f:
+                    while data := f.read(MAX_READ):
+                        cut = data.rfind(b"\n") + 1 or len(data)  # a torn last line: read too
+                        log.info("tracking: storing a dead process's spool (%d bytes)", cut)
+                        self._store_lines(path.name, offset, data[:cut])
+                        offset += cut
+                        f.seek(offset)
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
     def _store_lines(self, name: str, offset: int, data: bytes) -> None:
         with self.store_lock:
-            self._store_lines_locked(name, offset, data)
-
-    def _store_lines_locked(self, name: str, offset: int, data: bytes) -> None:
-        hits = []
-        for line in data.split(b"\n"):
-            if line:
+            hits, bad = [], []
+            for line in data.split(b"\n"):
+                if line:
+                    hit = _parse(line, f"hit:{name}:{offset}")
+                    (hits if hit else bad).append(hit or line)
+                offset += len(line) + 1
+            for attempt in (1, 2):
                 try:
-                    kind, message_id, at, reason, detail, window = json.loads(line)
-                except ValueError:  # a line cut by a crash mid-write: never answered
-                    log.warning("tracking: an unreadable spool line skipped")
-                else:
-                    hits.append(
-                        (kind, message_id, at, reason, detail, window, f"hit:{name}:{offset}")
-                    )
-            offset += len(line) + 1
-        for attempt in (1, 2):
-            try:
-                self._store(self._connection(), hits)
-                return
-            except psycopg.OperationalError:
-                self._drop_connection()  # a dead connection: once more on a new one
-                if attempt == 2:
-                    raise
+                    bad += self._store(self._connection(), hits)
+                    break
+                except psycopg.OperationalError:
+                    self._drop_connection()  # a dead connection: once more on a new one
+                    if attempt == 2:
+                        raise
+            if bad:
+                self._set_aside(name, bad)
+
+    def _set_aside(self, name: str, lines: list) -> None:
+        """Lines that cannot be stored go to <spool>.bad, next to the spool, and are logged:
+        the rest is stored, nothing waits behind them and nothing is silently dropped."""
+        log.error("tracking: %d spool lines could not be stored; kept in %s.bad", len(lines), name)
+        with open(self.dir / f"{name}.bad", "ab") as f:
+            for line in lines:
+                f.write(line if isinstance(line, bytes) else _line(line))
+                f.write(b"\n")
 
     def _connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
@@ -283,22 +357,36 @@ class Writer:
                 pass
         self.conn = None
 
-    def _store(self, conn: psycopg.Connection, hits: list[tuple]) -> None:
-        """In statements of at most one hit per message and kind, in order."""
-        while hits:
-            batch, rest, seen = [], [], set()
-            for hit in hits:
-                key = (hit[0], hit[1])
-                if key in seen or len(batch) >= MAX_BATCH:
-                    rest.append(hit)
-                else:
-                    seen.add(key)
-                    batch.append(hit)
-            self._statements(conn, batch)
-            hits = rest
+    def _store(self, conn: psycopg.Connection, hits: list[tuple]) -> list[tuple]:
+        """In statements of at most one hit per message and kind, in order; the hits a statement
+        refused (bad data), one by one, are returned."""
+        rounds: list[list[tuple]] = []
+        seen: dict[tuple[str, int], int] = {}
+        for hit in hits:  # the n-th hit of a message and kind goes in the n-th statement
+            n = seen.get((hit[0], hit[1]), 0)
+            seen[(hit[0], hit[1])] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(hit)
+        refused = []
+        for group in rounds:
+            for start in range(0, len(group), MAX_BATCH):
+                batch = group[start : start + MAX_BATCH]
+                try:
+                    self._statements(conn, batch)
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error:
+                    for hit in batch:  # find the one(s) it refuses
+                        try:
+                            self._statements(conn, [hit])
+                        except psycopg.OperationalError:
+                            raise
+                        except psycopg.Error:
+                            refused.append(hit)
+        return refused
 
     def _statements(self, conn: psycopg.Connection, batch: list[tuple]) -> None:
-        human_clicks: dict[int, datetime] = {}
         for kind in ("opened", "clicked"):
             hits = [h for h in batch if h[0] == kind]
             if not hits:
@@ -308,16 +396,32 @@ class Writer:
                 for h in hits
             ]
             # one JSON document (serialized in C) instead of an array parameter per column
-            params = {"hits": json.dumps(rows), "rules": RULES_VERSION}
-            for message_id, _id, machine, at in conn.execute(
-                STATEMENTS[kind], params, prepare=True
-            ):
-                if kind == "clicked" and not machine:
-                    human_clicks[message_id] = at
-        if human_clicks:
-            # After the clicks' own commit: of two clicks racing on one message, the later one
-            # always sees the earlier.
-            _flag_bursts(conn, human_clicks)
+            conn.execute(
+                STATEMENTS[kind], {"hits": json.dumps(rows), "rules": RULES_VERSION}, prepare=True
+            )
+        # Every click a person's agent made, stored now or before (a replay): checked after the
+        # clicks' own commit, so of two clicks racing on one message the later sees the earlier.
+        clicks = {
+            h[1]: datetime.fromisoformat(h[2]) for h in batch if h[0] == "clicked" and h[3] is None
+        }
+        if clicks:
+            _flag_bursts(conn, clicks)
+
+
+def _parse(line: bytes, key: str) -> tuple | None:
+    """(kind, message id, ISO time, reason, detail, scan seconds, key), or None if unreadable."""
+    try:
+        version, kind, message_id, at, reason, detail, window = json.loads(line)
+    except ValueError:
+        return None
+    if version != VERSION or kind not in STATEMENTS or not isinstance(message_id, int):
+        return None
+    return kind, message_id, at, reason, detail, window, key
+
+
+def _line(hit: tuple) -> bytes:
+    kind, message_id, at, reason, detail, window, _key = hit
+    return json.dumps([VERSION, kind, message_id, at, reason, detail, window]).encode()
 
 
 _lock = threading.Lock()
