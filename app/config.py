@@ -119,6 +119,7 @@ class Config:
         self.WEBHOOK_MAX_BYTES = _int("WEBHOOK_MAX_BYTES", 1024 * 1024)
         self.SCANNER_CLICK_SECONDS = _float("SCANNER_CLICK_SECONDS", 10.0)  # earlier = scanner
         # Opens and clicks are spooled to a file per process, then stored in batches
+        self.RETENTION_INTERVAL_SECONDS = _int("RETENTION_INTERVAL_SECONDS", 3600)  # event purge
         self.TRACKING_SPOOL_DIR = _env("TRACKING_SPOOL_DIR", str(instance / "spool"))
         # a pixel/click answer waits until its hit is stored (tests read the database at once)
         self.TRACKING_WAIT_FOR_STORE = _bool("TRACKING_WAIT_FOR_STORE", env == "test")
@@ -133,7 +134,6 @@ class Config:
         self.SEND_BURST = _int("SEND_BURST", 10)  # token-bucket capacity (org and provider)
         self.PROVIDER_RATE_PER_MINUTE = _int("PROVIDER_RATE_PER_MINUTE", 6000)
         self.CANDIDATE_WINDOW_SECONDS = _int("CANDIDATE_WINDOW_SECONDS", 24 * 3600)
-        self.SEND_MAX_RETRIES = _int("SEND_MAX_RETRIES", 3)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
         self.SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)
         self.CAMPAIGN_CHECK_SECONDS = _int("CAMPAIGN_CHECK_SECONDS", 30)

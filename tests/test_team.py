@@ -176,6 +176,7 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
             "s-max_retries": 5,
             "s-soft_bounce_threshold": 3,
             "s-soft_bounce_days": 7,
+            "s-event_retention_days": 90,
             "r-hours": "48, 1.5",
             "r-business_hours": "y",
         },
@@ -189,6 +190,7 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
         2,
     )
     assert org.reminder_offsets == [2880, 90] and org.reminders_business_hours
+    assert org.event_retention_days == 90
     bad = post("/settings", {"name": "", "timezone": "Mars/Olympus"})
     assert bad.status_code == 400
     db.session.expire_all()

@@ -28,7 +28,9 @@ def _choices(form: CampaignForm) -> None:
         scoped(EmailTemplate)
         .where(EmailTemplate.deleted_at.is_(None))
         .order_by(EmailTemplate.kind, EmailTemplate.name)
-    )
+    ).all()
+    # invitation templates first: a campaign invites (a cancellation is rarely what is meant)
+    templates.sort(key=lambda t: t.kind != "invitation")
     form.template_id.choices = [
         SelectChoice(t.id, f"{t.name} ({t.kind_enum.label})") for t in templates
     ]

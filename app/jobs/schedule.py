@@ -56,6 +56,12 @@ def declared(app: Flask) -> list[PeriodicJob]:
             "app.jobs.rollups.apply_rollups",
             app.config["ROLLUP_INTERVAL_SECONDS"],
         ),
+        PeriodicJob(
+            "herald-retention",
+            "app.jobs.retention.purge_events",
+            app.config["RETENTION_INTERVAL_SECONDS"],
+            timeout=3600,
+        ),
     ]
 
 

@@ -14,7 +14,7 @@ from app import clock
 from app.extensions import db, redis
 from app.jobs import with_app_context
 from app.jobs.queues import send_queue
-from app.models import Campaign, Event, Message, MessageStatus
+from app.models import Campaign, Event, Message, MessageStatus, Organization
 
 log = logging.getLogger(__name__)
 LAST_RUN_KEY = "herald:sweeper:last_run"
@@ -48,7 +48,12 @@ def release_expired_leases() -> int:
     """sending rows whose lease ran out (a worker died) go back to queued, or to failed once they
     have used every attempt (a message that kills its worker must not loop forever). Commits."""
     now = clock.now()
-    limit = current_app.config["SEND_MAX_RETRIES"] + 1
+    # the org's own retries (Settings → Delivery), like any other failure of its messages
+    limit = (
+        select(Organization.max_retries + 1)
+        .where(Organization.id == Message.org_id)
+        .scalar_subquery()
+    )
     expired = (Message.status == MessageStatus.SENDING, Message.lease_until < now)
     failed = db.session.execute(
         update(Message)

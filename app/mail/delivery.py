@@ -8,7 +8,6 @@ used again, and each provider's shared circuit breaker is asked once.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +21,13 @@ from app.inbound.verp import verp_key
 from app.mail import metrics, throttle
 from app.models import ProviderAccount, ProviderKind
 from app.providers import OutgoingMessage, Provider, Result, SMTPProvider, SMTPSettings, Transient
+from app.providers.base import ProviderCache
 from app.providers.breaker import Breaker, BreakerSettings
 from app.providers.mailgun import MailgunProvider, MailgunSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_KEY = "default"
-_mailgun: dict[MailgunSettings, MailgunProvider] = {}
-_lock = threading.Lock()
+_mailgun = ProviderCache()
 
 
 class CredentialsUnreadable(Exception):
@@ -115,8 +114,7 @@ def provider_for_account(account: ProviderAccount) -> Provider:
             connect_timeout=connect,
             read_timeout=read,
         )
-        with _lock:
-            return _mailgun.setdefault(settings, MailgunProvider(settings))
+        return _mailgun.get(settings, lambda: MailgunProvider(settings))  # type: ignore[return-value]
     return SMTPProvider.shared(smtp_settings(values, secret))
 
 

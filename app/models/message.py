@@ -108,6 +108,7 @@ class Event(TenantMixin, TimestampMixin, db.Model):
     """Something that happened to a message: queued, sent, retry scheduled, failed, ..."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_org_created", "org_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     message_id: Mapped[int] = mapped_column(

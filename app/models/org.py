@@ -78,6 +78,9 @@ class Organization(TimestampMixin, db.Model):
     dkim_check_message: Mapped[str | None] = mapped_column(String(300))
     # Tracking and provider events
     tracking_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # events (timelines) older than this are deleted; 0 keeps them; the dashboard keeps its counts
+    event_retention_days: Mapped[int] = mapped_column(Integer, default=365, server_default="365")
+    events_purged_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     webhook_id: Mapped[str] = mapped_column(
         String(40), unique=True, default=lambda: secrets.token_urlsafe(18)
     )

@@ -37,6 +37,19 @@ class SendingForm(FlaskForm):
     max_retries = IntegerField(
         "Retries before an email fails", [InputRequired(), NumberRange(0, 10)]
     )
+    event_retention_days = SelectField(
+        "Keep each email's events (timeline, opens, clicks) for",
+        choices=[
+            (30, "30 days"),
+            (90, "90 days"),
+            (180, "6 months"),
+            (365, "1 year"),
+            (730, "2 years"),
+            (0, "As long as the email is kept"),
+        ],
+        coerce=int,
+        default=365,
+    )
 
 
 class RemindersForm(FlaskForm):

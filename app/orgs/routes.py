@@ -86,6 +86,15 @@ def settings() -> ResponseReturnValue:
             "soft_bounce_days",
         ):
             setattr(current_org, key, getattr(sending, key).data)
+        if sending.event_retention_days.data != current_org.event_retention_days:
+            audit(
+                current_org.id,
+                current_user,
+                "settings.retention_changed",
+                days=sending.event_retention_days.data,
+                was=current_org.event_retention_days,
+            )
+            current_org.event_retention_days = sending.event_retention_days.data
         changes = {
             k: getattr(form, k).data
             for k in ("name", "timezone")

@@ -6,7 +6,8 @@ so the caller can commit it at once and a crash repeats at most the message on t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,3 +77,28 @@ class Provider(Protocol):
     def send_batch(self, messages: Iterable[OutgoingMessage]) -> Iterator[Result]:
         """Send each message, yielding its result as soon as it is known."""
         ...
+
+
+class ProviderCache:
+    """Process-wide providers by settings, so connections are reused across batches; bounded
+    (least recently used first out, its connection closed), as settings change over time."""
+
+    def __init__(self, size: int = 64) -> None:
+        from collections import OrderedDict
+
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, settings: object, make: Callable[[], object]) -> object:
+        with self.lock:
+            found = self.items.pop(settings, None)
+            if found is None:
+                found = make()
+            self.items[settings] = found
+            while len(self.items) > self.size:
+                _, evicted = self.items.popitem(last=False)
+                close = getattr(evicted, "close", None)
+                if close is not None:
+                    close()  # a route still holding it reconnects on its next send
+            return found

@@ -6,12 +6,18 @@ import ipaddress
 import smtplib
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from app.providers.base import Accepted, OutgoingMessage, Permanent, Result, Transient
+from app.providers.base import (
+    Accepted,
+    OutgoingMessage,
+    Permanent,
+    ProviderCache,
+    Result,
+    Transient,
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,7 @@ class SMTPProvider:
     """Sends pre-serialized bytes over a connection kept open across batches."""
 
     name = "smtp"
-    _shared: dict[SMTPSettings, SMTPProvider] = {}
-    _lock = threading.Lock()
+    _shared = ProviderCache()
 
     def __init__(self, settings: SMTPSettings) -> None:
         self.settings = settings
@@ -80,10 +85,7 @@ class SMTPProvider:
     @classmethod
     def shared(cls, settings: SMTPSettings) -> SMTPProvider:
         """The process-wide provider for these settings (so its connection is reused)."""
-        with cls._lock:
-            if settings not in cls._shared:
-                cls._shared[settings] = cls(settings)
-            return cls._shared[settings]
+        return cls._shared.get(settings, lambda: cls(settings))  # type: ignore[return-value]
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings

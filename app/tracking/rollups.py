@@ -10,6 +10,8 @@ the events with their current flags and must agree.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import text
 
 from app import clock
@@ -67,7 +69,9 @@ _APPLY = text(
     ON CONFLICT (org_id, bucket, campaign_id, template_id, job_id) DO UPDATE SET {_UPSERT}
     """.replace("{org}", "")
 )
-_REBUILD = text(str(_APPLY).replace("e.type IN", "e.org_id = ANY(:orgs) AND e.type IN"))
+_REBUILD = text(
+    str(_APPLY).replace("e.type IN", "e.org_id = :org AND e.created_at >= :since AND e.type IN")
+)
 _ZERO = ", ".join("0" for _ in COUNTERS[:10])
 _CORRECT = text(
     f"""
@@ -132,11 +136,20 @@ def flush() -> None:
 
 
 def rebuild(org_ids: list[int]) -> None:
-    """Recompute these orgs' rollups from their events (current flags), up to the mark. Commits."""
+    """Recompute these orgs' rollups from their events (current flags), up to the mark; the
+    days whose events retention deleted keep their rollups. Commits."""
     mark = _mark()
     upto = mark[0] if mark else 0
-    db.session.execute(text("DELETE FROM rollups WHERE org_id = ANY(:orgs)"), {"orgs": org_ids})
-    db.session.execute(_REBUILD, {"lo": 0, "hi": upto, "orgs": org_ids})
+    for org_id in org_ids:
+        since = db.session.execute(
+            text("SELECT events_purged_before FROM organizations WHERE id = :org"),
+            {"org": org_id},
+        ).scalar() or datetime(1970, 1, 1, tzinfo=UTC)
+        db.session.execute(
+            text("DELETE FROM rollups WHERE org_id = :org AND bucket >= :since"),
+            {"org": org_id, "since": since},
+        )
+        db.session.execute(_REBUILD, {"lo": 0, "hi": upto, "org": org_id, "since": since})
     db.session.commit()
 
 

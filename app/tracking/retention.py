@@ -1,0 +1,68 @@
+"""Event retention: each organization's events older than its setting are deleted, in batches.
+
+Only events the rollups have already counted are deleted (the dashboard keeps its figures), and
+the cut falls on a UTC midnight, so a rollup bucket is never half deleted: rollups.rebuild()
+keeps the buckets before an organization's cut and recomputes the rest from the events left.
+Messages keep their status and dates; their timelines say that older events were deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select, text
+
+from app import clock
+from app.extensions import db
+from app.models import Organization
+from app.tenancy import ALL_ORGS
+
+BATCH = 5_000
+
+_PURGE = text(
+    """
+    DELETE FROM events WHERE id IN (
+        SELECT id FROM events
+        WHERE org_id = :org AND created_at < :cutoff
+          AND id <= (SELECT coalesce(max(upto), 0) FROM rollup_marks WHERE name = 'events')
+        LIMIT :batch)
+    """
+)
+
+
+def cutoff(days: int, now: datetime | None = None) -> datetime | None:
+    """The first instant kept for a retention of `days` (a UTC midnight); None keeps all."""
+    if not days:
+        return None
+    day = ((now or clock.now()) - timedelta(days=days)).date()
+    return datetime.combine(day, time.min, tzinfo=clock.now().tzinfo)
+
+
+def purge(now: datetime | None = None) -> int:
+    """Delete what every organization's retention lets go; how many events. Commits per batch."""
+    orgs = db.session.execute(
+        select(Organization.id, Organization.event_retention_days)
+        .where(Organization.event_retention_days > 0)
+        .execution_options(**ALL_ORGS)
+    ).all()
+    deleted = 0
+    for org_id, days in orgs:
+        cut = cutoff(days, now)
+        # remembered first: a rebuild never recomputes a day whose events may be gone
+        db.session.execute(
+            text(
+                "UPDATE organizations SET events_purged_before = :cut WHERE id = :org"
+                " AND (events_purged_before IS NULL OR events_purged_before < :cut)"
+            ),
+            {"org": org_id, "cut": cut},
+        )
+        db.session.commit()
+        while True:
+            gone = db.session.execute(
+                _PURGE, {"org": org_id, "cutoff": cut, "batch": BATCH}
+            ).rowcount
+            db.session.commit()
+            deleted += gone
+            if gone < BATCH:
+                break
+    return deleted
