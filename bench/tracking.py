@@ -318,9 +318,12 @@ def run() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        problems = [x for x in log.read_text().splitlines() if "Traceback" in x or "ERROR" in x]
+        lines = log.read_text().splitlines()
+        problems = [i for i, x in enumerate(lines) if "Traceback" in x or "ERROR" in x]
         if problems:
-            print(f"server log: {len(problems)} error lines, first: {problems[0][:300]}")
+            first = problems[0]
+            print(f"server log: {len(problems)} error lines; the first, with what follows:")
+            print("\n".join(x[:300] for x in lines[first : first + 30]))
     stored = _stored()
     lost = 0
     for name, kind in (("pixel", "opened"), ("click", "clicked")):

@@ -257,3 +257,15 @@ def test_the_spool_rotates_under_steady_load_and_stored_files_are_deleted(app, s
         time.sleep(0.05)
     assert not first.exists() and writer.path != first  # rotated, stored, deleted
     assert len(list(writer.dir.glob("*.hits"))) <= 2
+
+
+def test_a_click_that_cannot_be_recorded_still_reaches_its_destination(app, sent, monkeypatch):
+    from app.tracking import record
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(record.Writer, "append", broken)
+    response = app.test_client().get(click_path(sent.id, "https://example.com/job"), headers=HUMAN)
+    assert response.status_code == 302 and response.headers["Location"] == "https://example.com/job"
+    assert _events("clicked") == []

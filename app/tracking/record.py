@@ -283,7 +283,9 @@ class Writer:
     def adopt(self) -> None:
         """Store and delete the spools of processes that died before storing them."""
         mine = {segment.path for segment in self.segments}
-        for path in sorted(self.dir.glob("*.tmp")) + sorted(self.dir.glob("*.hits")):
+        stale = time.time() - 3600  # a *.tmp is a spool being created: only an old one is left
+        leftovers = [p for p in self.dir.glob("*.tmp") if _mtime(p) < stale]
+        for path in leftovers + sorted(self.dir.glob("*.hits")):
             if path in mine:
                 continue
             try:
@@ -406,6 +408,13 @@ class Writer:
         }
         if clicks:
             _flag_bursts(conn, clicks)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _parse(line: bytes, key: str) -> tuple | None:

@@ -3,6 +3,8 @@ link does not say. A cut or altered link gets a clear 400 and is counted in /met
 
 from __future__ import annotations
 
+import logging
+
 from flask import Response, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
@@ -12,6 +14,8 @@ from app.tracking import bp
 from app.tracking.links import GIF, BadTrackingLink, read_click, read_open
 from app.tracking.record import record_click, record_open
 from app.tracking.rules import classify_click, classify_open
+
+log = logging.getLogger(__name__)
 
 
 def _detail() -> dict:
@@ -47,7 +51,11 @@ def click(token: str) -> ResponseReturnValue:
         return _bad("click")
     # the agent is judged here; "clicked right after sending" in the recording statement
     reason = classify_click(request.method, request.user_agent.string, request.remote_addr, None)
-    record_click(message_id, url, reason, _detail())
+    try:
+        record_click(message_id, url, reason, _detail())
+    except Exception:  # noqa: BLE001 - the candidate still gets where the link points
+        log.exception("tracking: a click could not be spooled; redirected anyway")
+        count_reject("tracking", "click_unrecorded")
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
