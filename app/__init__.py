@@ -85,3 +85,18 @@ def _template_globals(app: Flask) -> None:
         user_memberships=user_memberships,
         Role=Role,
     )
+    app.jinja_env.filters["org_time"] = org_time
+
+
+def org_time(dt, zone: str | None = None):  # noqa: ANN001, ANN201
+    """A timestamp in `zone`, else the organization's time zone (UTC when there is none)."""
+    from zoneinfo import ZoneInfo
+
+    from app.tenancy import current_org
+
+    try:
+        name = zone or (current_org.timezone if current_org else None) or "UTC"
+        tz = ZoneInfo(name)
+    except (LookupError, ValueError, RuntimeError):  # outside a request, or an odd zone
+        tz = ZoneInfo("UTC")
+    return dt.astimezone(tz) if dt.tzinfo else dt
