@@ -374,3 +374,27 @@ def test_past_dates_are_refused(setup, post):
     assert response.status_code == 400 and "must be in the future" in response.get_data(
         as_text=True
     )
+
+
+def test_invitation_page_shows_the_interview_in_the_candidates_zone(ctx, factories, client):
+    """14:00 UTC in January is 09:00 in New York (the candidate's zone) and 15:00 in Paris."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from app.models import Campaign, Candidate
+
+    org = factories.make_org()
+    invitation = factories.make_invitation(org)
+    token = "t" * 43
+    invitation.token_hash = hashlib.sha256(token.encode()).digest()
+    campaign = db.session.get(Campaign, invitation.campaign_id)
+    campaign.slot_starts_at = datetime(2031, 1, 15, 14, 0, tzinfo=UTC)
+    invitation.expires_at = datetime(2031, 1, 10, tzinfo=UTC)
+    candidate = db.session.get(Candidate, invitation.candidate_id)
+    candidate.timezone = "America/New_York"
+    db.session.commit()
+    html = client.get(f"/i/{token}").get_data(as_text=True)
+    assert "15 January 2031, 09:00 EST" in html
+    candidate.timezone = None
+    db.session.commit()
+    assert "15 January 2031, 15:00 CET" in client.get(f"/i/{token}").get_data(as_text=True)
