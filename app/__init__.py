@@ -89,14 +89,20 @@ def _template_globals(app: Flask) -> None:
 
 
 def org_time(dt, zone: str | None = None):  # noqa: ANN001, ANN201
-    """A timestamp in `zone`, else the organization's time zone (UTC when there is none)."""
+    """A timestamp in `zone`, else the organization's time zone (UTC when there is none, as
+    outside a request); a naive timestamp is taken as UTC."""
+    from datetime import UTC
     from zoneinfo import ZoneInfo
+
+    from flask import has_request_context
 
     from app.tenancy import current_org
 
+    name = zone
+    if name is None and has_request_context():
+        name = current_org.timezone if current_org else None
     try:
-        name = zone or (current_org.timezone if current_org else None) or "UTC"
-        tz = ZoneInfo(name)
-    except (LookupError, ValueError, RuntimeError):  # outside a request, or an odd zone
+        tz = ZoneInfo(name or "UTC")
+    except (LookupError, ValueError):
         tz = ZoneInfo("UTC")
-    return dt.astimezone(tz) if dt.tzinfo else dt
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(tz)

@@ -112,3 +112,43 @@ def test_only_admins_change_retention_and_bad_values_change_nothing(factories, l
         select(AuditEntry).where(AuditEntry.action == "settings.retention_changed")
     ).one()
     assert entry.detail == {"days": 30, "was": 365}
+
+
+def test_retention_shorter_than_the_soft_bounce_window_is_refused(factories, login_as, post):
+    """Soft bounces are counted from events: keeping them less long would lose the count."""
+    org = factories.make_org()
+    login_as(factories.make_user(org, Role.ADMIN), org)
+    response = post(
+        "/settings",
+        {
+            "name": org.name,
+            "timezone": "Europe/Paris",
+            "s-send_rate_per_minute": 60,
+            "s-invitation_ttl_days": 14,
+            "s-candidate_daily_cap": 3,
+            "s-max_retries": 3,
+            "s-soft_bounce_threshold": 3,
+            "s-soft_bounce_days": 60,
+            "s-event_retention_days": 30,
+            "r-hours": "24",
+        },
+    )
+    assert response.status_code == 400
+    assert "at least as long as soft bounces are counted" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert (org.event_retention_days, org.soft_bounce_days) == (365, 7)
+
+
+def test_a_failed_email_keeps_its_attempts(factories):
+    org = factories.make_org()
+    org.event_retention_days = 30
+    message = factories.make_message(org)
+    message.status = "failed"
+    db.session.add(
+        Event(org_id=org.id, message_id=message.id, type="failed", created_at=NOW - timedelta(60))
+    )
+    db.session.commit()
+    rollups.flush()
+    retention.purge(NOW)
+    kinds = db.session.scalars(select(Event.type).where(Event.message_id == message.id)).all()
+    assert "failed" in kinds

@@ -12,7 +12,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 from app.mail.render import Rendered
 
-_BREAKS = re.compile(r"[\r\n]+")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")  # every control but TAB
 
 
 def message_domain(org: object | None) -> str:
@@ -51,7 +51,7 @@ def build_mime(
     alternative = _boundary()
     lines = [
         _header("From", mail_from),
-        _header("To", formataddr((to_name, to_email)) if to_name else to_email),
+        _header("To", _address(to_name, to_email)),
         _header("Subject", rendered.subject),
         _header("Date", format_datetime(date)),
         _header("Message-ID", message_id),
@@ -92,11 +92,14 @@ def _boundary() -> str:
 
 def _header(name: str, value: str) -> str:
     """One header line, CRLF-ended: as is when short and ASCII, folded at spaces when long
-    (RFC 5322), RFC 2047-encoded when not ASCII. CR and LF never get in (no injection)."""
-    value = _BREAKS.sub(" ", value)
+    (RFC 5322), RFC 2047-encoded when not ASCII (only the phrase before a trailing <…>, so
+    List-Id and addresses keep their syntax). CR, LF and other controls never get in."""
+    value = _CONTROLS.sub(" ", value)
     if not value.isascii():
-        encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-        return f"{name}: {encoded}\r\n"
+        phrase, sep, angle = value.rpartition(" <")
+        if sep and angle.endswith(">") and angle.isascii():
+            return f"{name}: {_encoded(phrase)} <{angle}\r\n"
+        return f"{name}: {_encoded(value)}\r\n"
     line = f"{name}: {value}"
     if len(line) <= 78:
         return line + "\r\n"
@@ -108,6 +111,20 @@ def _header(name: str, value: str) -> str:
         else:
             current += " " + word
     return "\r\n".join([*folded, current]) + "\r\n"
+
+
+def _encoded(text: str) -> str:
+    """RFC 2047 encoded words of at most 75 characters each, on one line (unfolded)."""
+    return Header(text, "utf-8").encode(linesep="\r\n").replace("\r\n", "")
+
+
+def _address(name: str | None, address: str) -> str:
+    """`Name <address>`; a non-ASCII name becomes encoded words (not one over-long word)."""
+    if not name:
+        return address
+    if name.isascii():
+        return formataddr((name, address))
+    return f"{_encoded(name)} <{address}>"
 
 
 def _qp(text: str) -> bytes:

@@ -69,6 +69,15 @@ def settings() -> ResponseReturnValue:
             )
         except ValueError:
             offsets = None
+        keep = sending.event_retention_days.data
+        if keep and keep < sending.soft_bounce_days.data:
+            sending.event_retention_days.errors = [
+                "Keep events at least as long as soft bounces are counted "
+                f"({sending.soft_bounce_days.data} days)."
+            ]
+            return render_template(
+                "orgs/settings.html", form=form, sending=sending, reminders=reminders
+            ), 400
         if offsets is None or any(m <= 0 or m > 60 * 24 * 30 for m in offsets):
             reminders.hours.errors = ["Use hours like “24, 2” (up to 720)."]
             return render_template(

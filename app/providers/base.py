@@ -91,14 +91,16 @@ class ProviderCache:
         self.lock = threading.Lock()
 
     def get(self, settings: object, make: Callable[[], object]) -> object:
+        evicted = []
         with self.lock:
             found = self.items.pop(settings, None)
             if found is None:
                 found = make()
             self.items[settings] = found
             while len(self.items) > self.size:
-                _, evicted = self.items.popitem(last=False)
-                close = getattr(evicted, "close", None)
-                if close is not None:
-                    close()  # a route still holding it reconnects on its next send
-            return found
+                evicted.append(self.items.popitem(last=False)[1])
+        for provider in evicted:  # outside the lock: an SMTP QUIT may take its timeout
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()  # a route still holding it reconnects on its next send
+        return found

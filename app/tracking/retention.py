@@ -1,6 +1,7 @@
 """Event retention: each organization's events older than its setting are deleted, in batches.
 
-Only events the rollups have already counted are deleted (the dashboard keeps its figures), and
+Only events the rollups have already counted are deleted (the dashboard keeps its figures), never
+those of a failed email waiting in Dead letters, and
 the cut falls on a UTC midnight, so a rollup bucket is never half deleted: rollups.rebuild()
 keeps the buckets before an organization's cut and recomputes the rest from the events left.
 Messages keep their status and dates; their timelines say that older events were deleted.
@@ -25,6 +26,8 @@ _PURGE = text(
         SELECT id FROM events
         WHERE org_id = :org AND created_at < :cutoff
           AND id <= (SELECT coalesce(max(upto), 0) FROM rollup_marks WHERE name = 'events')
+          AND NOT EXISTS (  -- a failed email keeps its attempts until it is retried or discarded
+              SELECT 1 FROM messages m WHERE m.id = events.message_id AND m.status = 'failed')
         LIMIT :batch)
     """
 )

@@ -142,7 +142,8 @@ def rebuild(org_ids: list[int]) -> None:
     upto = mark[0] if mark else 0
     for org_id in org_ids:
         since = db.session.execute(
-            text("SELECT events_purged_before FROM organizations WHERE id = :org"),
+            # locked: a purge moving the horizon meanwhile waits for this rebuild
+            text("SELECT events_purged_before FROM organizations WHERE id = :org FOR UPDATE"),
             {"org": org_id},
         ).scalar() or datetime(1970, 1, 1, tzinfo=UTC)
         db.session.execute(
