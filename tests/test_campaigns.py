@@ -398,3 +398,19 @@ def test_invitation_page_shows_the_interview_in_the_candidates_zone(ctx, factori
     candidate.timezone = None
     db.session.commit()
     assert "15 January 2031, 15:00 CET" in client.get(f"/i/{token}").get_data(as_text=True)
+
+
+def test_a_campaign_shows_sent_as_soon_as_its_last_email_is_handled(
+    ctx, factories, sink, run_worker
+):
+    """No wait for the periodic check: the dispatcher that handled the last email marks it."""
+    from app.models import Campaign
+
+    org = factories.make_org()
+    campaign = factories.launch_campaign(org, 3)
+    assert db.session.get(Campaign, campaign.id).status == "sending"
+    run_worker()
+    db.session.expire_all()
+    done = db.session.get(Campaign, campaign.id)
+    assert len(sink.messages) == 3
+    assert done.status == "sent" and done.finished_at is not None

@@ -583,16 +583,24 @@ def start_due() -> int:
     ).all()
     for (campaign_id,) in started:
         supersede_older(db.session.get(Campaign, campaign_id))
+    db.session.commit()
+    finish_done()
+    return len(started)
+
+
+def finish_done() -> int:
+    """Sending campaigns with nothing queued or in flight are marked sent. Commits."""
     active = select(Message.id).where(
         Message.campaign_id == Campaign.id, Message.status.in_(["queued", "sending"])
     )
-    db.session.execute(
+    done = db.session.execute(
         update(Campaign)
         .where(Campaign.status == CampaignStatus.SENDING, ~active.exists())
-        .values(status=CampaignStatus.SENT, finished_at=now)
-    )
+        .values(status=CampaignStatus.SENT, finished_at=clock.now())
+        .returning(Campaign.id)
+    ).all()
     db.session.commit()
-    return len(started)
+    return len(done)
 
 
 def sample_recipient(org: Organization, campaign: Campaign) -> Candidate | None:

@@ -29,4 +29,13 @@ def dispatch_due(max_batches: int = 50) -> dict[str, int]:
         if not claimed:
             break
         totals.update(sending.send_claimed(claimed, token))
+    _finish_campaigns()
     return dict(totals)
+
+
+def _finish_campaigns() -> None:
+    """A campaign whose last message was just handled shows as sent now, not at the next
+    periodic check (which remains the safety net)."""
+    from app.campaigns.services import finish_done
+
+    finish_done()
