@@ -81,7 +81,8 @@ def test_three_real_workers_together_respect_60_per_minute(ctx, factories, sink,
         raise AssertionError((len(sink.messages), rows, keys, report))
     assert elapsed >= 12 - 5 - 1, (elapsed, report)  # never faster than burst + 1/s
     db.session.expire_all()
-    # the rest is held back: waiting (queued) or claimed by a worker waiting for a token
+    # the rest is held back: waiting (queued), or claimed at that instant by a worker that puts
+    # it back when its bucket says wait
     assert db.session.scalar(select(Message.id).where(Message.status != "sent")) is not None
 
 
