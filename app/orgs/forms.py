@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange
 
 TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
@@ -40,12 +41,12 @@ class SendingForm(FlaskForm):
     event_retention_days = SelectField(
         "Keep each email's events (timeline, opens, clicks) for",
         choices=[
-            (30, "30 days"),
-            (90, "90 days"),
-            (180, "6 months"),
-            (365, "1 year"),
-            (730, "2 years"),
-            (0, "As long as the email is kept"),
+            SelectChoice(30, "30 days"),
+            SelectChoice(90, "90 days"),
+            SelectChoice(180, "6 months"),
+            SelectChoice(365, "1 year"),
+            SelectChoice(730, "2 years"),
+            SelectChoice(0, "As long as the email is kept"),
         ],
         coerce=int,
         default=365,
