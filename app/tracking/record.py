@@ -226,14 +226,20 @@ class Writer:
                 if time.monotonic() - adopted_at > ADOPT_EVERY:
                     adopted_at = time.monotonic()
                     self.adopt()
-                if self._store_next():
+                if self.step():
                     self.wake.set()  # more is waiting: no pause
-                self._rotate()
                 pause = 0.0
             except Exception:  # noqa: BLE001 - the spool keeps the hits; try again shortly
                 log.exception("tracking writer: hits stay spooled, retrying")
                 self._drop_connection()
                 pause = min(5.0, (pause or 0.25) * 2)
+
+    def step(self) -> bool:
+        """One round of the writer: store the next stretch, then rotate if the spool is big.
+        True if more is waiting. Safe beside the writer thread (tests run it directly)."""
+        more = self._store_next()
+        self._rotate()
+        return more
 
     def _store_next(self) -> bool:
         """Store the next stretch of complete lines (at most MAX_READ bytes); True if there is
