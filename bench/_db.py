@@ -71,3 +71,35 @@ def copy_candidates(org_id: int, count: int, tag: str = "bench") -> None:
         for n in range(count):
             row = (org_id, f"c{n}@example.com", f"First{n}", f"Last{n}", [tag], "{}")
             copy.write_row((*row, "now", "now"))
+
+
+def draft_campaign(org_id: int, user_id: int, recipients: int, **org_settings: object):  # noqa: ANN201
+    """Inside an app context: the default templates, a job, `recipients` candidates (COPY) and
+    an invitation campaign to them, created but not launched. Returns (org, user, campaign)."""
+    from app.campaigns import services
+    from app.extensions import db
+    from app.models import Job, Organization, TemplateKind, User
+    from app.templates_editor.services import create_defaults
+
+    org = db.session.get(Organization, org_id)
+    for name, value in org_settings.items():
+        setattr(org, name, value)
+    user = db.session.get(User, user_id)
+    template = next(t for t in create_defaults(org, user) if t.kind == TemplateKind.INVITATION)
+    job = Job(org_id=org.id, title="Backend Engineer", department="Platform")
+    db.session.add(job)
+    db.session.commit()
+    copy_candidates(org_id, recipients)
+    db.session.commit()
+    campaign = services.create(
+        org,
+        user,
+        name="Bench",
+        job=job,
+        template=template,
+        audience={"tag": "bench"},
+        respond_by=None,
+        slot_starts_at=None,
+        location=None,
+    )
+    return org, user, campaign

@@ -9,7 +9,7 @@ import os
 import resource
 import time
 
-from _db import app_with_org, copy_candidates, with_database
+from _db import app_with_org, draft_campaign, with_database
 
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "100000"))
 TARGET_S, TARGET_MB = 20, 400
@@ -22,30 +22,11 @@ def _peak_mb() -> float:
 def run() -> None:
     from app.campaigns import services
     from app.extensions import db
-    from app.models import Campaign, Candidate, Job, Organization, User
-    from app.templates_editor.services import create_defaults
+    from app.models import Campaign, Candidate
 
     app, org_id, user_id = app_with_org()
     with app.app_context():
-        org = db.session.get(Organization, org_id)
-        user = db.session.get(User, user_id)
-        template = create_defaults(org, user)[0]
-        job = Job(org_id=org.id, title="Engineer")
-        db.session.add(job)
-        db.session.commit()
-        copy_candidates(org_id, RECIPIENTS)
-        db.session.commit()
-        campaign = services.create(
-            org,
-            user,
-            name="Bench",
-            job=job,
-            template=template,
-            audience={"tag": "bench"},
-            respond_by=None,
-            slot_starts_at=None,
-            location=None,
-        )
+        org, user, campaign = draft_campaign(org_id, user_id, RECIPIENTS)
         before = _peak_mb()
         started = time.perf_counter()
         written = services.launch(org, campaign, user, None)

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _db import app_with_org, copy_candidates, with_database
+from _db import app_with_org, draft_campaign, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
@@ -194,34 +194,12 @@ def launch(recipients: int) -> tuple[object, int]:
     launched invitation campaign (services.create + services.launch). Returns (app, campaign id).
     """
     from app.campaigns import services
-    from app.extensions import db
     from app.jobs.queues import send_queue
-    from app.models import Job, Organization, TemplateKind, User
-    from app.templates_editor.services import create_defaults
 
     app, org_id, user_id = app_with_org()
     with app.app_context():
-        org = db.session.get(Organization, org_id)
-        org.send_rate_per_minute = HUGE
-        org.dkim_enabled = False
-        user = db.session.get(User, user_id)
-        templates = create_defaults(org, user)
-        template = next(t for t in templates if t.kind == TemplateKind.INVITATION)
-        job = Job(org_id=org.id, title="Backend Engineer", department="Platform")
-        db.session.add(job)
-        db.session.commit()
-        copy_candidates(org_id, recipients)
-        db.session.commit()
-        campaign = services.create(
-            org,
-            user,
-            name="Send bench",
-            job=job,
-            template=template,
-            audience={"tag": "bench"},
-            respond_by=None,
-            slot_starts_at=None,
-            location=None,
+        org, user, campaign = draft_campaign(
+            org_id, user_id, recipients, send_rate_per_minute=HUGE, dkim_enabled=False
         )
         started = time.perf_counter()
         written = services.launch(org, campaign, user, None)

@@ -37,7 +37,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from _db import app_with_org, copy_candidates, with_database
+from _db import app_with_org, draft_campaign, with_database
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "2000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "21"))
@@ -116,31 +116,12 @@ def _seed() -> tuple[list[str], list[str]]:
     from app import clock
     from app.campaigns import services
     from app.extensions import db
-    from app.models import Campaign, CampaignStatus, Job, Message, Organization, User
-    from app.templates_editor.services import create_defaults
+    from app.models import Campaign, CampaignStatus, Message
     from app.tracking.links import click_path, pixel_path
 
     app, org_id, user_id = app_with_org()
     with app.app_context():
-        org = db.session.get(Organization, org_id)
-        user = db.session.get(User, user_id)
-        template = create_defaults(org, user)[0]
-        job = Job(org_id=org.id, title="Engineer")
-        db.session.add(job)
-        db.session.commit()
-        copy_candidates(org_id, MESSAGES)
-        db.session.commit()
-        campaign = services.create(
-            org,
-            user,
-            name="Bench",
-            job=job,
-            template=template,
-            audience={"tag": "bench"},
-            respond_by=None,
-            slot_starts_at=None,
-            location=None,
-        )
+        org, user, campaign = draft_campaign(org_id, user_id, MESSAGES)
         assert services.launch(org, campaign, user, None) == MESSAGES
         sent = clock.now() - timedelta(hours=1)
         db.session.execute(
