@@ -200,11 +200,12 @@ def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
         message.provider_message_id = result.provider_id
         message.provider_response = result.response
         message.last_error = None
-        _event(message, "sent", provider=label, response=result.response, ms=round(last.ms, 1))
-        if last.route.name == "smtp":  # over SMTP, the receiving server's 250 is delivery
-            message.delivered_at = now  # (until a DSN says otherwise)
+        sent, delivered = _sent_events(last)
+        _event(message, "sent", **sent)
+        if delivered is not None:  # (until a DSN says otherwise)
+            message.delivered_at = now
             message.delivery = message.delivery or "delivered"
-            _event(message, "delivered", provider=label, via="smtp")
+            _event(message, "delivered", **delivered)
         return "sent"
     if isinstance(result, Transient) and result.unconfirmed:  # never resent automatically
         message.status = MessageStatus.FAILED
@@ -237,6 +238,17 @@ def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
 
 
 TAKE_AHEAD = 16  # sends taken from the rate buckets at once (at most what the batch still has)
+
+
+def _sent_events(attempt: Attempt) -> tuple[dict, dict | None]:
+    """The details of an accepted send's events: 'sent', and 'delivered' when the provider was
+    SMTP (the receiving server's 250 is delivery). One place for both recording paths."""
+    label = attempt.route.label
+    sent = {"provider": label, "response": attempt.result.response, "ms": round(attempt.ms, 1)}
+    delivered = {"provider": label, "via": "smtp"} if attempt.route.name == "smtp" else None
+    return sent, delivered
+
+
 MAX_RATE_LIMITED = 10  # 429s for one message before they count as retries (nothing loops forever)
 
 
@@ -419,9 +431,7 @@ class _Fast:
 
     def sent(self, message_id: int, token: str, attempt: Attempt, subject: str | None) -> bool:
         result = attempt.result
-        smtp = attempt.route.name == "smtp"  # over SMTP, the receiving server's 250 is delivery
-        label = attempt.route.label
-        sent = {"provider": label, "response": result.response, "ms": round(attempt.ms, 1)}
+        sent, delivered = _sent_events(attempt)
         params = {
             "id": message_id,
             "token": token,
@@ -431,9 +441,9 @@ class _Fast:
             "account": attempt.route.account_id,
             "provider_id": result.provider_id,
             "response": result.response,
-            "smtp": smtp,
+            "smtp": delivered is not None,
             "sent": json.dumps(sent),
-            "delivered": json.dumps({"provider": label, "via": "smtp"}),
+            "delivered": json.dumps(delivered),
         }
         return self.raw.execute(_FAST_SENT, params, prepare=True).fetchone() is not None
 

@@ -42,7 +42,6 @@ from app import clock
 from app.tracking.rules import BURST_CLICK_SECONDS, RULES_VERSION
 
 log = logging.getLogger(__name__)
-RANK = {None: 0, "delivered": 1, "opened": 2, "clicked": 3}
 MAX_BATCH = 1000  # hits per statement
 MAX_READ = 4 * 1024 * 1024  # bytes of spool read and stored per round
 ROTATE_BYTES = 8 * 1024 * 1024  # a fully stored spool this big is replaced by a new one
@@ -237,17 +236,14 @@ class Writer:
     def step(self) -> bool:
         """One round of the writer: store the next stretch, then rotate if the spool is big.
         True if more is waiting. Safe beside the writer thread (tests run it directly)."""
-        more = self._store_next()
+        with self.store_lock:
+            more = self._store_next()
         self._rotate()
         return more
 
     def _store_next(self) -> bool:
         """Store the next stretch of complete lines (at most MAX_READ bytes); True if there is
         more. A segment that a newer one replaced is deleted once it is all stored."""
-        with self.store_lock:
-            return self._store_next_locked()
-
-    def _store_next_locked(self) -> bool:
         with self.lock:
             written, segments = self.written, list(self.segments)
         for segment in segments:
