@@ -401,16 +401,23 @@ def test_invitation_page_shows_the_interview_in_the_candidates_zone(ctx, factori
 
 
 def test_a_campaign_shows_sent_as_soon_as_its_last_email_is_handled(
-    ctx, factories, sink, run_worker
+    ctx, factories, sink, run_worker, login_as, client
 ):
-    """No wait for the periodic check: the dispatcher that handled the last email marks it."""
+    """No wait for the periodic check: the dispatcher that handled the last email marks it, and
+    the page that was polling its progress reloads whole (header and buttons too)."""
     from app.models import Campaign
 
     org = factories.make_org()
     campaign = factories.launch_campaign(org, 3)
-    assert db.session.get(Campaign, campaign.id).status == "sending"
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    poll = {"HX-Request": "true"}
+    url = f"/campaigns/{campaign.id}?was=sending"
+    assert "HX-Refresh" not in client.get(url, headers=poll).headers  # still sending
     run_worker()
     db.session.expire_all()
     done = db.session.get(Campaign, campaign.id)
     assert len(sink.messages) == 3
     assert done.status == "sent" and done.finished_at is not None
+    assert client.get(url, headers=poll).headers.get("HX-Refresh") == "true"
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "every 2s" not in page  # a sent campaign's page stops polling

@@ -126,7 +126,9 @@ def test_retention_shorter_than_the_soft_bounce_window_is_refused(factories, log
     login_as(factories.make_user(org, Role.ADMIN), org)
     response = post("/settings", _settings(org, soft_bounce_days=60, event_retention_days=30))
     assert response.status_code == 400
-    assert "at least as long as soft bounces are counted" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "at least as long as soft bounces are counted" in page
+    assert "Nothing was saved" in page  # said at the top, not only beside the field
     db.session.expire_all()
     assert (org.event_retention_days, org.soft_bounce_days) == (365, 7)
 

@@ -129,6 +129,9 @@ def show(campaign_id: int) -> ResponseReturnValue:
     """Review (a draft) or progress (everything after)."""
     campaign = get_for_org_or_404(Campaign, campaign_id)
     if request.headers.get("HX-Request"):
+        was = request.args.get("was")
+        if was and was != campaign.status:  # sent, paused, started: the header and buttons too
+            return "", 204, {"HX-Refresh": "true"}
         return render_template(
             "campaigns/_progress.html", campaign=campaign, progress=services.progress(campaign)
         )
