@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 
 from flask import current_app
 
 from app import clock
 from app.extensions import db
 from app.mail import links
-from app.mail.mime import build_mime
+from app.mail.merge import render_merged
+from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
 from app.models import Message, Organization, TemplateKind, TemplateVersion
 from app.providers import OutgoingMessage
@@ -31,12 +32,18 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
         return render_builtin(message.template, context), None, unsubscribe
-    from app.templates_editor.services import render
+    from app.templates_editor.services import brand_for
 
     version = db.session.get(TemplateVersion, message.template_version_id)
     org = db.session.get(Organization, message.org_id)
-    kind = TemplateKind(version.template.kind)
-    rendered = render(org, kind, version.subject, version.html, version.text, context)
+    rendered = render_merged(  # a campaign's template is rendered once, then merged
+        subject=version.subject,
+        html=version.html,
+        text=version.text,
+        brand=brand_for(org),
+        context=context,
+        bulk=TemplateKind(version.template.kind).is_bulk,
+    )
     return rendered, org, unsubscribe
 
 
@@ -73,7 +80,7 @@ def list_headers(message: Message, org: Organization | None, unsubscribe: str | 
 
 def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
     """From header and extra headers: the org's sender and reply-to when branded."""
-    default_name, default_addr = parseaddr(current_app.config["MAIL_FROM"])
+    default_name, default_addr = split_address(current_app.config["MAIL_FROM"])
     if org is None:
         return formataddr((default_name, default_addr)), {}
     name = header_safe(org.sender_name or org.name)
@@ -95,7 +102,7 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
     if invitation is None:
         return None
     job = db.session.get(Job, campaign.job_id)
-    name, address = parseaddr(mail_from)
+    name, address = split_address(mail_from)
     domain = address.rpartition("@")[2] or "herald.localhost"
     return invitation_ics(
         uid=f"invitation-{invitation.id}@{domain}",
@@ -133,7 +140,7 @@ def outgoing_for(message: Message) -> OutgoingMessage:
         calendar=_calendar(message, org, mail_from),
     )
     message.subject = rendered.subject
-    envelope_from = parseaddr(mail_from)[1]
+    envelope_from = split_address(mail_from)[1]
     return OutgoingMessage(
         message.id,
         raw,

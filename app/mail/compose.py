@@ -134,6 +134,11 @@ def _compiled(kind: str, source: str) -> Any:
     return _compiled_one(kind, source)
 
 
+def parse(source: str) -> nodes.Template:
+    """An authored template's AST (TemplateSyntaxError when it has none)."""
+    return _authored_text.parse(source)
+
+
 def check_source(source: str, field: str) -> None:
     """Syntax (with line and column) and variables against the catalogue; TemplateProblem."""
     env = _authored_html if field == "html" else _authored_text

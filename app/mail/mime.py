@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import uuid
 from datetime import datetime
@@ -15,6 +16,12 @@ from app.mail.render import Rendered
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")  # every control but TAB
 
 
+@functools.lru_cache(maxsize=256)
+def split_address(value: str) -> tuple[str, str]:
+    """parseaddr, remembered: every message parses the same few senders."""
+    return parseaddr(value)
+
+
 def message_domain(org: object | None) -> str:
     """The domain of Message-IDs: the org's sending domain, else the deployment's sender's."""
     from flask import current_app
@@ -22,7 +29,9 @@ def message_domain(org: object | None) -> str:
     domain = getattr(org, "sending_domain", None)
     if domain:
         return domain
-    return parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "herald.localhost"
+    return (
+        split_address(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "herald.localhost"
+    )
 
 
 def new_message_id(org: object | None = None) -> str:

@@ -34,6 +34,7 @@ class _TextBuilder(HTMLParser):
         self.out: list[str] = []
         self.skip = 0
         self.links: list[tuple[str | None, int]] = []
+        self.labels: list[tuple[str, str]] = []  # every link's (href, label) as written
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in SKIP:
@@ -61,6 +62,8 @@ class _TextBuilder(HTMLParser):
         elif tag == "a" and self.links:
             href, start = self.links.pop()
             label = "".join(self.out[start:]).strip()
+            if href:
+                self.labels.append((href, label))
             if href and not href.startswith("#") and href != label:
                 self.out.append(f" ({href})" if label else href)
 
@@ -78,3 +81,11 @@ def html_to_text(html: str) -> str:
     lines = [line.strip() for line in text.splitlines()]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def link_labels(html: str) -> list[tuple[str, str]]:
+    """Each link's href and label, as html_to_text compares them."""
+    builder = _TextBuilder()
+    builder.feed(html)
+    builder.close()
+    return builder.labels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import current_app
@@ -21,7 +22,13 @@ class InvalidToken(Exception):
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"herald:{purpose}")
+    return _built(current_app.config["SECRET_KEY"], purpose)
+
+
+@functools.lru_cache(maxsize=16)
+def _built(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    """One serializer per secret and purpose (a worker signs one or two links per mail)."""
+    return URLSafeTimedSerializer(secret, salt=f"herald:{purpose}")
 
 
 def sign(purpose: str, payload: Any) -> str:

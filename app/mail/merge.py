@@ -1,0 +1,299 @@
+"""Mail merge for campaigns: render a template version once with a marker in place of each
+recipient's own value (name, email, their links), then make each recipient's mail by putting
+their values in. Rendering a branded mail (sandbox, nh3, layout, css-inline, text part) costs
+about a millisecond; putting values in costs microseconds.
+
+It is exact or it is not used: the result is the same bytes the full render gives, else the
+full render runs.
+- A value is merged only where the templates print it as a bare `{{ candidate.first_name }}`
+  (the Jinja AST says so); a value a template tests, filters, calls or loops over is part of the
+  cache key instead, like everything shared. Macros, call/filter blocks and block sets: no merge.
+- Only plain values are merged: no markup characters, quotes, controls, odd whitespace, and a
+  colon only in an http(s) URL. Every stage (escaping, nh3, css-inline, the text part) leaves such
+  a value as it leaves the marker; any other value gets the full render.
+- Each cached render is checked once against a second render with other probe values, and
+  refused where a marker sits in a style or in a URL attribute whose scheme it could decide.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html.parser import HTMLParser
+from typing import Any
+
+from jinja2 import nodes
+
+from app.mail.compose import MAX_SUBJECT, Brand, parse, render_authored
+from app.mail.render import Rendered
+from app.mail.text import link_labels
+
+ROOTS = ("candidate", "invitation", "unsubscribe_url")  # the recipient's own values live here
+_NONCE = "".join(secrets.choice("bcdfghjkmnpqrstvwz") for _ in range(10))
+_MARK = re.compile(f"hm{_NONCE}(\\d+)x")
+_UNMERGEABLE = (
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.FilterBlock,
+    nodes.AssignBlock,
+    nodes.EvalContextModifier,
+    nodes.Block,
+    nodes.Extends,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+)
+_NOT_PLAIN = re.compile(r"[<>&\"'\x00-\x1f\x7f-\x9f\ud800-\udfff]|[^\S ]|  |^ | $|^#")
+_URL = re.compile(r"https?://[A-Za-z0-9._~/?#@!$()*+,;=%:\[\]-]+\Z")
+_URL_ATTRIBUTES = {"href", "src", "srcset", "cite", "action", "longdesc", "background", "poster"}
+MAX_VALUE = 320
+ENTRIES_PER_TEMPLATE = 64
+counts: Counter = Counter()  # recipients' mail rendered in full and merged, per process
+GIVE_UP_MISSES = 32  # misses before a template whose key changes per recipient stops merging
+
+Path = tuple[str, ...]
+
+
+def plain(value: str) -> bool:
+    """A value every stage treats as it treats the marker (see the module's docstring)."""
+    if not value or len(value) > MAX_VALUE or _NOT_PLAIN.search(value):
+        return False
+    return ":" not in value or _URL.match(value) is not None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How the templates use the recipient's values."""
+
+    printed: frozenset[Path]  # only ever printed bare
+    other: frozenset[Path]  # tested, filtered, called, assigned...
+    whole: bool = False  # a construct that could transform printed output: never merge
+
+
+def usage_of(source: str) -> Usage:
+    """Read a template's AST for where the recipient's values are used."""
+    ast = parse(source)
+    if any(True for _ in ast.find_all(_UNMERGEABLE)):
+        return Usage(frozenset(), frozenset(), whole=True)
+    parents: dict[int, nodes.Node] = {}
+    stack: list[nodes.Node] = [ast]
+    while stack:
+        node = stack.pop()
+        for child in node.iter_child_nodes():
+            parents[id(child)] = node
+            stack.append(child)
+    printed, other = set(), set()
+    for name in ast.find_all(nodes.Name):
+        if name.name not in ROOTS:
+            continue
+        if name.ctx != "load":
+            other.add((name.name,))
+            continue
+        top, path = name, [name.name]
+        parent = parents.get(id(top))
+        while isinstance(parent, nodes.Getattr) and parent.node is top:
+            top, path = parent, [*path, parent.attr]
+            parent = parents.get(id(top))
+        (printed if isinstance(parent, nodes.Output) else other).add(tuple(path))
+    return Usage(frozenset(printed), frozenset(other))
+
+
+def _related(path: Path, paths: frozenset[Path]) -> bool:
+    return any(p[: len(path)] == path or path[: len(p)] == p for p in paths)
+
+
+@dataclass
+class _Entry:
+    """One render with markers: subject (untruncated), HTML, text, the links' (href, label)."""
+
+    subject: str
+    html: str
+    text: str
+    links: list[tuple[str, str]]
+
+
+@dataclass
+class _Template:
+    """A template version's sources, how they use values, and its cached renders."""
+
+    usage: Usage
+    entries: OrderedDict = field(default_factory=OrderedDict)
+    hits: int = 0
+    misses: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def given_up(self) -> bool:
+        return self.usage.whole or (self.misses >= GIVE_UP_MISSES and self.misses > self.hits)
+
+
+@lru_cache(maxsize=64)
+def _template(subject: str, html: str, text: str | None) -> _Template:
+    try:
+        parts = [usage_of(subject), usage_of(html), usage_of(text or "")]
+    except Exception:  # noqa: BLE001 - a template that doesn't parse renders (and fails) in full
+        return _Template(Usage(frozenset(), frozenset(), whole=True))
+    return _Template(
+        Usage(
+            printed=frozenset().union(*(u.printed for u in parts)) | {("unsubscribe_url",)},
+            other=frozenset().union(*(u.other for u in parts)),
+            whole=any(u.whole for u in parts),
+        )
+    )
+
+
+def _marked(context: dict, usage: Usage) -> tuple[dict, list[str]] | None:
+    """The context with markers for merged values (one per distinct value), unused values
+    blanked; and the values by marker. None when a value to merge is not plain."""
+    values: list[str] = []
+    numbers: dict[str, int] = {}
+
+    def walk(node: Any, path: Path) -> Any:
+        if isinstance(node, dict):
+            return {key: walk(value, (*path, key)) for key, value in node.items()}
+        if _related(path, usage.other):
+            return node
+        if path in usage.printed and isinstance(node, str):
+            if not plain(node):
+                raise _NotPlain
+            number = numbers.setdefault(node, len(values))
+            if number == len(values):
+                values.append(node)
+            return f"hm{_NONCE}{number}x"
+        return node if _related(path, usage.printed) else "-"
+
+    try:
+        marked = {
+            key: walk(value, (key,)) if key in ROOTS else value for key, value in context.items()
+        }
+    except _NotPlain:
+        return None
+    return marked, values
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _probe(number: int, value: str) -> str:
+    """A second value for checking a cached render: as unlike the marker as a plain value gets."""
+    if value.startswith(("http://", "https://")):
+        return f"https://probe.example/p{number}/Ëx?y={number}"
+    return f"Åsa-{number}. Núñez Ø{number}"
+
+
+def _put(text: str, values: list[str]) -> str:
+    return _MARK.sub(lambda m: values[int(m.group(1))], text)
+
+
+def _with(node: Any, values: list[str]) -> Any:
+    """The marked context with these values in place of the markers."""
+    if isinstance(node, dict):
+        return {key: _with(value, values) for key, value in node.items()}
+    return _put(node, values) if isinstance(node, str) else node
+
+
+class _Attributes(HTMLParser):
+    """Markers in attributes: none in a style; in a URL, whole or after the scheme is set."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.safe = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            found = _MARK.search(value or "")
+            if found is None:
+                continue
+            if name == "style":
+                self.safe = False
+            elif name in _URL_ATTRIBUTES and not _MARK.fullmatch(value or ""):
+                self.safe = self.safe and any(c in value[: found.start()] for c in ":/?#")
+
+
+def _entry(render: Any, marked: dict, values: list[str], derived_text: bool) -> _Entry | None:
+    """Render with markers, then check it against a render with probe values."""
+    first = render(marked)
+    if len(first.subject) >= MAX_SUBJECT or len(first.html) > 256 * 1024:
+        return None  # it may have been cut; or too big to reason about its size bound
+    probes = [_probe(n, v) for n, v in enumerate(values)]
+    if len(_MARK.findall(first.html)) * MAX_VALUE > 128 * 1024:
+        return None  # values could take it over the render's size bound
+    second = render(_with(marked, probes))
+    for one, two in ((first.subject, second.subject), (first.html, second.html)):
+        if _put(one, probes) != two:
+            return None
+    if _put(first.text, probes) != second.text:
+        return None
+    attributes = _Attributes()
+    attributes.feed(first.html)
+    attributes.close()
+    if not attributes.safe:
+        return None
+    links = link_labels(first.html) if derived_text else []
+    links = [(h, label) for h, label in links if _MARK.search(h) or _MARK.search(label)]
+    return _Entry(first.subject, first.html, first.text, links)
+
+
+def render_merged(
+    *,
+    subject: str,
+    html: str,
+    text: str | None,
+    brand: Brand,
+    context: dict[str, Any],
+    bulk: bool,
+) -> Rendered:
+    """render_authored's result, through the merge where it is exact (see the docstring)."""
+
+    def render(ctx: dict) -> Rendered:
+        return render_authored(
+            subject=subject, html=html, text=text, brand=brand, context=ctx, bulk=bulk
+        )
+
+    def full(ctx: dict) -> Rendered:
+        counts["full"] += 1
+        return render(ctx)
+
+    template = _template(subject, html, text)
+    if template.given_up:
+        return full(context)
+    found = _marked(context, template.usage)
+    if found is None:
+        return full(context)
+    marked, values = found
+    key = (brand, bulk, json.dumps(marked, sort_keys=True, default=str))
+    with template.lock:
+        entry = template.entries.get(key, False)
+        if entry is not False:
+            template.entries.move_to_end(key)
+            template.hits += 1
+    if entry is False:
+        try:
+            entry = _entry(render, marked, values, not (text and text.strip()))
+        except Exception:  # noqa: BLE001 - the full render says what is wrong, or works
+            entry = None
+        with template.lock:
+            template.misses += 1
+            template.entries[key] = entry
+            if len(template.entries) > ENTRIES_PER_TEMPLATE:
+                template.entries.popitem(last=False)
+    if entry is None or not all(_same(h, label, values) for h, label in entry.links):
+        return full(context)
+    counts["merged"] += 1
+    return Rendered(
+        subject=_put(entry.subject, values)[:MAX_SUBJECT],
+        html=_put(entry.html, values),
+        text=_put(entry.text, values),
+    )
+
+
+def _same(href: str, label: str, values: list[str]) -> bool:
+    """The text part writes a link as 'label (url)' unless the two are equal: with values in,
+    that must be decided as with markers."""
+    return (_put(href, values) == _put(label, values)) == (href == label)
