@@ -8,7 +8,6 @@ the message instead of sending it twice, and never overwrites another worker's o
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import uuid
@@ -17,7 +16,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import and_, func, select, text
@@ -28,6 +26,7 @@ from app.extensions import db
 from app.mail import metrics, throttle
 from app.mail.build import outgoing_for
 from app.mail.delivery import Attempt, Failover, Route
+from app.mail.fastpath import FastPath, sent_events
 from app.models import (
     Campaign,
     Event,
@@ -200,7 +199,7 @@ def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
         message.provider_message_id = result.provider_id
         message.provider_response = result.response
         message.last_error = None
-        sent, delivered = _sent_events(last)
+        sent, delivered = sent_events(last)
         _event(message, "sent", **sent)
         if delivered is not None:  # (until a DSN says otherwise)
             message.delivered_at = now
@@ -238,15 +237,6 @@ def _apply(message: Message, attempts: list[Attempt], max_retries: int) -> str:
 
 
 TAKE_AHEAD = 16  # sends taken from the rate buckets at once (at most what the batch still has)
-
-
-def _sent_events(attempt: Attempt) -> tuple[dict, dict | None]:
-    """The details of an accepted send's events: 'sent', and 'delivered' when the provider was
-    SMTP (the receiving server's 250 is delivery). One place for both recording paths."""
-    label = attempt.route.label
-    sent = {"provider": label, "response": attempt.result.response, "ms": round(attempt.ms, 1)}
-    delivered = {"provider": label, "via": "smtp"} if attempt.route.name == "smtp" else None
-    return sent, delivered
 
 
 MAX_RATE_LIMITED = 10  # 429s for one message before they count as retries (nothing loops forever)
@@ -357,97 +347,6 @@ def _defer(message_id: int, token: str, seconds: float) -> None:
     db.session.commit()
 
 
-# The two statements every message makes, on the batch's own autocommit connection, prepared
-# once per connection: one round trip to begin (lease, campaign, answer, suppression checked, the
-# attempt counted) and one to record a plain "sent" (row and events). Everything else (a stop,
-# a suppression, a retry, a failover) takes the ORM path below, which decides exactly.
-_FAST_BEGIN = """
-WITH cur AS (
-    SELECT m.id, m.kind, m.campaign_id,
-           (SELECT c.status FROM campaigns c WHERE c.id = m.campaign_id) AS campaign_status,
-           (SELECT i.status FROM invitations i WHERE i.id = m.invitation_id) AS answer,
-           EXISTS (SELECT 1 FROM suppressions s
-                   WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email))) AS listed
-    FROM messages m
-    WHERE m.id = %(id)s AND m.status = 'sending' AND m.lease_token = %(token)s
-    FOR UPDATE OF m
-)
-UPDATE messages SET attempts = messages.attempts + 1, lease_until = %(until)s
-FROM cur
-WHERE messages.id = cur.id AND NOT cur.listed AND (
-    cur.campaign_id IS NULL OR cur.kind IN ('cancelled', 'rescheduled') OR (
-        coalesce(cur.campaign_status, '') NOT IN ('paused', 'cancelled')
-        AND coalesce(cur.answer, '') NOT IN ('revoked', 'superseded')
-        AND NOT (cur.kind = 'reminder' AND coalesce(cur.answer, '') IN ('accepted', 'declined'))))
-RETURNING messages.id
-"""
-_FAST_SENT = """
-WITH u AS (
-    UPDATE messages SET status = 'sent', sent_at = %(now)s, subject = %(subject)s,
-        provider = %(provider)s, provider_account_id = %(account)s,
-        provider_message_id = %(provider_id)s, provider_response = %(response)s,
-        last_error = NULL, lease_until = NULL, lease_token = NULL,
-        delivered_at = CASE WHEN %(smtp)s THEN %(now)s ELSE delivered_at END,
-        delivery = CASE WHEN %(smtp)s THEN coalesce(delivery, 'delivered') ELSE delivery END
-    WHERE id = %(id)s AND status = 'sending' AND lease_token = %(token)s
-    RETURNING id, org_id
-)
-INSERT INTO events (org_id, message_id, type, detail, created_at)
-SELECT u.org_id, u.id, e.type, CAST(e.detail AS jsonb), %(now)s
-FROM u, (VALUES ('sent', %(sent)s), ('delivered', %(delivered)s)) AS e(type, detail)
-WHERE e.type = 'sent' OR %(smtp)s
-RETURNING message_id
-"""
-
-
-class _Fast:
-    """The batch's autocommit connection for the common path (see _FAST_BEGIN)."""
-
-    def __init__(self) -> None:
-        # Two connections: the begin's commit need not reach the disk before the send (an
-        # attempt counter may be lost in a database crash), the outcome's must.
-        self.conns = [
-            db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") for _ in (1, 2)
-        ]
-        self.lazy, self.raw = (c.connection.driver_connection for c in self.conns)
-        self.lazy.execute("SET synchronous_commit = off")
-        for raw in (self.lazy, self.raw):  # never wait long on a row this session holds
-            raw.execute("SET lock_timeout = '30s'")
-
-    def close(self) -> None:
-        try:
-            for raw in (self.lazy, self.raw):  # before they go back to the pool
-                raw.execute("RESET synchronous_commit; RESET lock_timeout")
-        except psycopg.Error:
-            for conn in self.conns:
-                conn.invalidate()  # not back into the pool with the settings
-        for conn in self.conns:
-            conn.close()
-
-    def begin(self, message_id: int, token: str) -> bool:
-        until = clock.now() + timedelta(seconds=_lease_seconds())
-        params = {"id": message_id, "token": token, "until": until}
-        return self.lazy.execute(_FAST_BEGIN, params, prepare=True).fetchone() is not None
-
-    def sent(self, message_id: int, token: str, attempt: Attempt, subject: str | None) -> bool:
-        result = attempt.result
-        sent, delivered = _sent_events(attempt)
-        params = {
-            "id": message_id,
-            "token": token,
-            "now": clock.now(),
-            "subject": subject,
-            "provider": attempt.route.name,
-            "account": attempt.route.account_id,
-            "provider_id": result.provider_id,
-            "response": result.response,
-            "smtp": delivered is not None,
-            "sent": json.dumps(sent),
-            "delivered": json.dumps(delivered),
-        }
-        return self.raw.execute(_FAST_SENT, params, prepare=True).fetchone() is not None
-
-
 def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     """Send claimed messages one by one through the org's providers (failing over when one is in
     trouble), committing each outcome as soon as it is known. An org whose rate is used up (or
@@ -468,7 +367,7 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
 
     sa_event.listen(session, "loaded_as_persistent", hold)
     rows: dict[int, Message] = {}
-    fast: _Fast | None = None
+    fast: FastPath | None = None
     try:
         # the batch's messages, loaded once (held, so their columns stay loaded across commits)
         rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
@@ -478,7 +377,7 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
         recent = _recent_sends(rows)
         left = Counter(m.org_id for m in rows.values())  # per org, rows not yet reached
         credit: Counter = Counter()  # sends taken from the buckets and not yet used
-        fast = _Fast()
+        fast = FastPath(token)
         for message_id in ids:
             row = rows.get(message_id)
             if row is None:
@@ -518,7 +417,11 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
                 recent.setdefault(row.candidate_id, []).append(clock.now())
     finally:
         if fast is not None:
-            fast.close()
+            try:
+                fast.flush()  # the last accepted send's record
+                counts["sent"] -= len(fast.lost)
+            finally:
+                fast.close()
         sa_event.remove(session, "loaded_as_persistent", hold)
         session.expire_on_commit = expire_on_commit
         db.session.rollback()
@@ -572,11 +475,11 @@ def _send_one(
     routes: list[Route],
     failover: Failover,
     org: Organization,
-    fast: _Fast,
+    fast: FastPath,
     loaded: Message,
 ) -> str | None:
     """Begin (lease, wanted, suppression), build, send with failover, record."""
-    if fast.begin(message_id, token):
+    if fast.begin(message_id):
         message = loaded  # the common case: nothing stops it, the attempt is counted
     else:  # lease lost, suppressed, paused, cancelled, answered: decided exactly here
         message = _begin(message_id, token)
@@ -603,8 +506,6 @@ def _send_one(
         return "deferred"
     attempts = outcome.attempts
     if len(attempts) == 1 and isinstance(attempts[0].result, Accepted):
-        if fast.sent(message_id, token, attempts[0], subject):
-            return "sent"
-        log.warning("message %s: lease lost before its result was recorded", message_id)
-        return None
+        fast.accepted(message_id, attempts[0], subject)  # recorded with the next begin
+        return "sent"
     return _record(message_id, attempts, token, org.max_retries, subject)
