@@ -120,6 +120,14 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
     )
 
 
+def envelope_sender(message: Message) -> str:
+    """The envelope sender outgoing_for will give this message (known before it is built)."""
+    org = None
+    if message.template_version_id is not None:
+        org = db.session.get(Organization, message.org_id)
+    return split_address(sender_for(org)[0])[1]
+
+
 def outgoing_for(message: Message) -> OutgoingMessage:
     """Render and serialize one message."""
     rendered, org, unsubscribe = _render(message)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 from flask import current_app
+from psycopg import errors, generators, pq
 
 from app import clock
 from app.extensions import db
@@ -34,10 +36,10 @@ cur AS (
            EXISTS (SELECT 1 FROM suppressions s
                    WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email))) AS listed
     FROM messages m
-    WHERE m.id = %(id)s AND m.status = 'sending' AND m.lease_token = %(token)s
+    WHERE m.id = %(id)s::bigint AND m.status = 'sending' AND m.lease_token = %(token)s::text
     FOR UPDATE OF m
 ), began AS (
-    UPDATE messages SET attempts = messages.attempts + 1, lease_until = %(until)s
+    UPDATE messages SET attempts = messages.attempts + 1, lease_until = %(until)s::timestamptz
     FROM cur
     WHERE messages.id = cur.id AND NOT cur.listed AND (
         cur.campaign_id IS NULL OR cur.kind IN ('cancelled', 'rescheduled') OR (
@@ -49,18 +51,20 @@ cur AS (
 )"""
 _SENT = """
 recorded AS (
-    UPDATE messages SET status = 'sent', sent_at = %(now)s, subject = %(subject)s,
-        provider = %(provider)s, provider_account_id = %(account)s,
-        provider_message_id = %(provider_id)s, provider_response = %(response)s,
+    UPDATE messages SET status = 'sent', sent_at = %(now)s::timestamptz,
+        subject = %(subject)s::text, provider = %(provider)s::text,
+        provider_account_id = %(account)s::integer,
+        provider_message_id = %(provider_id)s::text, provider_response = %(response)s::text,
         last_error = NULL, lease_until = NULL, lease_token = NULL,
-        delivered_at = CASE WHEN %(smtp)s THEN %(now)s ELSE delivered_at END,
+        delivered_at = CASE WHEN %(smtp)s::boolean THEN %(now)s ELSE delivered_at END,
         delivery = CASE WHEN %(smtp)s THEN coalesce(delivery, 'delivered') ELSE delivery END
-    WHERE id = %(sent_id)s AND status = 'sending' AND lease_token = %(token)s
+    WHERE id = %(sent_id)s::bigint AND status = 'sending' AND lease_token = %(token)s::text
     RETURNING id, org_id
 ), sent_events AS (
     INSERT INTO events (org_id, message_id, type, detail, created_at)
     SELECT recorded.org_id, recorded.id, e.type, CAST(e.detail AS jsonb), %(now)s
-    FROM recorded, (VALUES ('sent', %(sent)s), ('delivered', %(delivered)s)) AS e(type, detail)
+    FROM recorded,
+        (VALUES ('sent', %(sent)s::text), ('delivered', %(delivered)s::text)) AS e(type, detail)
     WHERE e.type = 'sent' OR %(smtp)s
     RETURNING message_id
 )"""
@@ -87,13 +91,47 @@ class _Accepted:
     subject: str | None
 
 
+def _numbered(sql: str) -> tuple[bytes, list[str]]:
+    """The statement with $1, $2... for PREPARE, and the parameter names in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, sql).encode(), names
+
+
+_STATEMENTS = {
+    b"herald_fast_begin": _numbered(_ONLY_BEGIN),
+    b"herald_fast_sent": _numbered(_ONLY_SENT),
+    b"herald_fast_sent_begin": _numbered(_SENT_THEN_BEGIN),
+}
+
+
+def _text(value: object) -> bytes | None:
+    """A parameter in PostgreSQL's text format."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    return str(value).encode()
+
+
 class FastPath:
-    """The batch's two autocommit connections for the common path."""
+    """The batch's two autocommit connections for the common path. A begin is sent without
+    waiting for its answer (send_begin, then began): PostgreSQL runs it, and its commit reaches
+    the disk, while the worker builds the message."""
 
     def __init__(self, token: str) -> None:
         self.token = token
         self.lost: list[int] = []  # accepted sends whose lease was gone when recorded
         self._accepted: _Accepted | None = None
+        self._waiting: tuple[psycopg.Connection, _Accepted | None] | None = None
+        self._prepared: set[tuple[int, bytes]] = set()
         # Two connections: a begin alone need not reach the disk before the send (an attempt
         # counter may be lost in a database crash); a record must, with what it carries.
         self.conns = [
@@ -109,53 +147,93 @@ class FastPath:
         self.flush()
         self._accepted = _Accepted(message_id, attempt, subject)
 
-    def begin(self, message_id: int) -> bool:
-        """Lease held, still wanted, not suppressed: the attempt is counted (and the send
-        before it recorded, in the same statement)."""
+    def send_begin(self, message_id: int) -> None:
+        """Ask to begin this message (lease held, still wanted, not suppressed: the attempt is
+        counted), with the send before it recorded in the same statement; answered by began()."""
+        self.flush_answer()
         until = clock.now() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
         params = {"id": message_id, "token": self.token, "until": until}
-        if self._accepted is None:
-            return self._run(self.lazy, _ONLY_BEGIN, params)[1]
-        return self._record(_SENT_THEN_BEGIN, params)[1]
+        accepted, self._accepted = self._accepted, None
+        if accepted is None:
+            self._send(self.lazy, b"herald_fast_begin", params, None)
+        else:
+            self._send(
+                self.durable, b"herald_fast_sent_begin", params | _recorded(accepted), accepted
+            )
+
+    def began(self) -> bool:
+        """Whether the message asked for by send_begin may go (its attempt is counted)."""
+        return self._answer()[1]
+
+    def begin(self, message_id: int) -> bool:
+        self.send_begin(message_id)
+        return self.began()
+
+    def flush_answer(self) -> None:
+        """Read the answer to a statement sent and not yet answered (it holds a record)."""
+        if self._waiting is not None:
+            self._answer()
 
     def flush(self) -> None:
         """Record the accepted send waiting, if any (end of batch, or before anything else)."""
-        if self._accepted is not None:
-            self._record(_ONLY_SENT, {"token": self.token})
-
-    def _record(self, sql: str, params: dict) -> tuple[bool, bool]:
+        self.flush_answer()
         accepted, self._accepted = self._accepted, None
-        result = accepted.attempt.result
-        sent, delivered = sent_events(accepted.attempt)
-        params |= {
-            "sent_id": accepted.message_id,
-            "now": clock.now(),
-            "subject": accepted.subject,
-            "provider": accepted.attempt.route.name,
-            "account": accepted.attempt.route.account_id,
-            "provider_id": result.provider_id,
-            "response": result.response,
-            "smtp": delivered is not None,
-            "sent": json.dumps(sent),
-            "delivered": json.dumps(delivered),
-        }
-        recorded, began = self._run(self.durable, sql, params)
-        if not recorded:
+        if accepted is not None:
+            params = {"token": self.token} | _recorded(accepted)
+            self._send(self.durable, b"herald_fast_sent", params, accepted)
+            self._answer()
+
+    def _send(
+        self, conn: psycopg.Connection, name: bytes, params: dict, accepted: _Accepted | None
+    ) -> None:
+        sql, names = _STATEMENTS[name]
+        if (id(conn), name) not in self._prepared:
+            conn.execute(b"PREPARE " + name + b" AS " + sql)
+            self._prepared.add((id(conn), name))
+        conn.pgconn.send_query_prepared(name, [_text(params[n]) for n in names])
+        conn.wait(generators.send(conn.pgconn))
+        self._waiting = (conn, accepted)
+
+    def _answer(self) -> tuple[bool, bool]:
+        conn, accepted = self._waiting  # type: ignore[misc]
+        self._waiting = None
+        results = conn.wait(generators.fetch_many(conn.pgconn))
+        if not results or results[0].status != pq.ExecStatus.TUPLES_OK:
+            raise errors.error_from_result(results[0], encoding=conn.pgconn._encoding)
+        recorded, began = (results[0].get_value(0, i) == b"t" for i in (0, 1))
+        if accepted is not None and not recorded:
             self.lost.append(accepted.message_id)
             log.warning("message %s: lease lost before its send was recorded", accepted.message_id)
         return recorded, began
 
-    @staticmethod
-    def _run(conn: psycopg.Connection, sql: str, params: dict) -> tuple[bool, bool]:
-        row = conn.execute(sql, params, prepare=True).fetchone()
-        return bool(row[0]), bool(row[1])
-
     def close(self) -> None:
         try:
+            self.flush_answer()
             for raw in (self.lazy, self.durable):  # before they go back to the pool
                 raw.execute("RESET synchronous_commit; RESET lock_timeout")
+                for conn_id, name in self._prepared:
+                    if conn_id == id(raw):
+                        raw.execute(b"DEALLOCATE " + name)
         except psycopg.Error:
             for conn in self.conns:
                 conn.invalidate()  # not back into the pool with the settings
         for conn in self.conns:
             conn.close()
+
+
+def _recorded(accepted: _Accepted) -> dict:
+    """The parameters that record an accepted send."""
+    result = accepted.attempt.result
+    sent, delivered = sent_events(accepted.attempt)
+    return {
+        "sent_id": accepted.message_id,
+        "now": clock.now(),
+        "subject": accepted.subject,
+        "provider": accepted.attempt.route.name,
+        "account": accepted.attempt.route.account_id,
+        "provider_id": result.provider_id,
+        "response": result.response,
+        "smtp": delivered is not None,
+        "sent": json.dumps(sent),
+        "delivered": json.dumps(delivered),
+    }

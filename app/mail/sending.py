@@ -24,7 +24,7 @@ from sqlalchemy import event as sa_event
 from app import clock
 from app.extensions import db
 from app.mail import metrics, throttle
-from app.mail.build import outgoing_for
+from app.mail.build import envelope_sender, outgoing_for
 from app.mail.delivery import Attempt, Failover, Route
 from app.mail.fastpath import FastPath, sent_events
 from app.models import (
@@ -36,7 +36,7 @@ from app.models import (
     Organization,
     Suppression,
 )
-from app.providers import Accepted, Permanent, Transient
+from app.providers import Accepted, OutgoingMessage, Permanent, Transient
 from app.suppressions.rules import blocks
 
 log = logging.getLogger(__name__)
@@ -469,6 +469,18 @@ def _renew(message_id: int, token: str) -> bool:
     return renewed is not None
 
 
+def _build(message: Message) -> tuple[OutgoingMessage, str | None] | Exception:
+    """The message's bytes and subject, or why it cannot be built."""
+    try:
+        outgoing = outgoing_for(message)
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
+        db.session.rollback()
+        return exc
+    subject = message.subject
+    db.session.expire(message, ["subject"])  # written with the outcome, in one UPDATE
+    return outgoing, subject
+
+
 def _send_one(
     message_id: int,
     token: str,
@@ -478,22 +490,25 @@ def _send_one(
     fast: FastPath,
     loaded: Message,
 ) -> str | None:
-    """Begin (lease, wanted, suppression), build, send with failover, record."""
-    if fast.begin(message_id):
-        message = loaded  # the common case: nothing stops it, the attempt is counted
+    """Begin (lease, wanted, suppression), build, send with failover, record. The begin and
+    the SMTP server's answer to MAIL are on their way while the message is built."""
+    announce = getattr(routes[0].provider, "announce", None)
+    if announce is not None:
+        announce(message_id, envelope_sender(loaded))
+    fast.send_begin(message_id)
+    built = _build(loaded)  # from the rows as loaded: the common case
+    if fast.began():
+        message = loaded  # nothing stops it, the attempt is counted
     else:  # lease lost, suppressed, paused, cancelled, answered: decided exactly here
         message = _begin(message_id, token)
         if message is None:
             return None
         if message.status == MessageStatus.SUPPRESSED:
             return "suppressed"
-    try:
-        outgoing = outgoing_for(message)
-        subject = message.subject
-        db.session.expire(message, ["subject"])  # written with the outcome, in one UPDATE
-    except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
-        db.session.rollback()
-        return _fail_build(message_id, token, exc)
+        built = _build(message)  # from the rows as they are now
+    if isinstance(built, Exception):
+        return _fail_build(message_id, token, built)
+    outgoing, subject = built
     outcome = failover.send(outgoing, routes, lambda: _renew(message_id, token))
     if outcome.busy_wait is not None:  # the next provider was busy: not one of its retries
         held = _held(message_id, token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -34,6 +35,14 @@ class SMTPSettings:
     allow_private: bool = True  # False: refuse hosts that resolve to loopback/private networks
     verp_key: bytes | None = None  # signs the VERP return path (bounces+<id>-<tag>@…)
     check_after_idle: float = 10.0  # NOOP before reusing a connection idle this long
+
+
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:@\"]+@[^\s<>()\[\]\\,;:@\"]+\Z")
+
+
+def _quoted(address: str) -> str:
+    """<address> for MAIL and RCPT; smtplib's quoteaddr (a full address parse) when not plain."""
+    return f"<{address}>" if _PLAIN_ADDRESS.match(address) else smtplib.quoteaddr(address)
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -71,6 +80,12 @@ def _classify(ref: int, code: int, text: bytes | str, stage: str = "rcpt") -> Re
     return Permanent(ref, f"Refused: {reply}")
 
 
+def _command(conn: smtplib.SMTP, verb: str, word: str, address: str) -> tuple[int, bytes]:
+    """MAIL FROM or RCPT TO (smtplib's mail() and rcpt() without their address parse)."""
+    conn.putcmd(verb, f"{word}:{_quoted(address)}")
+    return conn.getreply()
+
+
 class SMTPProvider:
     """Sends pre-serialized bytes over a connection kept open across batches."""
 
@@ -81,6 +96,7 @@ class SMTPProvider:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
         self._used = 0.0
+        self._announced: str | None = None  # the return path of a MAIL sent ahead (announce)
 
     @classmethod
     def shared(cls, settings: SMTPSettings) -> SMTPProvider:
@@ -109,7 +125,9 @@ class SMTPProvider:
         """The open connection (checked with NOOP when it sat idle), or a new one."""
         if self._conn is not None:
             if time.monotonic() - self._used < self.settings.check_after_idle:
-                return self._conn
+                return self._conn  # (with the MAIL announced on it, if any)
+            self._settle()
+        if self._conn is not None:
             try:
                 if self._conn.noop()[0] == 250:
                     return self._conn
@@ -122,17 +140,47 @@ class SMTPProvider:
     def return_path(self, msg: OutgoingMessage) -> str:
         """VERP: bounces+<our message id>-<tag>@<bounce domain>, so a bounce names its message
         (and only we can name one)."""
+        return self._return_path(msg.ref, msg.mail_from)
+
+    def _return_path(self, ref: int, mail_from: str) -> str:
         from app.inbound.verp import local_part
 
-        domain = self.settings.bounce_domain or msg.mail_from.rpartition("@")[2]
+        domain = self.settings.bounce_domain or mail_from.rpartition("@")[2]
         if not domain:
-            return msg.mail_from
+            return mail_from
         local = (
-            local_part(self.settings.verp_key, msg.ref)
-            if self.settings.verp_key
-            else (f"bounces+{msg.ref}")
+            local_part(self.settings.verp_key, ref) if self.settings.verp_key else f"bounces+{ref}"
         )
         return f"{local}@{domain}"
+
+    def announce(self, ref: int, mail_from: str) -> None:
+        """Send MAIL FROM for the message about to be built and read the reply when it is sent:
+        the server answers while the worker builds it, one round trip fewer per message. Nothing
+        is delivered before DATA; a message that never comes is reset (_settle). Only on an open
+        connection used moments ago: a new or idle one is set up when the message is sent."""
+        self._settle()
+        conn = self._conn
+        if conn is None or time.monotonic() - self._used >= self.settings.check_after_idle:
+            return
+        path = self._return_path(ref, mail_from)
+        try:
+            conn.putcmd("mail", f"FROM:{_quoted(path)}")
+        except (smtplib.SMTPException, OSError, ValueError):
+            self.close()
+            return
+        self._announced = path
+
+    def _settle(self) -> None:
+        """A MAIL sent ahead for a message that did not come: read its reply, reset."""
+        if self._announced is None or self._conn is None:
+            self._announced = None
+            return
+        self._announced = None
+        try:
+            self._conn.getreply()
+            self._conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
 
     def check(self) -> str | None:
         """Connect, log in and say goodbye: None when that worked, else what went wrong."""
@@ -148,6 +196,7 @@ class SMTPProvider:
 
     def close(self) -> None:
         """Drop the connection (quietly)."""
+        self._announced = None
         if self._conn is not None:
             try:
                 self._conn.quit()
@@ -169,17 +218,21 @@ class SMTPProvider:
         return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
 
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
-        raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw  # before MAIL
+        path = self.return_path(msg)
+        if self._announced != path:
+            self._settle()
+        announced, self._announced = self._announced is not None, None
         try:
-            code, text = conn.mail(self.return_path(msg))
+            code, text = conn.getreply() if announced else _command(conn, "mail", "FROM", path)
         except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
             self.close()
             conn = self._conn = self._connect()
-            code, text = conn.mail(self.return_path(msg))
+            code, text = _command(conn, "mail", "FROM", path)
         if code != 250:
             conn.rset()
             return _classify(msg.ref, code, text, stage="mail")
-        code, text = conn.rcpt(msg.rcpt)
+        raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw
+        code, text = _command(conn, "rcpt", "TO", msg.rcpt)
         if code not in (250, 251):
             conn.rset()
             return _classify(msg.ref, code, text)
@@ -234,6 +287,7 @@ class SMTPProvider:
                 return
 
     def _reset_quietly(self) -> None:
+        self._settle()
         try:
             if self._conn is not None:
                 self._conn.rset()
