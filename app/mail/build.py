@@ -4,6 +4,7 @@ version), then MIME. Deterministic from the row, so a retry hours later builds t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from email.utils import formataddr
 
@@ -128,13 +129,15 @@ def envelope_sender(message: Message) -> str:
     return split_address(sender_for(org)[0])[1]
 
 
-def outgoing_for(message: Message) -> OutgoingMessage:
-    """Render and serialize one message."""
+def outgoing_for(message: Message, midway: Callable[[], None] | None = None) -> OutgoingMessage:
+    """Render and serialize one message (`midway` is called between the two)."""
     rendered, org, unsubscribe = _render(message)
     if _tracked(message, org):
         from app.tracking.links import rewrite
 
         rendered = replace(rendered, html=rewrite(rendered.html, message.id))
+    if midway is not None:
+        midway()
     mail_from, extra = sender_for(org)
     extra.update(list_headers(message, org, unsubscribe))
     raw = build_mime(

@@ -12,7 +12,7 @@ import logging
 import random
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -469,10 +469,12 @@ def _renew(message_id: int, token: str) -> bool:
     return renewed is not None
 
 
-def _build(message: Message) -> tuple[OutgoingMessage, str | None] | Exception:
+def _build(
+    message: Message, midway: Callable[[], None] | None = None
+) -> tuple[OutgoingMessage, str | None] | Exception:
     """The message's bytes and subject, or why it cannot be built."""
     try:
-        outgoing = outgoing_for(message)
+        outgoing = outgoing_for(message, midway)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
         db.session.rollback()
         return exc
@@ -492,11 +494,12 @@ def _send_one(
 ) -> str | None:
     """Begin (lease, wanted, suppression), build, send with failover, record. The begin and
     the SMTP server's answer to MAIL are on their way while the message is built."""
-    announce = getattr(routes[0].provider, "announce", None)
-    if announce is not None:
-        announce(message_id, envelope_sender(loaded))
+    provider, midway = routes[0].provider, None
+    if hasattr(provider, "announce"):  # MAIL now, RCPT once MAIL is answered (SMTP)
+        provider.announce(message_id, envelope_sender(loaded))
+        midway = lambda: provider.advance(loaded.to_email)  # noqa: E731
     fast.send_begin(message_id)
-    built = _build(loaded)  # from the rows as loaded: the common case
+    built = _build(loaded, midway)  # from the rows as loaded: the common case
     if fast.began():
         message = loaded  # nothing stops it, the attempt is counted
     else:  # lease lost, suppressed, paused, cancelled, answered: decided exactly here

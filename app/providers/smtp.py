@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import select
 import smtplib
 import socket
 import ssl
@@ -96,7 +97,11 @@ class SMTPProvider:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
         self._used = 0.0
-        self._announced: str | None = None  # the return path of a MAIL sent ahead (announce)
+        # Sent ahead of the message (announce, advance): MAIL's return path, its reply when
+        # read early, and the RCPT's address
+        self._announced: str | None = None
+        self._mail_reply: tuple[int, bytes] | None = None
+        self._rcpt_ahead: str | None = None
 
     @classmethod
     def shared(cls, settings: SMTPSettings) -> SMTPProvider:
@@ -170,15 +175,35 @@ class SMTPProvider:
             return
         self._announced = path
 
-    def _settle(self) -> None:
-        """A MAIL sent ahead for a message that did not come: read its reply, reset."""
-        if self._announced is None or self._conn is None:
-            self._announced = None
+    def advance(self, rcpt: str) -> None:
+        """When the MAIL sent ahead is answered already (a peek, no wait), send RCPT TO ahead
+        too: the server answers it while the worker finishes building the message."""
+        conn = self._conn
+        if self._announced is None or self._mail_reply is not None or conn is None:
             return
-        self._announced = None
         try:
-            self._conn.getreply()
-            self._conn.rset()
+            if not select.select([conn.sock], [], [], 0)[0]:
+                return  # not answered yet: read when the message is sent
+            self._mail_reply = conn.getreply()
+            if self._mail_reply[0] == 250:
+                conn.putcmd("rcpt", f"TO:{_quoted(rcpt)}")
+                self._rcpt_ahead = rcpt
+        except (smtplib.SMTPException, OSError, ValueError):
+            self.close()
+
+    def _settle(self) -> None:
+        """Commands sent ahead for a message that did not come: read their replies, reset."""
+        conn, announced = self._conn, self._announced
+        mail_read, rcpt_sent = self._mail_reply is not None, self._rcpt_ahead is not None
+        self._announced = self._mail_reply = self._rcpt_ahead = None
+        if announced is None or conn is None:
+            return
+        try:
+            if not mail_read:
+                conn.getreply()
+            if rcpt_sent:
+                conn.getreply()
+            conn.rset()
         except (smtplib.SMTPException, OSError):
             self.close()
 
@@ -196,7 +221,7 @@ class SMTPProvider:
 
     def close(self) -> None:
         """Drop the connection (quietly)."""
-        self._announced = None
+        self._announced = self._mail_reply = self._rcpt_ahead = None
         if self._conn is not None:
             try:
                 self._conn.quit()
@@ -219,11 +244,16 @@ class SMTPProvider:
 
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
         path = self.return_path(msg)
-        if self._announced != path:
+        if self._announced != path or self._rcpt_ahead not in (None, msg.rcpt):
             self._settle()
-        announced, self._announced = self._announced is not None, None
+        announced, mail_reply = self._announced is not None, self._mail_reply
+        rcpt_ahead = self._rcpt_ahead is not None
+        self._announced = self._mail_reply = self._rcpt_ahead = None
         try:
-            code, text = conn.getreply() if announced else _command(conn, "mail", "FROM", path)
+            if mail_reply is not None:
+                code, text = mail_reply
+            else:
+                code, text = conn.getreply() if announced else _command(conn, "mail", "FROM", path)
         except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
             self.close()
             conn = self._conn = self._connect()
@@ -232,7 +262,7 @@ class SMTPProvider:
             conn.rset()
             return _classify(msg.ref, code, text, stage="mail")
         raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw
-        code, text = _command(conn, "rcpt", "TO", msg.rcpt)
+        code, text = conn.getreply() if rcpt_ahead else _command(conn, "rcpt", "TO", msg.rcpt)
         if code not in (250, 251):
             conn.rset()
             return _classify(msg.ref, code, text)
