@@ -11,8 +11,7 @@ from email.utils import formataddr
 from flask import current_app
 
 from app import clock
-from app.extensions import db
-from app.mail import links
+from app.mail import links, rows
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
@@ -35,8 +34,8 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
         return render_builtin(message.template, context), None, unsubscribe
     from app.templates_editor.services import brand_for
 
-    version = db.session.get(TemplateVersion, message.template_version_id)
-    org = db.session.get(Organization, message.org_id)
+    version = rows.get(TemplateVersion, message.template_version_id)
+    org = rows.get(Organization, message.org_id)
     rendered = render_merged(  # a campaign's template is rendered once, then merged
         subject=version.subject,
         html=version.html,
@@ -56,7 +55,7 @@ def _tracked(message: Message, org: Organization | None) -> bool:
         return True
     from app.models import Campaign
 
-    campaign = db.session.get(Campaign, message.campaign_id)  # (once per batch)
+    campaign = rows.get(Campaign, message.campaign_id)  # (once per batch)
     return bool(campaign and campaign.tracking_enabled)
 
 
@@ -79,6 +78,10 @@ def list_headers(message: Message, org: Organization | None, unsubscribe: str | 
     return headers
 
 
+def _sender(org: Organization | None) -> tuple[str, dict[str, str]]:
+    return rows.remember(("sender", org.id if org else None), lambda: sender_for(org))
+
+
 def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
     """From header and extra headers: the org's sender and reply-to when branded."""
     default_name, default_addr = split_address(current_app.config["MAIL_FROM"])
@@ -96,13 +99,13 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
     from app.mail.calendar import invitation_ics
     from app.models import Campaign, Invitation, Job
 
-    campaign = db.session.get(Campaign, message.campaign_id) if message.campaign_id else None
+    campaign = rows.get(Campaign, message.campaign_id) if message.campaign_id else None
     if campaign is None or campaign.slot_starts_at is None:
         return None  # no interview time: no calendar (and nothing more to load)
-    invitation = db.session.get(Invitation, message.invitation_id)
+    invitation = rows.get(Invitation, message.invitation_id)
     if invitation is None:
         return None
-    job = db.session.get(Job, campaign.job_id)
+    job = rows.get(Job, campaign.job_id)
     name, address = split_address(mail_from)
     domain = address.rpartition("@")[2] or "herald.localhost"
     return invitation_ics(
@@ -125,8 +128,8 @@ def envelope_sender(message: Message) -> str:
     """The envelope sender outgoing_for will give this message (known before it is built)."""
     org = None
     if message.template_version_id is not None:
-        org = db.session.get(Organization, message.org_id)
-    return split_address(sender_for(org)[0])[1]
+        org = rows.get(Organization, message.org_id)
+    return split_address(_sender(org)[0])[1]
 
 
 def outgoing_for(message: Message, midway: Callable[[], None] | None = None) -> OutgoingMessage:
@@ -138,7 +141,8 @@ def outgoing_for(message: Message, midway: Callable[[], None] | None = None) -> 
         rendered = replace(rendered, html=rewrite(rendered.html, message.id))
     if midway is not None:
         midway()
-    mail_from, extra = sender_for(org)
+    mail_from, extra = _sender(org)
+    extra = dict(extra)
     extra.update(list_headers(message, org, unsubscribe))
     raw = build_mime(
         rendered,

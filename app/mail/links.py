@@ -38,17 +38,17 @@ def resolve(
     campaign_id = context.pop("_campaign", None)
     if campaign_id:
         from app.campaigns.services import full_context
-        from app.extensions import db
+        from app.mail import rows
         from app.models import Campaign
 
-        context = full_context(db.session.get(Campaign, campaign_id), context)
+        context = full_context(rows.get(Campaign, campaign_id), context)
     invitation_id = context.pop("_invitation", None)
     if invitation_id:
         from app.campaigns.tokens import reveal
-        from app.extensions import db
+        from app.mail import rows
         from app.models import Invitation
 
-        invitation = db.session.get(Invitation, invitation_id)
+        invitation = rows.get(Invitation, invitation_id)
         token = reveal(invitation.token_encrypted) if invitation else None
         if token is None:
             raise LinkGone("The invitation was cancelled or replaced by a newer one.")

@@ -123,6 +123,7 @@ class _Template:
 
     usage: Usage
     entries: OrderedDict = field(default_factory=OrderedDict)
+    actions: dict = field(default_factory=dict)  # path -> _action(path), as met
     hits: int = 0
     misses: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -147,25 +148,37 @@ def _template(subject: str, html: str, text: str | None) -> _Template:
     )
 
 
-def _marked(context: dict, usage: Usage) -> tuple[dict, list[str]] | None:
+def _action(path: Path, usage: Usage) -> str:
+    """What a value at this path becomes in the marked context: its own marker ('merge',
+    if it is a plain string), itself ('keep': it decides the render), or '-' (unused)."""
+    if _related(path, usage.other):
+        return "keep"
+    if path in usage.printed:
+        return "merge"
+    return "keep" if _related(path, usage.printed) else "-"
+
+
+def _marked(context: dict, template: _Template) -> tuple[dict, list[str]] | None:
     """The context with markers for merged values (one per distinct value), unused values
     blanked; and the values by marker. None when a value to merge is not plain."""
     values: list[str] = []
     numbers: dict[str, int] = {}
+    actions = template.actions
 
     def walk(node: Any, path: Path) -> Any:
         if isinstance(node, dict):
             return {key: walk(value, (*path, key)) for key, value in node.items()}
-        if _related(path, usage.other):
-            return node
-        if path in usage.printed and isinstance(node, str):
+        action = actions.get(path)
+        if action is None:
+            action = actions[path] = _action(path, template.usage)
+        if action == "merge" and isinstance(node, str):
             if not plain(node):
                 raise _NotPlain
             number = numbers.setdefault(node, len(values))
             if number == len(values):
                 values.append(node)
             return f"hm{_NONCE}{number}x"
-        return node if _related(path, usage.printed) else "-"
+        return "-" if action == "-" else node
 
     try:
         marked = {
@@ -263,7 +276,7 @@ def render_merged(
     template = _template(subject, html, text)
     if template.given_up:
         return full(context)
-    found = _marked(context, template.usage)
+    found = _marked(context, template)
     if found is None:
         return full(context)
     marked, values = found

@@ -23,7 +23,7 @@ from sqlalchemy import event as sa_event
 
 from app import clock
 from app.extensions import db
-from app.mail import metrics, throttle
+from app.mail import metrics, rows, throttle
 from app.mail.build import envelope_sender, outgoing_for
 from app.mail.delivery import Attempt, Failover, Route
 from app.mail.fastpath import FastPath, sent_events
@@ -351,6 +351,11 @@ def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     """Send claimed messages one by one through the org's providers (failing over when one is in
     trouble), committing each outcome as soon as it is known. An org whose rate is used up (or
     whose provider asked us to wait) is deferred alone; the batch goes on with the others."""
+    with rows.batch():  # org, campaign, version, invitations: looked up once per batch
+        return _send_batch(ids, token)
+
+
+def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
     counts = {"sent": 0, "retry": 0, "failed": 0, "suppressed": 0, "deferred": 0}
     failover = Failover()
     handled: set[int] = set()

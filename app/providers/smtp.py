@@ -102,6 +102,7 @@ class SMTPProvider:
         self._announced: str | None = None
         self._mail_reply: tuple[int, bytes] | None = None
         self._rcpt_ahead: str | None = None
+        self._last_path: tuple = (None, None, "")
 
     @classmethod
     def shared(cls, settings: SMTPSettings) -> SMTPProvider:
@@ -148,6 +149,11 @@ class SMTPProvider:
         return self._return_path(msg.ref, msg.mail_from)
 
     def _return_path(self, ref: int, mail_from: str) -> str:
+        if self._last_path[:2] != (ref, mail_from):  # asked twice per message: announce, send
+            self._last_path = (ref, mail_from, self._verp(ref, mail_from))
+        return self._last_path[2]
+
+    def _verp(self, ref: int, mail_from: str) -> str:
         from app.inbound.verp import local_part
 
         domain = self.settings.bounce_domain or mail_from.rpartition("@")[2]
