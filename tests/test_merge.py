@@ -66,6 +66,25 @@ TEMPLATES = {
         ' title="Hi {{ candidate.first_name }}">',
         None,
     ),
+    "dict methods": (
+        "Hi",
+        "{% for k, v in candidate.custom.items() %}<p>{{ k }}={{ v }}</p>{% endfor %}"
+        '<p>{{ candidate.custom.values()|join(",") }} {{ candidate.first_name }}</p>',
+        None,
+    ),
+    "class from a value": ("Hi", '<p class="{{ candidate.first_name }}">Hello</p>', None),
+    "link from a value": ("Hi", '<a href="{{ candidate.custom.site }}">Portfolio</a>', None),
+    "value in a host": ("Hi", '<a href="https://{{ candidate.first_name }}.example/">go</a>', None),
+    "big text part": (
+        "Hi",
+        "<p>{{ unsubscribe_url }}</p>",
+        "{% for i in range(1800) %}{{ candidate.first_name }}{% endfor %}{{ unsubscribe_url }}",
+    ),
+    "big stripped body": (
+        "Hi",
+        "{% for i in range(1800) %}<!--{{ candidate.first_name }}-->{% endfor %}",
+        None,
+    ),
     "long subject": ("{{ candidate.full_name }} " + "x" * 185, "<p>Hi</p>", None),
     "dates per zone": (
         "Hi",
@@ -104,6 +123,14 @@ VALUES = [
     "Ann\tLee",
     "hm{{ x }}",
     "ann@example.com",
+    "muted",
+    "button",
+    "https://ada.example.com:8o8o/",
+    "https://ada.example:99999/",
+    "https://[oops",
+    "https://ada%.example/",
+    "ada%",
+    "y" * 300,
 ]
 
 

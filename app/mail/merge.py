@@ -24,13 +24,15 @@ import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from html import escape
 from html.parser import HTMLParser
 from typing import Any
 
 from jinja2 import nodes
 
-from app.mail.compose import MAX_SUBJECT, Brand, parse, render_authored
+from app.mail.compose import MAX_SUBJECT, Brand, parse, raw_parts, render_authored, sanitize
 from app.mail.render import Rendered
+from app.mail.sandbox import MAX_OUTPUT_CHARS
 from app.mail.text import link_labels
 
 ROOTS = ("candidate", "invitation", "unsubscribe_url")  # the recipient's own values live here
@@ -50,6 +52,7 @@ _UNMERGEABLE = (
 )
 _NOT_PLAIN = re.compile(r"[<>&\"'\x00-\x1f\x7f-\x9f\ud800-\udfff]|[^\S ]|  |^ | $|^#")
 _URL = re.compile(r"https?://[A-Za-z0-9._~/?#@!$()*+,;=%:\[\]-]+\Z")
+_TEXT_ATTRIBUTES = {"alt", "title", "aria-label"}
 _URL_ATTRIBUTES = {"href", "src", "srcset", "cite", "action", "longdesc", "background", "poster"}
 MAX_VALUE = 320
 ENTRIES_PER_TEMPLATE = 64
@@ -99,7 +102,10 @@ def usage_of(source: str) -> Usage:
         while isinstance(parent, nodes.Getattr) and parent.node is top:
             top, path = parent, [*path, parent.attr]
             parent = parents.get(id(top))
-        (printed if isinstance(parent, nodes.Output) else other).add(tuple(path))
+        used = printed if isinstance(parent, nodes.Output) else other
+        while len(path) > 1 and hasattr(dict, path[-1]):  # .items(), .get(): the dict is used
+            path, used = path[:-1], other
+        used.add(tuple(path))
     return Usage(frozenset(printed), frozenset(other))
 
 
@@ -115,6 +121,7 @@ class _Entry:
     html: str
     text: str
     links: list[tuple[str, str]]
+    urls: list[str]  # URL attributes with markers, as serialized
 
 
 @dataclass
@@ -212,31 +219,39 @@ def _with(node: Any, values: list[str]) -> Any:
 
 
 class _Attributes(HTMLParser):
-    """Markers in attributes: none in a style; in a URL, whole or after the scheme is set."""
+    """Markers in attributes: only in text-like ones (alt, title, aria-label) and in URLs,
+    whole or after the scheme is set; the URLs are kept to be checked per recipient."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.safe = True
+        self.urls: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for name, value in attrs:
             found = _MARK.search(value or "")
-            if found is None:
+            if found is None or value is None:
                 continue
-            if name == "style":
+            if name in _URL_ATTRIBUTES:
+                whole = _MARK.fullmatch(value) is not None
+                fixed = any(c in value[: found.start()] for c in ":/?#")  # the scheme is set
+                self.safe = self.safe and (whole or fixed)
+                self.urls.append(value)
+            elif name not in _TEXT_ATTRIBUTES:  # class, style, id...: css-inline reads them
                 self.safe = False
-            elif name in _URL_ATTRIBUTES and not _MARK.fullmatch(value or ""):
-                self.safe = self.safe and any(c in value[: found.start()] for c in ":/?#")
 
 
-def _entry(render: Any, marked: dict, values: list[str], derived_text: bool) -> _Entry | None:
+def _entry(
+    render: Any, marked: dict, values: list[str], derived_text: bool, raw: Any
+) -> _Entry | None:
     """Render with markers, then check it against a render with probe values."""
     first = render(marked)
-    if len(first.subject) >= MAX_SUBJECT or len(first.html) > 256 * 1024:
-        return None  # it may have been cut; or too big to reason about its size bound
+    if len(first.subject) >= MAX_SUBJECT:
+        return None  # it may have been cut
+    for part in (*raw(marked), first.html, first.text):  # the bounds the full render checks
+        if len(part) + len(_MARK.findall(part)) * MAX_VALUE > MAX_OUTPUT_CHARS:
+            return None
     probes = [_probe(n, v) for n, v in enumerate(values)]
-    if len(_MARK.findall(first.html)) * MAX_VALUE > 128 * 1024:
-        return None  # values could take it over the render's size bound
     second = render(_with(marked, probes))
     for one, two in ((first.subject, second.subject), (first.html, second.html)):
         if _put(one, probes) != two:
@@ -250,7 +265,13 @@ def _entry(render: Any, marked: dict, values: list[str], derived_text: bool) -> 
         return None
     links = link_labels(first.html) if derived_text else []
     links = [(h, label) for h, label in links if _MARK.search(h) or _MARK.search(label)]
-    return _Entry(first.subject, first.html, first.text, links)
+    return _Entry(first.subject, first.html, first.text, links, attributes.urls)
+
+
+def _kept(url: str, values: list[str]) -> bool:
+    """nh3 keeps this URL with the recipient's values in, as it kept it with markers (a
+    marker is a relative URL; a value may be one that does not parse)."""
+    return "href=" in sanitize(f'<a href="{escape(_put(url, values))}">x</a>')
 
 
 def render_merged(
@@ -268,6 +289,9 @@ def render_merged(
         return render_authored(
             subject=subject, html=html, text=text, brand=brand, context=ctx, bulk=bulk
         )
+
+    def raw(ctx: dict) -> list[str]:
+        return raw_parts(subject=subject, html=html, text=text, brand=brand, context=ctx)
 
     def full(ctx: dict) -> Rendered:
         counts["full"] += 1
@@ -288,7 +312,7 @@ def render_merged(
             template.hits += 1
     if entry is False:
         try:
-            entry = _entry(render, marked, values, not (text and text.strip()))
+            entry = _entry(render, marked, values, not (text and text.strip()), raw)
         except Exception:  # noqa: BLE001 - the full render says what is wrong, or works
             entry = None
         with template.lock:
@@ -296,7 +320,11 @@ def render_merged(
             template.entries[key] = entry
             if len(template.entries) > ENTRIES_PER_TEMPLATE:
                 template.entries.popitem(last=False)
-    if entry is None or not all(_same(h, label, values) for h, label in entry.links):
+    if (
+        entry is None
+        or not all(_same(h, label, values) for h, label in entry.links)
+        or not all(_kept(url, values) for url in entry.urls)
+    ):
         return full(context)
     counts["merged"] += 1
     return Rendered(
