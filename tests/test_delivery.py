@@ -289,3 +289,20 @@ def test_one_orgs_429_does_not_hold_back_another_org_in_the_same_batch(
     waiting = db.session.get(Message, first.id)
     assert waiting.status == "queued" and waiting.attempts == 0
     assert 3500 < (waiting.send_after - waiting.created_at).total_seconds() <= 3700
+
+
+def test_unreadable_credentials_of_the_first_provider_fail_over_to_the_second(
+    factories, sink, run_worker
+):
+    org = factories.make_org()
+    primary = factories.make_provider_account(
+        org, label="Primary", settings=_smtp(SINK_PORT), secret="pw"
+    )
+    primary.secret_encrypted = "not-a-fernet-token"  # e.g. its key was rotated away
+    db.session.commit()
+    backup = factories.make_provider_account(org, label="Backup", settings=_smtp(SINK_PORT))
+    factories.launch_campaign(org, 3)
+    run_worker()
+
+    assert len(sink.messages) == 3
+    assert {(m.status, m.provider_account_id) for m in _messages()} == {("sent", backup.id)}

@@ -202,3 +202,40 @@ def test_rotate_keys_reencrypts_secrets_with_the_new_key(app, ctx, factories, mo
     assert decrypt(account.secret_encrypted) == "smtp-password"
     result = app.test_cli_runner().invoke(args=["herald", "rotate-keys"])
     assert result.exit_code == 0 and "1 provider secrets" in result.output
+
+
+def test_a_send_is_recorded_even_when_the_next_message_cannot_begin(
+    ctx, factories, sink, monkeypatch
+):
+    """The record of an accepted send travels with the next message's begin: when that
+    statement fails (here a lock held elsewhere), the send is still recorded, never resent."""
+    import psycopg
+
+    from app.mail import fastpath
+
+    org = factories.make_org()
+    factories.launch_campaign(org, 3)
+    ids, token = sending.claim(10)
+    url = db.engine.url.render_as_string(hide_password=False).replace("+psycopg", "")
+    holder = psycopg.connect(url)
+    real_send_begin = fastpath.FastPath.send_begin
+    begun: list[int] = []
+
+    def send_begin(self, message_id):  # the second message's row is locked by someone else
+        begun.append(message_id)
+        if len(begun) == 2:
+            self.durable.execute("SET lock_timeout = '200ms'")
+            holder.execute("SELECT 1 FROM messages WHERE id = %s FOR UPDATE", (message_id,))
+        return real_send_begin(self, message_id)
+
+    monkeypatch.setattr(fastpath.FastPath, "send_begin", send_begin)
+    try:
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            sending.send_claimed(ids, token)
+    finally:
+        holder.close()
+    first, second, _third = _messages()
+    assert len(sink.messages) == 1
+    assert (first.status, first.attempts) == ("sent", 1)
+    assert [e.type for e in first.events].count("sent") == 1
+    assert (second.status, second.attempts) == ("sending", 0)  # the sweeper takes it later

@@ -74,3 +74,31 @@ def test_nothing_is_sent_ahead_on_a_connection_that_sat_idle(sink):
     provider.close()
     assert sink.wait_for_count(2, 5)
     assert [m["to"] for m in sink.messages] == [["one@example.com"], ["two@example.com"]]
+
+
+class _BrokenSigner:
+    def sign(self, raw: bytes) -> bytes:
+        raise ValueError("boom")
+
+
+def test_a_message_that_cannot_be_signed_after_rcpt_went_ahead_leaves_the_next_ones_intact(sink):
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    _send(provider, _msg(1, "one@example.com"))
+    provider.announce(2, "jobs@acme.test")
+    _answered(provider)
+    provider.advance("two@example.com")
+    broken = OutgoingMessage(
+        2, RAW, "jobs@acme.test", "two@example.com", "<m2@a>", "k2", signer=_BrokenSigner()
+    )
+    (result,) = provider.send_batch([broken])
+    assert not isinstance(result, Accepted) and "boom" in result.reason
+    for ref in (3, 4):  # replies stay in step: each is accepted for itself, at once
+        provider.announce(ref, "jobs@acme.test")
+        _send(provider, _msg(ref, f"n{ref}@example.com"))
+    provider.close()
+    assert sink.wait_for_count(3, 5)
+    assert [m["to"] for m in sink.messages] == [
+        ["one@example.com"],
+        ["n3@example.com"],
+        ["n4@example.com"],
+    ]

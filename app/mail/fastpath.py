@@ -153,13 +153,13 @@ class FastPath:
         self.flush_answer()
         until = clock.now() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
         params = {"id": message_id, "token": self.token, "until": until}
-        accepted, self._accepted = self._accepted, None
+        accepted = self._accepted
         if accepted is None:
             self._send(self.lazy, b"herald_fast_begin", params, None)
         else:
-            self._send(
-                self.durable, b"herald_fast_sent_begin", params | _recorded(accepted), accepted
-            )
+            params |= _recorded(accepted)
+            self._send(self.durable, b"herald_fast_sent_begin", params, accepted)
+            self._accepted = None  # the statement carries it now (put back if it fails)
 
     def began(self) -> bool:
         """Whether the message asked for by send_begin may go (its attempt is counted)."""
@@ -176,11 +176,16 @@ class FastPath:
 
     def flush(self) -> None:
         """Record the accepted send waiting, if any (end of batch, or before anything else)."""
-        self.flush_answer()
-        accepted, self._accepted = self._accepted, None
+        try:
+            self.flush_answer()
+        except Exception:  # noqa: BLE001 - its record, if it carried one, is retried below
+            if self._accepted is None:
+                raise
+        accepted = self._accepted
         if accepted is not None:
             params = {"token": self.token} | _recorded(accepted)
             self._send(self.durable, b"herald_fast_sent", params, accepted)
+            self._accepted = None
             self._answer()
 
     def _send(
@@ -197,9 +202,18 @@ class FastPath:
     def _answer(self) -> tuple[bool, bool]:
         conn, accepted = self._waiting  # type: ignore[misc]
         self._waiting = None
-        results = conn.wait(generators.fetch_many(conn.pgconn))
-        if not results or results[0].status != pq.ExecStatus.TUPLES_OK:
-            raise errors.error_from_result(results[0], encoding=conn.pgconn._encoding)
+        try:
+            results = conn.wait(generators.fetch_many(conn.pgconn))
+            if not results:
+                raise psycopg.OperationalError("no answer to the send path's statement")
+            if results[0].status != pq.ExecStatus.TUPLES_OK:
+                raise errors.error_from_result(results[0], encoding=conn.pgconn._encoding)
+        except Exception:
+            # the statement failed whole: the send it carried is not recorded yet (flush
+            # records it alone); the begin it carried did not happen
+            if accepted is not None:
+                self._accepted = accepted
+            raise
         recorded, began = (results[0].get_value(0, i) == b"t" for i in (0, 1))
         if accepted is not None and not recorded:
             self.lost.append(accepted.message_id)
@@ -208,15 +222,16 @@ class FastPath:
 
     def close(self) -> None:
         try:
-            self.flush_answer()
+            if self._waiting is not None:
+                raise psycopg.OperationalError("a statement was left unanswered")
             for raw in (self.lazy, self.durable):  # before they go back to the pool
                 raw.execute("RESET synchronous_commit; RESET lock_timeout")
                 for conn_id, name in self._prepared:
                     if conn_id == id(raw):
                         raw.execute(b"DEALLOCATE " + name)
-        except psycopg.Error:
+        except Exception:  # noqa: BLE001 - whatever it was, not back into the pool like this
             for conn in self.conns:
-                conn.invalidate()  # not back into the pool with the settings
+                conn.invalidate()  # (settings and prepared statements would stay)
         for conn in self.conns:
             conn.close()
 

@@ -425,8 +425,9 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
             try:
                 fast.flush()  # the last accepted send's record
                 counts["sent"] -= len(fast.lost)
-            finally:
-                fast.close()
+            except Exception:  # noqa: BLE001 - its lease expires and the sweeper takes over
+                log.exception("the batch's last send could not be recorded")
+            fast.close()
         sa_event.remove(session, "loaded_as_persistent", hold)
         session.expire_on_commit = expire_on_commit
         db.session.rollback()
@@ -488,6 +489,19 @@ def _build(
     return outgoing, subject
 
 
+def _ahead(route: Route, message_id: int, loaded: Message) -> Callable[[], None] | None:
+    """MAIL to an SMTP provider now, and RCPT once MAIL is answered (the returned call, made
+    midway through building): the server answers while the worker builds the message."""
+    try:
+        provider = route.provider
+        if not hasattr(provider, "announce"):
+            return None
+        provider.announce(message_id, envelope_sender(loaded))
+    except Exception:  # noqa: BLE001 - e.g. unreadable credentials: the send itself says so
+        return None
+    return lambda: provider.advance(loaded.to_email)
+
+
 def _send_one(
     message_id: int,
     token: str,
@@ -499,10 +513,7 @@ def _send_one(
 ) -> str | None:
     """Begin (lease, wanted, suppression), build, send with failover, record. The begin and
     the SMTP server's answer to MAIL are on their way while the message is built."""
-    provider, midway = routes[0].provider, None
-    if hasattr(provider, "announce"):  # MAIL now, RCPT once MAIL is answered (SMTP)
-        provider.announce(message_id, envelope_sender(loaded))
-        midway = lambda: provider.advance(loaded.to_email)  # noqa: E731
+    midway = _ahead(routes[0], message_id, loaded)
     fast.send_begin(message_id)
     built = _build(loaded, midway)  # from the rows as loaded: the common case
     if fast.began():

@@ -249,26 +249,30 @@ class SMTPProvider:
         return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
 
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
+        raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw  # before any reply
         path = self.return_path(msg)
         if self._announced != path or self._rcpt_ahead not in (None, msg.rcpt):
             self._settle()
         announced, mail_reply = self._announced is not None, self._mail_reply
         rcpt_ahead = self._rcpt_ahead is not None
         self._announced = self._mail_reply = self._rcpt_ahead = None
+        rcpt_reply = None
         try:
             if mail_reply is not None:
                 code, text = mail_reply
             else:
                 code, text = conn.getreply() if announced else _command(conn, "mail", "FROM", path)
+            if rcpt_ahead:
+                rcpt_reply = conn.getreply()
         except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
             self.close()
             conn = self._conn = self._connect()
             code, text = _command(conn, "mail", "FROM", path)
+            rcpt_reply = None
         if code != 250:
             conn.rset()
             return _classify(msg.ref, code, text, stage="mail")
-        raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw
-        code, text = conn.getreply() if rcpt_ahead else _command(conn, "rcpt", "TO", msg.rcpt)
+        code, text = rcpt_reply or _command(conn, "rcpt", "TO", msg.rcpt)
         if code not in (250, 251):
             conn.rset()
             return _classify(msg.ref, code, text)
