@@ -32,7 +32,7 @@ def test_a_message_announced_ahead_goes_with_its_own_envelope(sink):
     provider.announce(2, "jobs@acme.test")
     _answered(provider)
     provider.advance("two@example.com")  # RCPT too, once MAIL is answered
-    assert provider._rcpt_ahead == "two@example.com"
+    assert provider._ahead.rcpt == "two@example.com"
     _send(provider, _msg(2, "two@example.com"))
     provider.announce(3, "jobs@acme.test")  # MAIL only: RCPT goes when the message is sent
     _send(provider, _msg(3, "three@example.com"))
@@ -53,7 +53,7 @@ def test_a_message_announced_and_never_sent_is_reset_and_delivers_nothing(sink):
         provider.announce(ref, "jobs@acme.test")
         _answered(provider)
         provider.advance(f"stopped{ref}@example.com")
-        assert provider._rcpt_ahead == f"stopped{ref}@example.com"
+        assert provider._ahead.rcpt == f"stopped{ref}@example.com"
     _send(provider, _msg(4, "four@example.com"))  # a different message comes instead
     provider.announce(5, "jobs@acme.test")
     provider.close()  # the batch ends with an announced message
@@ -102,3 +102,27 @@ def test_a_message_that_cannot_be_signed_after_rcpt_went_ahead_leaves_the_next_o
         ["n3@example.com"],
         ["n4@example.com"],
     ]
+
+
+def test_data_ahead_sends_the_message_and_an_abandoned_one_is_never_delivered(sink):
+    """DATA goes ahead once RCPT is answered. A message abandoned after that (the server
+    waits for its body) is ended by hanging up: never delivered; the next one reconnects."""
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    _send(provider, _msg(1, "one@example.com"))
+    for ref in (2, 3):
+        provider.announce(ref, "jobs@acme.test")
+        for _step in ("rcpt", "data"):
+            _answered(provider)
+            provider.advance(f"n{ref}@example.com")
+        assert provider._ahead.data
+        if ref == 2:
+            _send(provider, _msg(2, "n2@example.com"))
+    _send(provider, _msg(4, "four@example.com"))  # 3 was abandoned in the middle of DATA
+    provider.close()
+    assert sink.wait_for_count(3, 5)
+    assert [(m["from"], m["to"]) for m in sink.messages] == [
+        ("bounces+1@acme.test", ["one@example.com"]),
+        ("bounces+2@acme.test", ["n2@example.com"]),
+        ("bounces+4@acme.test", ["four@example.com"]),
+    ]
+    assert sink.messages[1]["data"] == sink.messages[2]["data"] == RAW

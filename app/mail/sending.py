@@ -490,8 +490,8 @@ def _build(
 
 
 def _ahead(route: Route, message_id: int, loaded: Message) -> Callable[[], None] | None:
-    """MAIL to an SMTP provider now, and RCPT once MAIL is answered (the returned call, made
-    midway through building): the server answers while the worker builds the message."""
+    """MAIL to an SMTP provider now; RCPT, then DATA, as each answer arrives (the returned call,
+    made midway through building and once built): the server answers while the worker builds."""
     try:
         provider = route.provider
         if not hasattr(provider, "announce"):
@@ -516,6 +516,8 @@ def _send_one(
     midway = _ahead(routes[0], message_id, loaded)
     fast.send_begin(message_id)
     built = _build(loaded, midway)  # from the rows as loaded: the common case
+    if midway is not None:
+        midway()  # DATA too, if RCPT is answered by now
     if fast.began():
         message = loaded  # nothing stops it, the attempt is counted
     else:  # lease lost, suppressed, paused, cancelled, answered: decided exactly here

@@ -81,6 +81,33 @@ def _classify(ref: int, code: int, text: bytes | str, stage: str = "rcpt") -> Re
     return Permanent(ref, f"Refused: {reply}")
 
 
+@dataclass
+class _Ahead:
+    """Commands sent ahead of a message (SMTPProvider.announce, advance), replies read early."""
+
+    path: str  # MAIL FROM sent with this return path
+    mail: tuple[int, bytes] | None = None
+    rcpt: str | None = None  # RCPT TO sent for this address
+    rcpt_reply: tuple[int, bytes] | None = None
+    data: bool = False  # DATA sent, its reply unread
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data(conn: smtplib.SMTP, raw: bytes, reply: tuple[int, bytes] | None) -> tuple[int, bytes]:
+    """smtplib's data(), whose DATA may have gone ahead (its reply is then given)."""
+    if reply is None:
+        return conn.data(raw)
+    if reply[0] != 354:
+        raise smtplib.SMTPDataError(*reply)
+    body = _LEADING_DOT.sub(b"..", raw)
+    if body[-2:] != b"\r\n":
+        body += b"\r\n"
+    conn.send(body + b".\r\n")
+    return conn.getreply()
+
+
 def _command(conn: smtplib.SMTP, verb: str, word: str, address: str) -> tuple[int, bytes]:
     """MAIL FROM or RCPT TO (smtplib's mail() and rcpt() without their address parse)."""
     conn.putcmd(verb, f"{word}:{_quoted(address)}")
@@ -97,11 +124,7 @@ class SMTPProvider:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
         self._used = 0.0
-        # Sent ahead of the message (announce, advance): MAIL's return path, its reply when
-        # read early, and the RCPT's address
-        self._announced: str | None = None
-        self._mail_reply: tuple[int, bytes] | None = None
-        self._rcpt_ahead: str | None = None
+        self._ahead: _Ahead | None = None  # commands sent ahead of the next message
         self._last_path: tuple = (None, None, "")
 
     @classmethod
@@ -179,36 +202,46 @@ class SMTPProvider:
         except (smtplib.SMTPException, OSError, ValueError):
             self.close()
             return
-        self._announced = path
+        self._ahead = _Ahead(path)
 
     def advance(self, rcpt: str) -> None:
-        """When the MAIL sent ahead is answered already (a peek, no wait), send RCPT TO ahead
-        too: the server answers it while the worker finishes building the message."""
-        conn = self._conn
-        if self._announced is None or self._mail_reply is not None or conn is None:
+        """One more command ahead, when the last one is answered already (a peek, no wait):
+        RCPT TO once MAIL is answered, DATA once RCPT is. The server answers each while the
+        worker goes on building the message; nothing is delivered before its body ends."""
+        ahead, conn = self._ahead, self._conn
+        if ahead is None or conn is None or ahead.data:
             return
         try:
             if not select.select([conn.sock], [], [], 0)[0]:
                 return  # not answered yet: read when the message is sent
-            self._mail_reply = conn.getreply()
-            if self._mail_reply[0] == 250:
-                conn.putcmd("rcpt", f"TO:{_quoted(rcpt)}")
-                self._rcpt_ahead = rcpt
+            if ahead.mail is None:
+                ahead.mail = conn.getreply()
+                if ahead.mail[0] == 250:
+                    conn.putcmd("rcpt", f"TO:{_quoted(rcpt)}")
+                    ahead.rcpt = rcpt
+            elif ahead.rcpt == rcpt and ahead.rcpt_reply is None:
+                ahead.rcpt_reply = conn.getreply()
+                if ahead.rcpt_reply[0] in (250, 251):
+                    conn.putcmd("data")
+                    ahead.data = True
         except (smtplib.SMTPException, OSError, ValueError):
             self.close()
 
     def _settle(self) -> None:
-        """Commands sent ahead for a message that did not come: read their replies, reset."""
-        conn, announced = self._conn, self._announced
-        mail_read, rcpt_sent = self._mail_reply is not None, self._rcpt_ahead is not None
-        self._announced = self._mail_reply = self._rcpt_ahead = None
-        if announced is None or conn is None:
+        """Commands sent ahead for a message that did not come: read their replies, reset (or
+        hang up, if the server already waits for the message's body: that is never delivered)."""
+        ahead, conn, self._ahead = self._ahead, self._conn, None
+        if ahead is None or conn is None:
             return
         try:
-            if not mail_read:
+            if ahead.mail is None:
                 conn.getreply()
-            if rcpt_sent:
+            if ahead.rcpt is not None and ahead.rcpt_reply is None:
                 conn.getreply()
+            if ahead.data and conn.getreply()[0] == 354:
+                conn.close()  # no QUIT: it would be read as the body
+                self._conn = None
+                return
             conn.rset()
         except (smtplib.SMTPException, OSError):
             self.close()
@@ -227,7 +260,7 @@ class SMTPProvider:
 
     def close(self) -> None:
         """Drop the connection (quietly)."""
-        self._announced = self._mail_reply = self._rcpt_ahead = None
+        self._ahead = None
         if self._conn is not None:
             try:
                 self._conn.quit()
@@ -251,24 +284,29 @@ class SMTPProvider:
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
         raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw  # before any reply
         path = self.return_path(msg)
-        if self._announced != path or self._rcpt_ahead not in (None, msg.rcpt):
+        ahead = self._ahead
+        if ahead is not None and (ahead.path != path or ahead.rcpt not in (None, msg.rcpt)):
             self._settle()
-        announced, mail_reply = self._announced is not None, self._mail_reply
-        rcpt_ahead = self._rcpt_ahead is not None
-        self._announced = self._mail_reply = self._rcpt_ahead = None
-        rcpt_reply = None
+            ahead = None
+            conn = self._conn or self._connect()  # (settling may have had to hang up)
+            self._conn = conn
+        self._ahead = None
+        rcpt_reply = data_reply = None
         try:
-            if mail_reply is not None:
-                code, text = mail_reply
+            if ahead is None:
+                code, text = _command(conn, "mail", "FROM", path)
             else:
-                code, text = conn.getreply() if announced else _command(conn, "mail", "FROM", path)
-            if rcpt_ahead:
-                rcpt_reply = conn.getreply()
+                code, text = ahead.mail or conn.getreply()
+                rcpt_reply = ahead.rcpt_reply
+                if ahead.rcpt is not None and rcpt_reply is None:
+                    rcpt_reply = conn.getreply()
+                if ahead.data:
+                    data_reply = conn.getreply()
         except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
             self.close()
             conn = self._conn = self._connect()
             code, text = _command(conn, "mail", "FROM", path)
-            rcpt_reply = None
+            rcpt_reply = data_reply = None
         if code != 250:
             conn.rset()
             return _classify(msg.ref, code, text, stage="mail")
@@ -277,7 +315,7 @@ class SMTPProvider:
             conn.rset()
             return _classify(msg.ref, code, text)
         try:
-            code, text = conn.data(raw)
+            code, text = _data(conn, raw, data_reply)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
             conn.rset()
             return _classify(msg.ref, exc.smtp_code, exc.smtp_error)
