@@ -129,6 +129,7 @@ VALUES = [
     "https://ada.example:99999/",
     "https://[oops",
     "https://ada%.example/",
+    "https://1.2.3.999/",
     "ada%",
     "y" * 300,
 ]
