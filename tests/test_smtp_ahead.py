@@ -21,6 +21,12 @@ def _answered(provider: SMTPProvider) -> None:
     assert select.select([provider._conn.sock], [], [], 5)[0]
 
 
+def _delivered(sink, count: int) -> list[tuple[str, list[str]]]:
+    """The envelopes the sink received (after waiting for `count` of them)."""
+    assert sink.wait_for_count(count, 5)
+    return [(m["from"], m["to"]) for m in sink.messages]
+
+
 def _send(provider: SMTPProvider, msg: OutgoingMessage) -> None:
     (result,) = provider.send_batch([msg])
     assert isinstance(result, Accepted), result
@@ -38,8 +44,7 @@ def test_a_message_announced_ahead_goes_with_its_own_envelope(sink):
     _send(provider, _msg(3, "three@example.com"))
     provider.close()
 
-    assert sink.wait_for_count(3, 5)
-    assert [(m["from"], m["to"]) for m in sink.messages] == [
+    assert _delivered(sink, 3) == [
         ("bounces+1@acme.test", ["one@example.com"]),
         ("bounces+2@acme.test", ["two@example.com"]),
         ("bounces+3@acme.test", ["three@example.com"]),
@@ -58,8 +63,7 @@ def test_a_message_announced_and_never_sent_is_reset_and_delivers_nothing(sink):
     provider.announce(5, "jobs@acme.test")
     provider.close()  # the batch ends with an announced message
 
-    assert sink.wait_for_count(2, 5)
-    assert [(m["from"], m["to"]) for m in sink.messages] == [
+    assert _delivered(sink, 2) == [
         ("bounces+1@acme.test", ["one@example.com"]),
         ("bounces+4@acme.test", ["four@example.com"]),
     ]
@@ -119,8 +123,7 @@ def test_data_ahead_sends_the_message_and_an_abandoned_one_is_never_delivered(si
             _send(provider, _msg(2, "n2@example.com"))
     _send(provider, _msg(4, "four@example.com"))  # 3 was abandoned in the middle of DATA
     provider.close()
-    assert sink.wait_for_count(3, 5)
-    assert [(m["from"], m["to"]) for m in sink.messages] == [
+    assert _delivered(sink, 3) == [
         ("bounces+1@acme.test", ["one@example.com"]),
         ("bounces+2@acme.test", ["n2@example.com"]),
         ("bounces+4@acme.test", ["four@example.com"]),

@@ -150,7 +150,7 @@ class FastPath:
     def send_begin(self, message_id: int) -> None:
         """Ask to begin this message (lease held, still wanted, not suppressed: the attempt is
         counted), with the send before it recorded in the same statement; answered by began()."""
-        self.flush_answer()
+        self._flush_answer()
         until = clock.now() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
         params = {"id": message_id, "token": self.token, "until": until}
         accepted = self._accepted
@@ -165,11 +165,7 @@ class FastPath:
         """Whether the message asked for by send_begin may go (its attempt is counted)."""
         return self._answer()[1]
 
-    def begin(self, message_id: int) -> bool:
-        self.send_begin(message_id)
-        return self.began()
-
-    def flush_answer(self) -> None:
+    def _flush_answer(self) -> None:
         """Read the answer to a statement sent and not yet answered (it holds a record)."""
         if self._waiting is not None:
             self._answer()
@@ -177,7 +173,7 @@ class FastPath:
     def flush(self) -> None:
         """Record the accepted send waiting, if any (end of batch, or before anything else)."""
         try:
-            self.flush_answer()
+            self._flush_answer()
         except Exception:  # noqa: BLE001 - its record, if it carried one, is retried below
             if self._accepted is None:
                 raise
