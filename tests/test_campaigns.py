@@ -93,6 +93,7 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     assert notice.to_email == "rita@example.com"
     progress = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert 'Accepted</dt><dd class="ok-text">1' in progress
+    assert progress.count('<span class="badge badge-accepted">accepted</span>') == 1  # the row
 
 
 @pytest.mark.parametrize("token", ["garbage", "x" * 43, "a" * 5000, "%00", "A" * 42 + "!"])

@@ -16,7 +16,7 @@ from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
 from app.mail.sandbox import TemplateProblem
-from app.models import Campaign, Candidate, EmailTemplate, Job, Message, Role
+from app.models import Campaign, Candidate, EmailTemplate, Invitation, Job, Message, Role
 from app.security import PREVIEW_CSP
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
@@ -148,6 +148,14 @@ def show(campaign_id: int) -> ResponseReturnValue:
             .order_by(Message.id)
             .limit(RECIPIENTS_SHOWN)
         ).all()
+        invited = [m.invitation_id for m in context["recipients"] if m.invitation_id]
+        context["answers"] = dict(  # what each candidate answered, shown beside the delivery
+            db.session.execute(
+                select(Invitation.id, Invitation.status).where(
+                    Invitation.org_id == current_org.id, Invitation.id.in_(invited)
+                )
+            ).all()
+        )
     if campaign.status == "draft":
         context["counts"] = services.count(current_org, campaign.audience)
         person = services.sample_recipient(current_org, campaign)
