@@ -130,6 +130,10 @@ VALUES = [
     "https://[oops",
     "https://ada%.example/",
     "https://1.2.3.999/",
+    "http://127.0.0.1:5000/i/tok-Ab_9",
+    "http://10.0.0.255/",
+    "http://01.2.3.4/",
+    "http://1.2.3/",
     "ada%",
     "y" * 300,
 ]

@@ -52,11 +52,13 @@ _UNMERGEABLE = (
 )
 _NOT_PLAIN = re.compile(r"[<>&\"'\x00-\x1f\x7f-\x9f\ud800-\udfff]|[^\S ]|  |^ | $|^#")
 _URL = re.compile(r"https?://[A-Za-z0-9._~/?#@!$()*+,;=%:\[\]-]+\Z")
-# An http(s) URL that surely parses (a host name ending in a letter, not an IP address; a port
-# under 10000; path characters only):
-# nh3 keeps it as it keeps a marker
+# An http(s) URL that surely parses (a host name ending in a letter, or a dotted IPv4 address
+# of four decimal numbers up to 255 without leading zeros; a port under 10000; path
+# characters only): nh3 keeps it as it keeps a marker
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _SURELY_VALID_URL = re.compile(
-    r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z](?:[a-z0-9-]*[a-z0-9])?"
+    r"https?://(?:(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z](?:[a-z0-9-]*[a-z0-9])?"
+    rf"|{_OCTET}(?:\.{_OCTET}){{3}})"
     r"(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$()*+,;=:@/-]*)?\Z"
 )
 _TEXT_ATTRIBUTES = {"alt", "title", "aria-label"}
@@ -120,15 +122,35 @@ def _related(path: Path, paths: frozenset[Path]) -> bool:
     return any(p[: len(path)] == path or path[: len(p)] == p for p in paths)
 
 
+Pieces = tuple  # literal text at even positions, a value's number at odd ones
+
+
+def _pieces(text: str) -> Pieces:
+    """The text cut at its markers, so that a recipient's copy is one join (see _fill)."""
+    parts: list = _MARK.split(text)
+    parts[1::2] = [int(n) for n in parts[1::2]]
+    return tuple(parts)
+
+
+def _fill(pieces: Pieces, values: list[str]) -> str:
+    """_put(text, values) for the text these pieces were cut from."""
+    if len(pieces) == 1:
+        return pieces[0]
+    parts = list(pieces)
+    parts[1::2] = [values[n] for n in pieces[1::2]]
+    return "".join(parts)
+
+
 @dataclass
 class _Entry:
-    """One render with markers: subject (untruncated), HTML, text, the links' (href, label)."""
+    """One render with markers, cut at its markers: subject (untruncated), HTML, text, the
+    links' (href, label, whether they were equal) and the URL attributes with markers."""
 
-    subject: str
-    html: str
-    text: str
-    links: list[tuple[str, str]]
-    urls: list[str]  # URL attributes with markers, as serialized
+    subject: Pieces
+    html: Pieces
+    text: Pieces
+    links: list[tuple[Pieces, Pieces, bool]]
+    urls: list[Pieces]  # as serialized
 
 
 @dataclass
@@ -272,13 +294,19 @@ def _entry(
         return None
     links = link_labels(first.html) if derived_text else []
     links = [(h, label) for h, label in links if _MARK.search(h) or _MARK.search(label)]
-    return _Entry(first.subject, first.html, first.text, links, attributes.urls)
+    return _Entry(
+        _pieces(first.subject),
+        _pieces(first.html),
+        _pieces(first.text),
+        [(_pieces(href), _pieces(label), href == label) for href, label in links],
+        [_pieces(url) for url in attributes.urls],
+    )
 
 
-def _kept(url: str, values: list[str]) -> bool:
+def _kept(url: Pieces, values: list[str]) -> bool:
     """nh3 keeps this URL with the recipient's values in, as it kept it with markers (a
     marker is a relative URL; a value may be one that does not parse)."""
-    filled = _put(url, values)
+    filled = _fill(url, values)
     if _SURELY_VALID_URL.match(filled):  # the common case (our own links): no need to ask nh3
         return True
     return "href=" in sanitize(f'<a href="{escape(filled)}">x</a>')
@@ -332,19 +360,19 @@ def render_merged(
                 template.entries.popitem(last=False)
     if (
         entry is None
-        or not all(_same(h, label, values) for h, label in entry.links)
+        or not all(_same(h, label, equal, values) for h, label, equal in entry.links)
         or not all(_kept(url, values) for url in entry.urls)
     ):
         return full(context)
     counts["merged"] += 1
     return Rendered(
-        subject=_put(entry.subject, values)[:MAX_SUBJECT],
-        html=_put(entry.html, values),
-        text=_put(entry.text, values),
+        subject=_fill(entry.subject, values)[:MAX_SUBJECT],
+        html=_fill(entry.html, values),
+        text=_fill(entry.text, values),
     )
 
 
-def _same(href: str, label: str, values: list[str]) -> bool:
+def _same(href: Pieces, label: Pieces, equal: bool, values: list[str]) -> bool:
     """The text part writes a link as 'label (url)' unless the two are equal: with values in,
-    that must be decided as with markers."""
-    return (_put(href, values) == _put(label, values)) == (href == label)
+    that must be decided as with markers (equal: whether they were)."""
+    return (_fill(href, values) == _fill(label, values)) == equal
