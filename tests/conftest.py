@@ -165,6 +165,13 @@ class Sink:
         self.holding = threading.Event()
         self.released = threading.Event()
         self.refuse_rcpt: str | None = None  # e.g. "550 5.1.1 No such user"
+        self.pipelining = True  # offers PIPELINING (RFC 2920), as production relays do
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802, PLR0913
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # before the last line, "250 HELP"
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.refuse_rcpt:
@@ -207,6 +214,7 @@ class Sink:
         with self.lock:
             self.messages.clear()
         self.refuse_rcpt = None
+        self.pipelining = True
         self.release()
 
     def message_ids(self) -> list[str]:

@@ -3,6 +3,7 @@ the right envelope for the message that goes, nothing for one that never comes."
 
 from __future__ import annotations
 
+import re
 import select
 
 from app.providers import Accepted, OutgoingMessage
@@ -129,3 +130,85 @@ def test_data_ahead_sends_the_message_and_an_abandoned_one_is_never_delivered(si
         ("bounces+4@acme.test", ["four@example.com"]),
     ]
     assert sink.messages[1]["data"] == sink.messages[2]["data"] == RAW
+
+
+# ---- a server that pipelines (RFC 2920) -----------------------------------------------------
+
+
+def test_to_a_server_that_pipelines_the_next_envelope_goes_with_the_body_before(sink):
+    """MAIL, RCPT and DATA of the next message travel in the same write as this message's
+    body; each message still arrives with its own envelope, once."""
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    _send(provider, _msg(1, "one@example.com"))  # opens the connection (EHLO: PIPELINING)
+    provider.announce(2, "jobs@acme.test", "two@example.com")  # all three commands at once
+    assert (provider._ahead.rcpt, provider._ahead.data) == ("two@example.com", True)
+    for ref in (2, 3):
+        provider.expect_next(ref + 1, "jobs@acme.test", f"n{ref + 1}@example.com")
+        _send(provider, _msg(ref, "two@example.com" if ref == 2 else f"n{ref}@example.com"))
+        assert provider._ahead.path == f"bounces+{ref + 1}@acme.test"  # went with the body
+        provider.announce(ref + 1, "jobs@acme.test", f"n{ref + 1}@example.com")  # nothing new
+    _send(provider, _msg(4, "n4@example.com"))
+    provider.close()
+
+    assert _delivered(sink, 4) == [
+        ("bounces+1@acme.test", ["one@example.com"]),
+        ("bounces+2@acme.test", ["two@example.com"]),
+        ("bounces+3@acme.test", ["n3@example.com"]),
+        ("bounces+4@acme.test", ["n4@example.com"]),
+    ]
+
+
+def test_an_expected_message_that_does_not_come_is_never_delivered(sink):
+    """The server waits for the body of a message whose commands went ahead; when another
+    message comes instead (the expected one was stopped), the connection is dropped: the
+    stopped one is never delivered and the other goes on a new connection."""
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    provider.expect_next(2, "jobs@acme.test", "stopped@example.com")
+    _send(provider, _msg(1, "one@example.com"))
+    _send(provider, _msg(3, "three@example.com"))
+    provider.expect_next(4, "jobs@acme.test", "stopped4@example.com")
+    _send(provider, _msg(5, "five@example.com"))
+    provider.close()  # the batch ends with a message expected
+
+    assert _delivered(sink, 3) == [
+        ("bounces+1@acme.test", ["one@example.com"]),
+        ("bounces+3@acme.test", ["three@example.com"]),
+        ("bounces+5@acme.test", ["five@example.com"]),
+    ]
+
+
+def test_a_refused_recipient_in_a_group_is_permanent_and_the_connection_goes_on(sink):
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    _send(provider, _msg(1, "one@example.com"))
+    sink.refuse_rcpt = "550 5.1.1 No such user"
+    provider.announce(2, "jobs@acme.test", "nobody@example.com")  # MAIL, RCPT, DATA at once
+    (result,) = provider.send_batch([_msg(2, "nobody@example.com")])
+    assert not isinstance(result, Accepted) and "550 5.1.1 No such user" in result.reason
+    sink.refuse_rcpt = None
+    connection = provider._conn
+    _send(provider, _msg(3, "three@example.com"))
+    assert provider._conn is connection  # reset, not hung up
+    provider.close()
+    assert _delivered(sink, 2) == [
+        ("bounces+1@acme.test", ["one@example.com"]),
+        ("bounces+3@acme.test", ["three@example.com"]),
+    ]
+
+
+def test_a_campaign_goes_out_the_same_to_a_server_that_does_not_pipeline(
+    ctx, factories, sink, run_worker, monkeypatch
+):
+    """Commands one at a time (MAIL ahead, then RCPT and DATA as each is answered) when the
+    server does not offer PIPELINING: every message once, with its own envelope."""
+    from app.providers.base import ProviderCache
+
+    monkeypatch.setattr(SMTPProvider, "_shared", ProviderCache())  # connects after the change
+    sink.pipelining = False
+    org = factories.make_org()
+    factories.launch_campaign(org, 5)
+    run_worker()
+    assert sink.wait_for_count(5, 10)
+    assert len(set(sink.message_ids())) == 5
+    for message in sink.messages:
+        to = re.search(rb"^To: .*<([^>]+)>", message["data"], re.M)
+        assert [to.group(1).decode()] == message["to"]

@@ -18,6 +18,15 @@ class StoringHandler:
     def __init__(self, directory: str) -> None:
         self.directory = directory
 
+    async def handle_EHLO(  # noqa: N802, PLR0913
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
+    ) -> list[str]:
+        """aiosmtpd takes commands in groups (in order) without saying so: say so, like the
+        relays Herald sends through in production, so the dev setup sends the same way."""
+        session.host_name = hostname
+        responses.insert(-1, "250-PIPELINING")  # before the last line, "250 HELP"
+        return responses
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         raw = envelope.original_content or envelope.content or b""
         key = store.save(self.directory, raw, envelope.mail_from or "", list(envelope.rcpt_tos))

@@ -38,3 +38,11 @@ def remember(key: Any, make: Callable[[], T]) -> T:
     if key not in rows:
         rows[key] = make()
     return rows[key]
+
+
+def seed(model: type, instances: Iterator[Any] | list[Any]) -> None:
+    """Rows the batch loaded together (by primary key `id`), so get() finds them at once."""
+    rows = _batch.get()
+    if rows is not None:
+        for instance in instances:
+            rows[(model, instance.id)] = instance

@@ -27,6 +27,7 @@ from app.mail import metrics, rows, throttle
 from app.mail.build import envelope_sender, outgoing_for
 from app.mail.delivery import Attempt, Failover, Route
 from app.mail.fastpath import FastPath, sent_events
+from app.mail.rows import seed
 from app.models import (
     Campaign,
     Event,
@@ -303,17 +304,24 @@ def _recent_sends(rows: dict) -> dict[int, list]:
     return recent
 
 
-def _over_candidate_cap(row: Any, org: Organization, token: str, recent: dict) -> bool:
-    """A bulk mail to a candidate who already got org.candidate_daily_cap in the window waits
-    until the oldest of those leaves the window (the row is released with that time)."""
+def _capped_until(row: Any, org: Organization, recent: dict) -> datetime | None:
+    """When a bulk mail to a candidate who already got org.candidate_daily_cap in the window
+    may go (the oldest of those leaves the window); None if it may go now."""
     if row.candidate_id is None or row.kind not in BULK:
-        return False
+        return None
     window = timedelta(seconds=current_app.config["CANDIDATE_WINDOW_SECONDS"])
     since = clock.now() - window
     sent = [t for t in recent.get(row.candidate_id, []) if t > since]
     if len(sent) < org.candidate_daily_cap:
+        return None
+    return sent[len(sent) - org.candidate_daily_cap] + window
+
+
+def _over_candidate_cap(row: Any, org: Organization, token: str, recent: dict) -> bool:
+    """A capped bulk mail (see _capped_until) waits: the row is released with that time."""
+    later = _capped_until(row, org, recent)
+    if later is None:
         return False
-    later = sent[len(sent) - org.candidate_daily_cap] + window
     db.session.execute(_RELEASE, {"ids": [row.id], "token": token, "send_after": later})
     db.session.add(
         Event(
@@ -378,12 +386,15 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
         rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
         invitations = {m.invitation_id for m in rows.values() if m.invitation_id}
         if invitations:  # the candidates' links; held like the rest
-            db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations))).all()
+            seed(
+                Invitation,
+                db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations))).all(),
+            )
         recent = _recent_sends(rows)
         left = Counter(m.org_id for m in rows.values())  # per org, rows not yet reached
         credit: Counter = Counter()  # sends taken from the buckets and not yet used
         fast = FastPath(token)
-        for message_id in ids:
+        for index, message_id in enumerate(ids):
             row = rows.get(message_id)
             if row is None:
                 continue
@@ -413,7 +424,17 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
                     continue
             credit[bucket] -= 1
             handled.add(message_id)
-            outcome = _send_one(message_id, token, routes, failover, org, fast, row)
+            following = None  # the next row, when it surely goes next through the same route
+            if index + 1 < len(ids) and credit[bucket] > 0:
+                after = rows.get(ids[index + 1])
+                if (
+                    after is not None
+                    and after.org_id == row.org_id
+                    and (after.candidate_id is None or after.candidate_id != row.candidate_id)
+                    and _capped_until(after, org, recent) is None
+                ):
+                    following = after
+            outcome = _send_one(message_id, token, routes, failover, org, fast, row, following)
             if outcome != "sent":  # a 429 may have paused the provider: ask the bucket again
                 credit[bucket] = 0
             if outcome:
@@ -491,15 +512,29 @@ def _build(
 
 def _ahead(route: Route, message_id: int, loaded: Message) -> Callable[[], None] | None:
     """MAIL to an SMTP provider now; RCPT, then DATA, as each answer arrives (the returned call,
-    made midway through building and once built): the server answers while the worker builds."""
+    made midway through building and once built): the server answers while the worker builds.
+    A server that pipelines gets the three at once (or had them with the last message's body)."""
     try:
         provider = route.provider
         if not hasattr(provider, "announce"):
             return None
-        provider.announce(message_id, envelope_sender(loaded))
+        provider.announce(message_id, envelope_sender(loaded), loaded.to_email)
     except Exception:  # noqa: BLE001 - e.g. unreadable credentials: the send itself says so
         return None
     return lambda: provider.advance(loaded.to_email)
+
+
+def _expect(route: Route, following: Message | None) -> None:
+    """Tell an SMTP provider which message comes next, so that its commands can go with this
+    message's body (see SMTPProvider.expect_next)."""
+    if following is None:
+        return
+    try:
+        provider = route.provider
+        if hasattr(provider, "expect_next"):
+            provider.expect_next(following.id, envelope_sender(following), following.to_email)
+    except Exception:  # noqa: BLE001 - only an optimisation: the next send goes as usual
+        return
 
 
 def _send_one(
@@ -510,6 +545,7 @@ def _send_one(
     org: Organization,
     fast: FastPath,
     loaded: Message,
+    following: Message | None = None,
 ) -> str | None:
     """Begin (lease, wanted, suppression), build, send with failover, record. The begin and
     the SMTP server's answer to MAIL are on their way while the message is built."""
@@ -530,6 +566,7 @@ def _send_one(
     if isinstance(built, Exception):
         return _fail_build(message_id, token, built)
     outgoing, subject = built
+    _expect(routes[0], following)
     outcome = failover.send(outgoing, routes, lambda: _renew(message_id, token))
     if outcome.busy_wait is not None:  # the next provider was busy: not one of its retries
         held = _held(message_id, token)

@@ -51,6 +51,19 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {text}".strip()
 
 
+def _pipelines(conn: smtplib.SMTP) -> bool:
+    """The server takes commands in groups (RFC 2920 PIPELINING, which production relays offer)."""
+    return bool(conn.does_esmtp) and conn.has_extn("pipelining")
+
+
+def _envelope(conn: smtplib.SMTP, path: str, rcpt: str) -> bytes:
+    """MAIL, RCPT and DATA as one group (RFC 2920: DATA ends a group), checked as putcmd checks."""
+    commands = (f"MAIL FROM:{_quoted(path)}", f"RCPT TO:{_quoted(rcpt)}", "DATA")
+    if any("\r" in c or "\n" in c for c in commands):
+        raise ValueError("command and arguments contain prohibited newline characters")
+    return "".join(c + "\r\n" for c in commands).encode(conn.command_encoding)
+
+
 class _Unconfirmed(Exception):
     """The connection failed after the message data was sent: it may have been accepted."""
 
@@ -95,16 +108,20 @@ class _Ahead:
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _data(conn: smtplib.SMTP, raw: bytes, reply: tuple[int, bytes] | None) -> tuple[int, bytes]:
-    """smtplib's data(), whose DATA may have gone ahead (its reply is then given)."""
+def _data(
+    conn: smtplib.SMTP, raw: bytes, reply: tuple[int, bytes] | None, then: bytes = b""
+) -> tuple[int, bytes]:
+    """smtplib's data(), whose DATA may have gone ahead (its reply is then given); `then` (the
+    next message's commands, on a server that pipelines) goes in the same write as the body."""
     if reply is None:
-        return conn.data(raw)
+        conn.putcmd("data")
+        reply = conn.getreply()
     if reply[0] != 354:
         raise smtplib.SMTPDataError(*reply)
-    body = _LEADING_DOT.sub(b"..", raw)
+    body = _LEADING_DOT.sub(b"..", raw) if raw[:1] == b"." or b"\n." in raw else raw
     if body[-2:] != b"\r\n":
         body += b"\r\n"
-    conn.send(body + b".\r\n")
+    conn.send(body + b".\r\n" + then)
     return conn.getreply()
 
 
@@ -125,7 +142,8 @@ class SMTPProvider:
         self._conn: smtplib.SMTP | None = None
         self._used = 0.0
         self._ahead: _Ahead | None = None  # commands sent ahead of the next message
-        self._last_path: tuple = (None, None, "")
+        self._next: tuple[int, str, str] | None = None  # (ref, sender, rcpt): see expect_next
+        self._paths: dict[tuple[int, str], str] = {}
 
     @classmethod
     def shared(cls, settings: SMTPSettings) -> SMTPProvider:
@@ -172,9 +190,12 @@ class SMTPProvider:
         return self._return_path(msg.ref, msg.mail_from)
 
     def _return_path(self, ref: int, mail_from: str) -> str:
-        if self._last_path[:2] != (ref, mail_from):  # asked twice per message: announce, send
-            self._last_path = (ref, mail_from, self._verp(ref, mail_from))
-        return self._last_path[2]
+        path = self._paths.get((ref, mail_from))
+        if path is None:  # asked up to three times per message: ahead, announce, send
+            if len(self._paths) >= 4:
+                self._paths.clear()
+            path = self._paths[ref, mail_from] = self._verp(ref, mail_from)
+        return path
 
     def _verp(self, ref: int, mail_from: str) -> str:
         from app.inbound.verp import local_part
@@ -187,22 +208,40 @@ class SMTPProvider:
         )
         return f"{local}@{domain}"
 
-    def announce(self, ref: int, mail_from: str) -> None:
+    def announce(self, ref: int, mail_from: str, rcpt: str | None = None) -> None:
         """Send MAIL FROM for the message about to be built and read the reply when it is sent:
-        the server answers while the worker builds it, one round trip fewer per message. Nothing
-        is delivered before DATA; a message that never comes is reset (_settle). Only on an open
+        the server answers while the worker builds it, one round trip fewer per message. To a
+        server that pipelines, RCPT and DATA go in the same write. Nothing is delivered before
+        the body; a message that never comes is reset or hung up on (_settle). Only on an open
         connection used moments ago: a new or idle one is set up when the message is sent."""
+        path = self._return_path(ref, mail_from)
+        ahead = self._ahead
+        if ahead is not None and ahead.path == path and ahead.rcpt in (None, rcpt):
+            return  # on its way already (it went with the last message's body)
         self._settle()
         conn = self._conn
         if conn is None or time.monotonic() - self._used >= self.settings.check_after_idle:
             return
-        path = self._return_path(ref, mail_from)
         try:
+            if rcpt is not None and _pipelines(conn):
+                conn.send(_envelope(conn, path, rcpt))
+                self._ahead = _Ahead(path, rcpt=rcpt, data=True)
+                return
             conn.putcmd("mail", f"FROM:{_quoted(path)}")
-        except (smtplib.SMTPException, OSError, ValueError):
+        except ValueError:  # an address no command can carry: its own send says so
+            return
+        except (smtplib.SMTPException, OSError):
             self.close()
             return
         self._ahead = _Ahead(path)
+
+    def expect_next(self, ref: int, mail_from: str, rcpt: str) -> None:
+        """The message that comes after the next one sent, if the caller knows it will follow.
+        To a server that pipelines, its MAIL, RCPT and DATA go in the same write as the body of
+        the message before (RFC 2920 lets a group start with message content): one write and one
+        read per message. Used by the next send only; a message that then does not come is hung
+        up on (_settle), which delivers nothing."""
+        self._next = (ref, mail_from, rcpt)
 
     def advance(self, rcpt: str) -> None:
         """One more command ahead, when the last one is answered already (a peek, no wait):
@@ -246,6 +285,30 @@ class SMTPProvider:
         except (smtplib.SMTPException, OSError):
             self.close()
 
+    def _group_after(
+        self, conn: smtplib.SMTP, following: tuple[int, str, str] | None
+    ) -> tuple[bytes, _Ahead | None]:
+        """The next message's MAIL, RCPT and DATA to send with this body, on a server that
+        pipelines (nothing otherwise, or when its address cannot go in a command)."""
+        if following is None or not _pipelines(conn):
+            return b"", None
+        ref, mail_from, rcpt = following
+        path = self._return_path(ref, mail_from)
+        try:
+            return _envelope(conn, path, rcpt), _Ahead(path, rcpt=rcpt, data=True)
+        except (UnicodeError, ValueError):  # its own send will say so
+            return b"", None
+
+    def _abandon(self, conn: smtplib.SMTP, data_reply: tuple[int, bytes] | None) -> None:
+        """End a refused transaction: RSET, or hang up if DATA (pipelined) was answered 354
+        anyway, since the server then reads whatever comes next as the message."""
+        if data_reply is not None and data_reply[0] == 354:
+            conn.close()  # no QUIT: it would be read as the body
+            if self._conn is conn:
+                self._conn = None
+            return
+        conn.rset()
+
     def check(self) -> str | None:
         """Connect, log in and say goodbye: None when that worked, else what went wrong."""
         try:
@@ -282,6 +345,7 @@ class SMTPProvider:
         return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
 
     def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
+        following, self._next = self._next, None
         raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw  # before any reply
         path = self.return_path(msg)
         ahead = self._ahead
@@ -308,19 +372,21 @@ class SMTPProvider:
             code, text = _command(conn, "mail", "FROM", path)
             rcpt_reply = data_reply = None
         if code != 250:
-            conn.rset()
+            self._abandon(conn, data_reply)
             return _classify(msg.ref, code, text, stage="mail")
         code, text = rcpt_reply or _command(conn, "rcpt", "TO", msg.rcpt)
         if code not in (250, 251):
-            conn.rset()
+            self._abandon(conn, data_reply)
             return _classify(msg.ref, code, text)
+        then, ahead = self._group_after(conn, following)
         try:
-            code, text = _data(conn, raw, data_reply)
+            code, text = _data(conn, raw, data_reply, then)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
             conn.rset()
             return _classify(msg.ref, exc.smtp_code, exc.smtp_error)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:  # mid-DATA or awaiting the 250
             raise _Unconfirmed(str(exc) or exc.__class__.__name__) from exc
+        self._ahead = ahead  # the next message's commands went with the body
         if code != 250:
             return _classify(msg.ref, code, text)
         return Accepted(msg.ref, provider_id=msg.message_id, response=_reply(code, text))
