@@ -39,7 +39,9 @@ cur AS (
     WHERE m.id = %(id)s::bigint AND m.status = 'sending' AND m.lease_token = %(token)s::text
     FOR UPDATE OF m
 ), began AS (
-    UPDATE messages SET attempts = messages.attempts + 1, lease_until = %(until)s::timestamptz
+    UPDATE messages SET attempts = messages.attempts + 1,
+        lease_until = CASE WHEN messages.lease_until < %(renew)s::timestamptz
+                           THEN %(until)s::timestamptz ELSE messages.lease_until END
     FROM cur
     WHERE messages.id = cur.id AND NOT cur.listed AND (
         cur.campaign_id IS NULL OR cur.kind IN ('cancelled', 'rescheduled') OR (
@@ -151,8 +153,15 @@ class FastPath:
         """Ask to begin this message (lease held, still wanted, not suppressed: the attempt is
         counted), with the send before it recorded in the same statement; answered by began()."""
         self._flush_answer()
-        until = clock.now() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
-        params = {"id": message_id, "token": self.token, "until": until}
+        now, lease = clock.now(), current_app.config["SEND_LEASE_SECONDS"]
+        params = {
+            "id": message_id,
+            "token": self.token,
+            # renewed only once half of it is gone: otherwise the begin changes no indexed
+            # column (lease_until is one), so PostgreSQL updates the row in place (HOT)
+            "renew": now + timedelta(seconds=lease / 2),
+            "until": now + timedelta(seconds=lease),
+        }
         accepted = self._accepted
         if accepted is None:
             self._send(self.lazy, b"herald_fast_begin", params, None)
