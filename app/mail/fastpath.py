@@ -29,27 +29,22 @@ from app.mail.delivery import Attempt
 log = logging.getLogger(__name__)
 
 _BEGIN = """
-cur AS (
-    SELECT m.id, m.kind, m.campaign_id,
-           (SELECT c.status FROM campaigns c WHERE c.id = m.campaign_id) AS campaign_status,
-           (SELECT i.status FROM invitations i WHERE i.id = m.invitation_id) AS answer,
-           EXISTS (SELECT 1 FROM suppressions s
-                   WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email))) AS listed
-    FROM messages m
+began AS (
+    UPDATE messages m SET attempts = m.attempts + 1,
+        lease_until = CASE WHEN m.lease_until < %(renew)s::timestamptz
+                           THEN %(until)s::timestamptz ELSE m.lease_until END
     WHERE m.id = %(id)s::bigint AND m.status = 'sending' AND m.lease_token = %(token)s::text
-    FOR UPDATE OF m
-), began AS (
-    UPDATE messages SET attempts = messages.attempts + 1,
-        lease_until = CASE WHEN messages.lease_until < %(renew)s::timestamptz
-                           THEN %(until)s::timestamptz ELSE messages.lease_until END
-    FROM cur
-    WHERE messages.id = cur.id AND NOT cur.listed AND (
-        cur.campaign_id IS NULL OR cur.kind IN ('cancelled', 'rescheduled') OR (
-            coalesce(cur.campaign_status, '') NOT IN ('paused', 'cancelled')
-            AND coalesce(cur.answer, '') NOT IN ('revoked', 'superseded')
-            AND NOT (cur.kind = 'reminder'
-                     AND coalesce(cur.answer, '') IN ('accepted', 'declined'))))
-    RETURNING messages.id
+      AND NOT EXISTS (SELECT 1 FROM suppressions s
+                      WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email)))
+      AND (m.campaign_id IS NULL OR m.kind IN ('cancelled', 'rescheduled') OR (
+          coalesce((SELECT c.status FROM campaigns c WHERE c.id = m.campaign_id), '')
+              NOT IN ('paused', 'cancelled')
+          AND coalesce((SELECT i.status FROM invitations i WHERE i.id = m.invitation_id), '')
+              NOT IN ('revoked', 'superseded')
+          AND NOT (m.kind = 'reminder' AND coalesce(
+              (SELECT i.status FROM invitations i WHERE i.id = m.invitation_id), '')
+              IN ('accepted', 'declined'))))
+    RETURNING m.id
 )"""
 _SENT = """
 recorded AS (
