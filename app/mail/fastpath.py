@@ -30,9 +30,7 @@ log = logging.getLogger(__name__)
 
 _BEGIN = """
 began AS (
-    UPDATE messages m SET attempts = m.attempts + 1,
-        lease_until = CASE WHEN m.lease_until < %(renew)s::timestamptz
-                           THEN %(until)s::timestamptz ELSE m.lease_until END
+    UPDATE messages m SET attempts = m.attempts + 1, lease_until = %(until)s::timestamptz
     WHERE m.id = %(id)s::bigint AND m.status = 'sending' AND m.lease_token = %(token)s::text
       AND NOT EXISTS (SELECT 1 FROM suppressions s
                       WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email)))
@@ -148,15 +146,8 @@ class FastPath:
         """Ask to begin this message (lease held, still wanted, not suppressed: the attempt is
         counted), with the send before it recorded in the same statement; answered by began()."""
         self._flush_answer()
-        now, lease = clock.now(), current_app.config["SEND_LEASE_SECONDS"]
-        params = {
-            "id": message_id,
-            "token": self.token,
-            # renewed only once half of it is gone: otherwise the begin changes no indexed
-            # column (lease_until is one), so PostgreSQL updates the row in place (HOT)
-            "renew": now + timedelta(seconds=lease / 2),
-            "until": now + timedelta(seconds=lease),
-        }
+        until = clock.now() + timedelta(seconds=current_app.config["SEND_LEASE_SECONDS"])
+        params = {"id": message_id, "token": self.token, "until": until}
         accepted = self._accepted
         if accepted is None:
             self._send(self.lazy, b"herald_fast_begin", params, None)

@@ -38,11 +38,7 @@ class MessageStatus(StrEnum):
 
 
 class Message(TenantMixin, TimestampMixin, db.Model):
-    """One email to one recipient. PostgreSQL is the truth; RQ jobs carry only its id.
-
-    The table keeps 30 % of each page free (fillfactor 70, migration 0007) so that a row's
-    updates while it is sent stay on its page, and those that change no indexed column are HOT.
-    """
+    """One email to one recipient. PostgreSQL is the truth; RQ jobs carry only its id."""
 
     __tablename__ = "messages"
     __table_args__ = (
