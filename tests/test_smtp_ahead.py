@@ -177,6 +177,21 @@ def test_an_expected_message_that_does_not_come_is_never_delivered(sink):
     ]
 
 
+def test_closing_with_a_group_ahead_delivers_nothing_and_the_provider_goes_on(sink):
+    """A worker that stops while the server waits for the body of a message whose commands
+    went ahead hangs up: that message is never delivered, and the next send reconnects."""
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    provider.expect_next(2, "jobs@acme.test", "stopped@example.com")
+    _send(provider, _msg(1, "one@example.com"))
+    provider.close()
+    _send(provider, _msg(3, "three@example.com"))
+    provider.close()
+    assert _delivered(sink, 2) == [
+        ("bounces+1@acme.test", ["one@example.com"]),
+        ("bounces+3@acme.test", ["three@example.com"]),
+    ]
+
+
 def test_a_refused_recipient_in_a_group_is_permanent_and_the_connection_goes_on(sink):
     provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
     _send(provider, _msg(1, "one@example.com"))

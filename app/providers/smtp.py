@@ -322,11 +322,15 @@ class SMTPProvider:
         return None
 
     def close(self) -> None:
-        """Drop the connection (quietly)."""
-        self._ahead = None
+        """Drop the connection (quietly): QUIT, or a plain hang-up when DATA went ahead (the
+        server would read QUIT as the start of a body and never answer it)."""
+        ahead, self._ahead = self._ahead, None
         if self._conn is not None:
             try:
-                self._conn.quit()
+                if ahead is not None and ahead.data:
+                    self._conn.close()
+                else:
+                    self._conn.quit()
             except (smtplib.SMTPException, OSError):
                 pass
             self._conn = None
