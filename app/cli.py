@@ -34,13 +34,42 @@ def seed() -> None:
         )
         db.session.add(user)
         db.session.flush()
-        create_org("Acme Recruiting", user, "Europe/London")
+        org = create_org("Acme Recruiting", user, "Europe/London")
+        _demo_job_and_candidates(org.id)
         db.session.commit()
     base = current_app.config["PUBLIC_BASE_URL"]
     click.echo(
         f"\n  Herald is at {base}\n  Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}"
         "  (unless you changed that password)\n"
+        "  The demo org has a job and three candidates to invite; what it sends lands in the\n"
+        "  Dev mailbox (in the menu), nowhere else.\n"
     )
+
+
+DEMO_CANDIDATES = (
+    ("ada@example.com", "Ada", "Okafor"),
+    ("grace@example.com", "Grace", "Lindqvist"),
+    ("alan@example.com", "Alan", "Moreau"),
+)
+
+
+def _demo_job_and_candidates(org_id: int) -> None:
+    """Something to invite at once on a fresh install (only with the demo org, once)."""
+    from app.models import Candidate, Job
+
+    db.session.add(
+        Job(
+            org_id=org_id,
+            title="Backend Engineer",
+            department="Engineering",
+            location="Remote",
+            hiring_manager="Sam Rivera",
+        )
+    )
+    for email, first, last in DEMO_CANDIDATES:
+        db.session.add(
+            Candidate(org_id=org_id, email=email, first_name=first, last_name=last, tags=["demo"])
+        )
 
 
 @herald.command("mailsink")

@@ -239,3 +239,22 @@ def test_a_send_is_recorded_even_when_the_next_message_cannot_begin(
     assert (first.status, first.attempts) == ("sent", 1)
     assert [e.type for e in first.events].count("sent") == 1
     assert (second.status, second.attempts) == ("sending", 0)  # the sweeper takes it later
+
+
+def test_seed_gives_a_fresh_install_a_login_a_job_and_candidates_once(app, ctx):
+    from app.cli import DEMO_EMAIL
+    from app.models import Candidate, Job, Membership
+
+    runner = app.test_cli_runner()
+    for _ in range(2):  # `make run` seeds at every start
+        result = runner.invoke(args=["herald", "seed"])
+        assert result.exit_code == 0, result.output
+        assert f"Log in as {DEMO_EMAIL}" in result.output
+    db.session.expire_all()
+    [membership] = db.session.scalars(select(Membership)).all()
+    org_id = membership.org_id
+    assert [j.title for j in db.session.scalars(select(Job).where(Job.org_id == org_id))] == [
+        "Backend Engineer"
+    ]
+    emails = db.session.scalars(select(Candidate.email).where(Candidate.org_id == org_id)).all()
+    assert sorted(emails) == ["ada@example.com", "alan@example.com", "grace@example.com"]
