@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 import select
 
-from app.providers import Accepted, OutgoingMessage
+import pytest
+
+from app.providers import Accepted, OutgoingMessage, Permanent, Transient
 from app.providers.smtp import SMTPProvider, SMTPSettings
-from tests.conftest import SINK_PORT
+from tests.conftest import SINK_PORT, closed_port
+from tests.scripted_smtp import ScriptedSMTP
 
 RAW = b"From: a@herald.test\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHello\r\n"
 
@@ -227,3 +230,102 @@ def test_a_campaign_goes_out_the_same_to_a_server_that_does_not_pipeline(
     for message in sink.messages:
         to = re.search(rb"^To: .*<([^>]+)>", message["data"], re.M)
         assert [to.group(1).decode()] == message["to"]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_421_to_mail_is_provider_trouble_with_its_own_words(pipelining):
+    """RFC 5321: 421 means the server closes. Whether the rest of a pipelined group then finds
+    the connection gone, or RSET would, the answer is the 421: provider trouble (the breaker
+    counts it, the message fails over), never a quiet reconnect that sends it anyway."""
+    mails = []
+
+    def script(number, verb, state):
+        if verb == "MAIL":
+            mails.append(number)
+            if len(mails) == 2:
+                return ("421 4.7.0 Too many errors, closing connection", "close")
+        return None
+
+    server = ScriptedSMTP(script, pipelining=pipelining)
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", server.port))
+    _send(provider, _msg(1, "one@example.com"))
+    provider.announce(2, "jobs@acme.test", "two@example.com")
+    (result,) = provider.send_batch([_msg(2, "two@example.com")])
+    provider.close()
+    server.close()
+    assert isinstance(result, Transient) and result.provider_trouble
+    assert "421 4.7.0 Too many errors" in result.reason
+    assert [to for _f, to, _b in server.delivered] == [["one@example.com"]]
+    assert server.connections == 1
+
+
+def test_a_354_after_a_refused_recipient_is_hung_up_on_and_delivers_nothing():
+    refuse = []
+
+    def script(number, verb, state):
+        if verb == "RCPT" and refuse:
+            refuse.clear()
+            return "550 5.1.1 No such user"
+        return None  # and DATA gets 354 anyway, as some servers answer
+
+    server = ScriptedSMTP(script)
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", server.port))
+    _send(provider, _msg(1, "one@example.com"))
+    refuse.append(True)
+    provider.announce(2, "jobs@acme.test", "nobody@example.com")
+    (refused,) = provider.send_batch([_msg(2, "nobody@example.com")])
+    _send(provider, _msg(3, "three@example.com"))
+    provider.close()
+    server.close()
+    assert isinstance(refused, Permanent) and "550 5.1.1" in refused.reason
+    assert [to for _f, to, _b in server.delivered] == [["one@example.com"], ["three@example.com"]]
+    assert server.connections == 2  # hung up (its RSET would have been read as the body)
+
+
+def test_the_next_message_named_for_a_send_that_could_not_connect_is_forgotten(sink):
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", closed_port()))
+    provider.expect_next(99, "jobs@acme.test", "stale@example.com")
+    (failed,) = provider.send_batch([_msg(1, "one@example.com")])
+    assert isinstance(failed, Transient) and failed.provider_trouble
+    provider.settings = SMTPSettings("127.0.0.1", SINK_PORT)  # the server is back
+    _send(provider, _msg(2, "two@example.com"))
+    assert provider._ahead is None  # nothing went ahead for the stale one
+    provider.close()
+    assert _delivered(sink, 1) == [("bounces+2@acme.test", ["two@example.com"])]
+
+
+def test_a_batch_whose_next_messages_are_stopped_delivers_only_the_others(
+    ctx, factories, sink, monkeypatch
+):
+    """The commands of the next message go with each body; when that message is then stopped
+    (suppressed, revoked, its lease lost), it is never delivered and each sent one is
+    recorded once."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.mail import sending
+    from app.models import Event, Invitation, Message
+    from app.providers.base import ProviderCache
+
+    monkeypatch.setattr(SMTPProvider, "_shared", ProviderCache())
+    org = factories.make_org()
+    factories.launch_campaign(org, 6)
+    ids, token = sending.claim(50)
+    rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
+    factories.make_suppression(org, email=rows[ids[1]].to_email)
+    db.session.get(Invitation, rows[ids[2]].invitation_id).status = "revoked"
+    rows[ids[4]].lease_token = "another-worker"
+    db.session.commit()
+
+    counts = sending.send_claimed(ids, token)  # every answer is read before it returns
+
+    assert (counts["sent"], counts["suppressed"]) == (3, 1)
+    delivered = sorted(to for m in sink.messages for to in m["to"])
+    assert delivered == sorted(rows[i].to_email for i in (ids[0], ids[3], ids[5]))
+    db.session.expire_all()
+    statuses = [db.session.get(Message, i).status for i in ids]
+    assert statuses == ["sent", "suppressed", "cancelled", "sent", "sending", "sent"]
+    sent = db.session.scalars(
+        select(Event.message_id).where(Event.type == "sent", Event.message_id.in_(ids))
+    ).all()
+    assert sorted(sent) == sorted([ids[0], ids[3], ids[5]])

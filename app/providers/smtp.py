@@ -301,13 +301,17 @@ class SMTPProvider:
 
     def _abandon(self, conn: smtplib.SMTP, data_reply: tuple[int, bytes] | None) -> None:
         """End a refused transaction: RSET, or hang up if DATA (pipelined) was answered 354
-        anyway, since the server then reads whatever comes next as the message."""
+        anyway, since the server then reads whatever comes next as the message. A server that
+        closed (421) is let go: the refusal's own words are the result."""
         if data_reply is not None and data_reply[0] == 354:
             conn.close()  # no QUIT: it would be read as the body
             if self._conn is conn:
                 self._conn = None
             return
-        conn.rset()
+        try:
+            conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
 
     def check(self) -> str | None:
         """Connect, log in and say goodbye: None when that worked, else what went wrong."""
@@ -348,8 +352,9 @@ class SMTPProvider:
             return f"SMTP server {s.host}:{s.port} refused the login: {reply}"
         return f"SMTP server {s.host}:{s.port} failed: {exc.__class__.__name__}: {exc}"
 
-    def _send_one(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> Result:
-        following, self._next = self._next, None
+    def _send_one(
+        self, conn: smtplib.SMTP, msg: OutgoingMessage, following: tuple | None = None
+    ) -> Result:
         raw = msg.signer.sign(msg.raw) if msg.signer is not None else msg.raw  # before any reply
         path = self.return_path(msg)
         ahead = self._ahead
@@ -365,16 +370,26 @@ class SMTPProvider:
                 code, text = _command(conn, "mail", "FROM", path)
             else:
                 code, text = ahead.mail or conn.getreply()
+        except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
+            self.close()
+            conn = self._conn = self._connect()
+            code, text = _command(conn, "mail", "FROM", path)
+            ahead = None
+        if ahead is not None:  # the rest of what went ahead
+            try:
                 rcpt_reply = ahead.rcpt_reply
                 if ahead.rcpt is not None and rcpt_reply is None:
                     rcpt_reply = conn.getreply()
                 if ahead.data:
                     data_reply = conn.getreply()
-        except smtplib.SMTPServerDisconnected:  # the server dropped an idle connection
-            self.close()
-            conn = self._conn = self._connect()
-            code, text = _command(conn, "mail", "FROM", path)
-            rcpt_reply = data_reply = None
+            except smtplib.SMTPServerDisconnected:
+                # it answered part of the group and hung up (a 421 does): that answer counts
+                refused = (code, text) if code != 250 else rcpt_reply
+                if refused is None or refused[0] in (250, 251):
+                    raise
+                self.close()
+                stage = "mail" if code != 250 else "rcpt"
+                return _classify(msg.ref, refused[0], refused[1], stage=stage)
         if code != 250:
             self._abandon(conn, data_reply)
             return _classify(msg.ref, code, text, stage="mail")
@@ -402,9 +417,10 @@ class SMTPProvider:
         provider-trouble result and no further message is taken from `messages`.
         """
         for msg in messages:
+            following, self._next = self._next, None  # for this message only, sent or not
             try:
                 conn = self._connection()
-                result = self._send_one(conn, msg)
+                result = self._send_one(conn, msg, following)
             except _Unconfirmed as exc:
                 self.close()
                 s = self.settings
