@@ -258,3 +258,41 @@ def test_seed_gives_a_fresh_install_a_login_a_job_and_candidates_once(app, ctx):
     ]
     emails = db.session.scalars(select(Candidate.email).where(Candidate.org_id == org_id)).all()
     assert sorted(emails) == ["ada@example.com", "alan@example.com", "grace@example.com"]
+
+
+def test_the_begin_reads_the_suppression_list_for_the_row_as_it_is_after_a_wait(ctx, factories):
+    """When a message's row changes while the begin waits for its lock, the begin decides on
+    the row as it is now: an address changed to a suppressed one is not begun."""
+    import threading
+    import time
+    from datetime import timedelta
+
+    import psycopg
+
+    from app.mail import fastpath
+
+    org = factories.make_org()
+    factories.launch_campaign(org, 1)
+    factories.make_suppression(org, email="listed@example.com")
+    [message_id], token = sending.claim(10)
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    begin = f"WITH {fastpath._BEGIN} SELECT EXISTS (SELECT 1 FROM began)"
+    params = {"id": message_id, "token": token, "until": clock.now() + timedelta(seconds=60)}
+    began: list[bool] = []
+    with psycopg.connect(url) as changer, psycopg.connect(url, autocommit=True) as worker:
+        changer.execute(
+            "UPDATE messages SET to_email = 'listed@example.com' WHERE id = %s", (message_id,)
+        )
+        thread = threading.Thread(
+            target=lambda: began.append(worker.execute(begin, params).fetchone()[0])
+        )
+        thread.start()
+        with psycopg.connect(url, autocommit=True) as watch:  # until the begin waits for the lock
+            deadline = time.monotonic() + 10
+            while not watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[
+                0
+            ]:
+                assert time.monotonic() < deadline, "the begin never waited for the row"
+        changer.commit()
+        thread.join(10)
+    assert began == [False]

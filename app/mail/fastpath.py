@@ -28,12 +28,17 @@ from app.mail.delivery import Attempt
 
 log = logging.getLogger(__name__)
 
+# The begin: one UPDATE whose conditions read what could stop the message. Its suppression
+# test keeps OFFSET 0 so that PostgreSQL runs it as a subplan per row rather than an anti
+# join: when the row changed under a concurrent update, the re-check then reads the
+# suppressions again for the row as it is now.
 _BEGIN = """
 began AS (
     UPDATE messages m SET attempts = m.attempts + 1, lease_until = %(until)s::timestamptz
     WHERE m.id = %(id)s::bigint AND m.status = 'sending' AND m.lease_token = %(token)s::text
       AND NOT EXISTS (SELECT 1 FROM suppressions s
-                      WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email)))
+                      WHERE s.org_id = m.org_id AND s.email = lower(trim(m.to_email))
+                      OFFSET 0)
       AND (m.campaign_id IS NULL OR m.kind IN ('cancelled', 'rescheduled') OR (
           coalesce((SELECT c.status FROM campaigns c WHERE c.id = m.campaign_id), '')
               NOT IN ('paused', 'cancelled')
