@@ -299,8 +299,9 @@ def test_a_batch_whose_next_messages_are_stopped_delivers_only_the_others(
 ):
     """The commands of the next message go with each body; when that message is then stopped
     (suppressed, revoked, its lease lost), it is never delivered and each sent one is
-    recorded once."""
-    from sqlalchemy import select
+    recorded once. What the batch already knows (a suppression, a revoked invitation) is not
+    sent ahead, so only the lease lost unknown to it costs a new connection."""
+    from sqlalchemy import select, text
 
     from app.extensions import db
     from app.mail import sending
@@ -308,16 +309,35 @@ def test_a_batch_whose_next_messages_are_stopped_delivers_only_the_others(
     from app.providers.base import ProviderCache
 
     monkeypatch.setattr(SMTPProvider, "_shared", ProviderCache())
+    connects = []
+    real_connect = SMTPProvider._connect
+    monkeypatch.setattr(
+        SMTPProvider, "_connect", lambda self: connects.append(1) or real_connect(self)
+    )
     org = factories.make_org()
     factories.launch_campaign(org, 6)
     ids, token = sending.claim(50)
     rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
     factories.make_suppression(org, email=rows[ids[1]].to_email)
     db.session.get(Invitation, rows[ids[2]].invitation_id).status = "revoked"
-    rows[ids[4]].lease_token = "another-worker"
     db.session.commit()
+    real_claimed = sending.send_claimed
 
-    counts = sending.send_claimed(ids, token)  # every answer is read before it returns
+    def lease_lost_after_the_batch_loaded(batch_ids, batch_token):  # another worker took #5
+        real_listed = sending._listed
+
+        def listed(rows_):
+            db.session.execute(
+                text("UPDATE messages SET lease_token = 'another-worker' WHERE id = :id"),
+                {"id": ids[4]},
+            )
+            db.session.commit()
+            return real_listed(rows_)
+
+        monkeypatch.setattr(sending, "_listed", listed)
+        return real_claimed(batch_ids, batch_token)
+
+    counts = lease_lost_after_the_batch_loaded(ids, token)  # every answer is read by the end
 
     assert (counts["sent"], counts["suppressed"]) == (3, 1)
     delivered = sorted(to for m in sink.messages for to in m["to"])
@@ -329,3 +349,4 @@ def test_a_batch_whose_next_messages_are_stopped_delivers_only_the_others(
         select(Event.message_id).where(Event.type == "sent", Event.message_id.in_(ids))
     ).all()
     assert sorted(sent) == sorted([ids[0], ids[3], ids[5]])
+    assert len(connects) == 2  # the first, and one after hanging up on #5

@@ -282,6 +282,35 @@ def _fail_build(message_id: int, token: str, exc: Exception) -> str | None:
 BULK = {"invitation", "reminder", "follow_up", "custom"}
 
 
+def _listed(rows: dict) -> set[tuple[int, str]]:
+    """(org, address) of the batch's recipients on a suppression list now (any scope): one query
+    per batch, so that their commands are not sent ahead with the message before."""
+    emails = {m.to_email.strip().lower() for m in rows.values()}
+    orgs = {m.org_id for m in rows.values()}
+    if not emails:
+        return set()
+    found = db.session.execute(
+        select(Suppression.org_id, Suppression.email).where(
+            Suppression.org_id.in_(orgs), Suppression.email.in_(emails)
+        )
+    )
+    return {(org_id, email) for org_id, email in found}
+
+
+def _known_stopped(row: Message, listed: set, answers: dict[int, str]) -> bool:
+    """What the batch already knows will stop this message at its begin (a suppression, an
+    invitation revoked or replaced, a reminder already answered). Only an optimisation: the
+    begin decides, on the rows as they are then."""
+    if (row.org_id, row.to_email.strip().lower()) in listed:
+        return True
+    answer = answers.get(row.invitation_id) if row.invitation_id else None
+    if row.campaign_id is None or row.kind in ("cancelled", "rescheduled") or answer is None:
+        return False
+    return answer in ("revoked", "superseded") or (
+        row.kind == "reminder" and answer in ("accepted", "declined")
+    )
+
+
 def _recent_sends(rows: dict) -> dict[int, list]:
     """Per candidate of this batch, when bulk mail was sent to them within the cap's window
     (one query per batch; sends made during the batch are added as they happen)."""
@@ -385,11 +414,13 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
         # the batch's messages, loaded once (held, so their columns stay loaded across commits)
         rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
         invitations = {m.invitation_id for m in rows.values() if m.invitation_id}
+        answers: dict[int, str] = {}
         if invitations:  # the candidates' links; held like the rest
-            seed(
-                Invitation,
-                db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations))).all(),
-            )
+            loaded = db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations)))
+            found = loaded.all()
+            seed(Invitation, found)
+            answers = {i.id: i.status for i in found}
+        listed = _listed(rows)
         recent = _recent_sends(rows)
         left = Counter(m.org_id for m in rows.values())  # per org, rows not yet reached
         credit: Counter = Counter()  # sends taken from the buckets and not yet used
@@ -432,9 +463,13 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
                     and after.org_id == row.org_id
                     and (after.candidate_id is None or after.candidate_id != row.candidate_id)
                     and _capped_until(after, org, recent) is None
+                    and not _known_stopped(after, listed, answers)
                 ):
                     following = after
-            outcome = _send_one(message_id, token, routes, failover, org, fast, row, following)
+            ahead = not _known_stopped(row, listed, answers)  # else no commands go ahead
+            outcome = _send_one(
+                message_id, token, routes, failover, org, fast, row, following, ahead
+            )
             if outcome != "sent":  # a 429 may have paused the provider: ask the bucket again
                 credit[bucket] = 0
             if outcome:
@@ -546,10 +581,11 @@ def _send_one(
     fast: FastPath,
     loaded: Message,
     following: Message | None = None,
+    ahead: bool = True,
 ) -> str | None:
     """Begin (lease, wanted, suppression), build, send with failover, record. The begin and
     the SMTP server's answer to MAIL are on their way while the message is built."""
-    midway = _ahead(routes[0], message_id, loaded)
+    midway = _ahead(routes[0], message_id, loaded) if ahead else None
     fast.send_begin(message_id)
     built = _build(loaded, midway)  # from the rows as loaded: the common case
     if midway is not None:
