@@ -422,3 +422,37 @@ def test_a_campaign_shows_sent_as_soon_as_its_last_email_is_handled(
     assert client.get(url, headers=poll).headers.get("HX-Refresh") == "true"
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert "every 2s" not in page  # a sent campaign's page stops polling
+
+
+def _local(days: float) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_links_expire_when_the_interview_starts_when_no_deadline_is_set(setup, post):
+    """Without a reply deadline the links do not outlive the interview (the org's 14 days would
+    ask for a reply after it); moving the interview moves them."""
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template, slot_starts_at=_local(3))
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    db.session.expire_all()
+
+    def deadlines() -> set:
+        rows = db.session.scalars(select(Invitation).where(Invitation.campaign_id == campaign.id))
+        return {i.expires_at for i in rows}
+
+    assert deadlines() == {campaign.slot_starts_at}
+    assert campaign.context["invitation"]["expires_at"] == campaign.slot_starts_at.isoformat()
+    post(f"/campaigns/{campaign.id}/move", {"starts_at": _local(5)})
+    db.session.expire_all()
+    assert campaign.slot_starts_at > datetime.now(UTC) + timedelta(days=4)
+    assert deadlines() == {campaign.slot_starts_at}
+    assert campaign.context["invitation"]["expires_at"] == campaign.slot_starts_at.isoformat()
+
+
+def test_a_reply_deadline_after_the_interview_is_refused(setup, post):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template, slot_starts_at=_local(3), respond_by=_local(4))
+    response = post(f"/campaigns/{campaign.id}/launch", {"mode": "now"}, follow_redirects=True)
+    assert "The reply deadline is after the interview" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert campaign.status == "draft"

@@ -190,13 +190,20 @@ def full_context(campaign: Campaign, own: dict) -> dict:
     return merged
 
 
+def reply_deadline(org: Organization, campaign: Campaign, send_after: datetime) -> datetime:
+    """When the links expire: the reply deadline if one was set; else when the interview
+    starts, if it has a time; never later than the org's link lifetime after sending."""
+    latest = send_after + timedelta(days=org.invitation_ttl_days)
+    chosen = campaign.respond_by or campaign.slot_starts_at or latest
+    return min(chosen, latest)
+
+
 def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
     """Write an invitation, a queued message and its event per recipient (COPY, one txn)."""
     job = db.session.get(Job, campaign.job_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     kind = db.session.get(EmailTemplate, campaign.template_id).kind
-    ttl = timedelta(days=org.invitation_ttl_days)
-    expires_at = min(campaign.respond_by or send_after + ttl, send_after + ttl)
+    expires_at = reply_deadline(org, campaign, send_after)
     chosen = (
         audience_query(org, campaign.audience)
         .where(Candidate.email.not_in(_suppressed(org, kind)))
@@ -320,6 +327,15 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
         raise CampaignError("The reply deadline would be over before the invitations go out.")
     if campaign.slot_starts_at and campaign.slot_starts_at <= start:
         raise CampaignError("The interview time would be over before the invitations go out.")
+    if (
+        campaign.respond_by
+        and campaign.slot_starts_at
+        and campaign.respond_by > campaign.slot_starts_at
+    ):
+        raise CampaignError(
+            "The reply deadline is after the interview. Pick a deadline before it, or leave it "
+            "empty: links then expire when the interview starts."
+        )
     counts = count(org, campaign.audience)
     if counts["recipients"] == 0:
         raise CampaignError(
@@ -427,6 +443,15 @@ def move_interview(org: Organization, campaign: Campaign, user: User, starts_at:
         starts_at=starts_at.isoformat(),
         ends_at=campaign.slot_ends_at.isoformat(),
     )
+    if campaign.respond_by is None:  # the links expired when the interview started: they move
+        sent = campaign.scheduled_at or campaign.started_at or campaign.created_at
+        deadline = reply_deadline(org, campaign, sent)
+        shared["invitation"] = dict(shared.get("invitation", {}), expires_at=deadline.isoformat())
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.campaign_id == campaign.id, Invitation.status == "pending")
+            .values(expires_at=deadline)
+        )
     campaign.context = shared
     db.session.execute(
         update(Invitation)
@@ -616,7 +641,7 @@ def preview_for(org: Organization, campaign: Campaign, person: Candidate) -> Any
 
     job = db.session.get(Job, campaign.job_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
-    expires = campaign.respond_by or clock.now() + timedelta(days=org.invitation_ttl_days)
+    expires = reply_deadline(org, campaign, clock.now())
     context = shared_context(org, campaign, job, recruiter, expires)
     own = _context(campaign.id, person, 0, org.timezone)
     for key in ("_invitation", "_unsubscribe", "_campaign"):
