@@ -401,6 +401,32 @@ def test_invitation_page_shows_the_interview_in_the_candidates_zone(ctx, factori
     assert "15 January 2031, 15:00 CET" in client.get(f"/i/{token}").get_data(as_text=True)
 
 
+def test_invitation_page_links_a_video_call_and_writes_days_without_a_zero(
+    ctx, factories, client
+):
+    import hashlib
+    from datetime import UTC, datetime
+
+    from app.models import Campaign
+
+    org = factories.make_org()
+    invitation = factories.make_invitation(org)
+    token = "v" * 43
+    invitation.token_hash = hashlib.sha256(token.encode()).digest()
+    campaign = db.session.get(Campaign, invitation.campaign_id)
+    campaign.slot_starts_at = datetime(2031, 1, 3, 14, 0, tzinfo=UTC)
+    campaign.location = "https://meet.example.com/acme-backend-interview-room-with-a-long-name"
+    invitation.expires_at = datetime(2031, 1, 2, tzinfo=UTC)
+    db.session.commit()
+    html = client.get(f"/i/{token}").get_data(as_text=True)
+    assert f'<a href="{campaign.location}" rel="noopener noreferrer"' in html
+    assert "Friday 3 January 2031" in html and " 03 " not in html
+    campaign.location = "javascript:alert(1) https://x"
+    db.session.commit()
+    html = client.get(f"/i/{token}").get_data(as_text=True)
+    assert 'href="javascript' not in html and "javascript:alert(1) https://x" in html
+
+
 def test_a_campaign_shows_sent_as_soon_as_its_last_email_is_handled(
     ctx, factories, sink, run_worker, login_as, client
 ):
