@@ -401,9 +401,7 @@ def test_invitation_page_shows_the_interview_in_the_candidates_zone(ctx, factori
     assert "15 January 2031, 15:00 CET" in client.get(f"/i/{token}").get_data(as_text=True)
 
 
-def test_invitation_page_links_a_video_call_and_writes_days_without_a_zero(
-    ctx, factories, client
-):
+def test_invitation_page_links_a_video_call_and_writes_days_without_a_zero(ctx, factories, client):
     import hashlib
     from datetime import UTC, datetime
 
