@@ -91,6 +91,10 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     assert again.status_code == 409 and "already accepted" in again.get_data(as_text=True)
     notice = db.session.scalars(select(Message).where(Message.kind == "candidate_response")).one()
     assert notice.to_email == "rita@example.com"
+    assert notice.context["campaign"]["url"].endswith(f"/campaigns/{campaign.id}")
+    run_worker()  # the recruiter's mail links to the campaign
+    [mail] = [m for m in sink.messages if m["to"] == ["rita@example.com"]]
+    assert f"/campaigns/{campaign.id}" in mail["data"].decode().replace("=\r\n", "")
     progress = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert 'Accepted</dt><dd class="ok-text">1' in progress
     assert progress.count('<span class="badge badge-accepted">accepted</span>') == 1  # the row

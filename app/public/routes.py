@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -166,7 +166,11 @@ def _notify_recruiter(invitation: Invitation) -> None:
             "candidate": {"name": candidate.full_name},
             "job": {"title": job.title},
             "answer": invitation.status,
-            "campaign": {"name": campaign.name},
+            "campaign": {
+                "name": campaign.name,
+                "url": current_app.config["PUBLIC_BASE_URL"]
+                + url_for("campaigns.show", campaign_id=campaign.id),
+            },
         },
         created_by_id=recruiter.id,
     )
