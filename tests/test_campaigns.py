@@ -98,6 +98,13 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     progress = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert 'Accepted</dt><dd class="ok-text">1' in progress
     assert progress.count('<span class="badge badge-accepted">accepted</span>') == 1  # the row
+    db.session.expire_all()
+    accepted = db.session.scalars(select(Invitation).where(Invitation.status == "accepted")).one()
+    person = client.get(f"/candidates/{accepted.candidate_id}").get_data(as_text=True)
+    section = person.split('id="candidate-invitations"')[1].split("</table>")[0]
+    assert (
+        campaign.name in section and '<span class="badge badge-accepted">accepted</span>' in section
+    )
 
 
 @pytest.mark.parametrize("token", ["garbage", "x" * 43, "a" * 5000, "%00", "A" * 42 + "!"])

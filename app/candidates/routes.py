@@ -16,9 +16,11 @@ from app.candidates.forms import JobForm, TagsForm, UploadForm
 from app.extensions import db
 from app.jobs.queues import default_queue
 from app.models import (
+    Campaign,
     Candidate,
     CandidateImport,
     CandidateImportProblem,
+    Invitation,
     Job,
     Message,
     Role,
@@ -183,10 +185,20 @@ def candidate(candidate_id: int) -> ResponseReturnValue:
     messages = db.session.scalars(
         scoped(Message).where(Message.candidate_id == person.id).order_by(Message.id.desc())
     ).all()
+    invitations = db.session.execute(
+        scoped(Invitation)
+        .add_columns(Campaign, Job)
+        .join(Campaign, Campaign.id == Invitation.campaign_id)
+        .join(Job, Job.id == Invitation.job_id)
+        .where(Invitation.candidate_id == person.id, Campaign.org_id == person.org_id)
+        .order_by(Invitation.id.desc())
+    ).all()
     return render_template(
         "candidates/detail.html",
         candidate=person,
         messages=messages,
+        invitations=invitations,
+        now=clock.now(),
         form=form,
         can_edit=current_role().at_least(Role.RECRUITER),
     )
