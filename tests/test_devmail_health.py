@@ -170,3 +170,26 @@ def test_metrics_token_is_required_when_set(app, monkeypatch):
     assert client.get("/metrics").status_code == 404
     ok = client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200 and "herald_messages" in ok.get_data(as_text=True)
+
+
+def test_mailbox_lists_attachments_and_downloads_them(app, client, factories, login_as, tmp_path):
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["Subject"], mail["From"], mail["To"] = "Invite", "a@example.com", "b@example.com"
+    mail.set_content("See the calendar entry.")
+    ics = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    mail.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    key = store.save(str(tmp_path), mail.as_bytes(), "a@example.com", ["b@example.com"])
+    org = factories.make_org()
+    login_as(factories.make_user(org), org)
+    app.config["DEVMAIL_DIR"], old = str(tmp_path), app.config["DEVMAIL_DIR"]
+    try:
+        page = client.get(f"/dev/mail/{key}").get_data(as_text=True)
+        assert f'href="/dev/mail/{key}/attachments/1" download>invite.ics</a>' in page
+        download = client.get(f"/dev/mail/{key}/attachments/1")
+        assert download.status_code == 200 and download.data == ics
+        assert download.headers["Content-Disposition"] == 'attachment; filename="invite.ics"'
+        assert client.get(f"/dev/mail/{key}/attachments/2").status_code == 404
+    finally:
+        app.config["DEVMAIL_DIR"] = old

@@ -48,6 +48,27 @@ def html(mail_key: str) -> Response:
     return response
 
 
+@bp.get("/<mail_key>/attachments/<int:number>")
+@login_required
+def attachment(mail_key: str, number: int) -> Response:
+    """One attachment of a mail, as a download (never shown inline)."""
+    mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
+    if not 1 <= number <= len(mail.attachments):
+        abort(404)
+    item = mail.attachments[number - 1]
+    return Response(
+        item.data,
+        mimetype="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{_safe_name(item.filename)}"'},
+    )
+
+
+def _safe_name(name: str) -> str:
+    """A file name for the download header: letters, digits, dot, dash and underscore."""
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100]
+    return cleaned.strip(".") or "attachment"
+
+
 @bp.post("/clear")
 @login_required
 def clear() -> Response:

@@ -30,6 +30,16 @@ class StoredMail:
     text: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     raw_size: int = 0
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass
+class Attachment:
+    """A part of a mail sent as a file (e.g. the invitation's invite.ics)."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 def save(directory: str, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> str:
@@ -65,6 +75,10 @@ def _parse(folder: Path, key: str, full: bool) -> StoredMail:
         mail.html = html.get_content() if html is not None else None
         mail.text = text.get_content() if text is not None else None
         mail.headers = [(k, str(v)) for k, v in msg.items()]
+        for n, part in enumerate(msg.iter_attachments(), 1):
+            data = part.get_payload(decode=True) or b""
+            name = part.get_filename() or f"attachment-{n}"
+            mail.attachments.append(Attachment(name, part.get_content_type(), data))
     return mail
 
 
