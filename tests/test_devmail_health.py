@@ -186,10 +186,10 @@ def test_mailbox_lists_attachments_and_downloads_them(app, client, factories, lo
     app.config["DEVMAIL_DIR"], old = str(tmp_path), app.config["DEVMAIL_DIR"]
     try:
         page = client.get(f"/dev/mail/{key}").get_data(as_text=True)
-        assert f'href="/dev/mail/{key}/attachments/1" download>invite.ics</a>' in page
-        download = client.get(f"/dev/mail/{key}/attachments/1")
+        assert f'href="/dev/mail/{key}/attachments/invite.ics" download>invite.ics</a>' in page
+        download = client.get(f"/dev/mail/{key}/attachments/invite.ics")
         assert download.status_code == 200 and download.data == ics
         assert download.headers["Content-Disposition"] == 'attachment; filename="invite.ics"'
-        assert client.get(f"/dev/mail/{key}/attachments/2").status_code == 404
+        assert client.get(f"/dev/mail/{key}/attachments/other.ics").status_code == 404
     finally:
         app.config["DEVMAIL_DIR"] = old

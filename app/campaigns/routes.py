@@ -191,7 +191,7 @@ def launch(campaign_id: int) -> ResponseReturnValue:
         flash(str(exc), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
     when = (
-        f"scheduled for {form.at.data:%d %b %Y %H:%M} ({current_org.timezone})"
+        f"scheduled for {form.at.data.day} {form.at.data:%b %Y %H:%M} ({current_org.timezone})"
         if at
         else "sending now"
     )

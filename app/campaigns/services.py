@@ -93,7 +93,7 @@ def local_to_utc(value: datetime, zone: str) -> datetime:
     utc = aware.astimezone(UTC)
     if utc.astimezone(tz).replace(tzinfo=None) != value:
         raise CampaignError(
-            f"{value:%d %b %Y %H:%M} does not exist in {zone}: the clocks "
+            f"{value.day} {value:%b %Y %H:%M} does not exist in {zone}: the clocks "
             "change then. Pick another time."
         )
     return utc

@@ -33,7 +33,7 @@ def index() -> str:
 def show(mail_key: str) -> str:
     """One mail with tabs for the rendered HTML, the text part and the headers."""
     mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
-    return render_template("devmail/show.html", mail=mail)
+    return render_template("devmail/show.html", mail=mail, safe_name=safe_name)
 
 
 @bp.get("/<mail_key>/html")
@@ -48,22 +48,22 @@ def html(mail_key: str) -> Response:
     return response
 
 
-@bp.get("/<mail_key>/attachments/<int:number>")
+@bp.get("/<mail_key>/attachments/<name>")
 @login_required
-def attachment(mail_key: str, number: int) -> Response:
-    """One attachment of a mail, as a download (never shown inline)."""
+def attachment(mail_key: str, name: str) -> Response:
+    """One attachment of a mail by its (cleaned) file name, as a download (never inline)."""
     mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
-    if not 1 <= number <= len(mail.attachments):
-        abort(404)
-    item = mail.attachments[number - 1]
-    return Response(
-        item.data,
-        mimetype="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{_safe_name(item.filename)}"'},
-    )
+    for item in mail.attachments:
+        if safe_name(item.filename) == name:
+            return Response(
+                item.data,
+                mimetype="application/octet-stream",
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+    abort(404)
 
 
-def _safe_name(name: str) -> str:
+def safe_name(name: str) -> str:
     """A file name for the download header: letters, digits, dot, dash and underscore."""
     cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100]
     return cleaned.strip(".") or "attachment"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from app import clock
@@ -21,9 +22,7 @@ def send_test_email(org: Organization, user: User) -> Message:
         context={
             "org": {"name": org.name},
             "user": {"name": user.name},
-            "requested_at": clock.now()
-            .astimezone(ZoneInfo(org.timezone))
-            .strftime("%d %b %Y, %H:%M %Z"),
+            "requested_at": _day_month(clock.now().astimezone(ZoneInfo(org.timezone))),
         },
         created_by_id=user.id,
     )
@@ -49,3 +48,8 @@ def find_messages(org_id: int, q: str, limit: int = 100) -> list:
         .order_by(Message.id.desc())
         .limit(limit)
     ).all()
+
+
+def _day_month(moment: datetime) -> str:
+    """3 Dec 2026, 14:05 CET: the day without a leading zero, as everywhere in the UI."""
+    return f"{moment.day} {moment:%b %Y, %H:%M %Z}"
