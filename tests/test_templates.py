@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import time
 import zlib
@@ -501,3 +502,22 @@ def test_preview_as_a_real_candidate_of_the_org(admin, factories, post):
         {**_form(template, html=html), "sample-candidate_id": other.id},
     )
     assert "Intruder" not in theirs.get_data(as_text=True)  # another org's candidate: ignored
+
+
+@pytest.mark.parametrize(
+    ("location", "linked"),
+    [("https://meet.example.com/acme-42", True), ("Room 4, 2nd floor", False), ("", False)],
+)
+def test_the_stock_invitation_links_a_video_call_address(ctx, factories, location, linked):
+    from app.mail.catalogue import sample_context
+    from app.templates_editor.defaults import DEFAULTS
+    from app.templates_editor.services import render
+
+    org = factories.make_org()
+    _, subject, html = DEFAULTS[TemplateKind.INVITATION]
+    context = sample_context({"interview.location": location})
+    rendered = render(org, TemplateKind.INVITATION, subject, html, None, context)
+    link = rf'<a href="{re.escape(location)}"[^>]*>{re.escape(location)}</a>'
+    assert bool(re.search(link, rendered.html)) is linked
+    if location:
+        assert location in rendered.text
