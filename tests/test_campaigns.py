@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -388,20 +389,27 @@ def test_past_dates_are_refused(setup, post):
     )
 
 
+def _invitation_at(factories, starts: datetime, replies_by: datetime) -> tuple:
+    """An invitation whose link is known (its token), for an interview at `starts`."""
+    from app.models import Campaign
+
+    invitation = factories.make_invitation(factories.make_org())
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = hashlib.sha256(token.encode()).digest()
+    invitation.expires_at = replies_by
+    campaign = db.session.get(Campaign, invitation.campaign_id)
+    campaign.slot_starts_at = starts
+    db.session.commit()
+    return invitation, campaign, token
+
+
 def test_invitation_page_shows_the_interview_in_the_candidates_zone(ctx, factories, client):
     """14:00 UTC in January is 09:00 in New York (the candidate's zone) and 15:00 in Paris."""
-    import hashlib
-    from datetime import UTC, datetime
+    from app.models import Candidate
 
-    from app.models import Campaign, Candidate
-
-    org = factories.make_org()
-    invitation = factories.make_invitation(org)
-    token = "t" * 43
-    invitation.token_hash = hashlib.sha256(token.encode()).digest()
-    campaign = db.session.get(Campaign, invitation.campaign_id)
-    campaign.slot_starts_at = datetime(2031, 1, 15, 14, 0, tzinfo=UTC)
-    invitation.expires_at = datetime(2031, 1, 10, tzinfo=UTC)
+    invitation, campaign, token = _invitation_at(
+        factories, datetime(2031, 1, 15, 14, 0, tzinfo=UTC), datetime(2031, 1, 10, tzinfo=UTC)
+    )
     candidate = db.session.get(Candidate, invitation.candidate_id)
     candidate.timezone = "America/New_York"
     db.session.commit()
@@ -413,19 +421,10 @@ def test_invitation_page_shows_the_interview_in_the_candidates_zone(ctx, factori
 
 
 def test_invitation_page_links_a_video_call_and_writes_days_without_a_zero(ctx, factories, client):
-    import hashlib
-    from datetime import UTC, datetime
-
-    from app.models import Campaign
-
-    org = factories.make_org()
-    invitation = factories.make_invitation(org)
-    token = "v" * 43
-    invitation.token_hash = hashlib.sha256(token.encode()).digest()
-    campaign = db.session.get(Campaign, invitation.campaign_id)
-    campaign.slot_starts_at = datetime(2031, 1, 3, 14, 0, tzinfo=UTC)
+    invitation, campaign, token = _invitation_at(
+        factories, datetime(2031, 1, 3, 14, 0, tzinfo=UTC), datetime(2031, 1, 2, tzinfo=UTC)
+    )
     campaign.location = "https://meet.example.com/acme-backend-interview-room-with-a-long-name"
-    invitation.expires_at = datetime(2031, 1, 2, tzinfo=UTC)
     db.session.commit()
     html = client.get(f"/i/{token}").get_data(as_text=True)
     assert f'<a href="{campaign.location}" rel="noopener noreferrer"' in html
