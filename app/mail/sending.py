@@ -298,17 +298,12 @@ def _listed(rows: dict) -> set[tuple[int, str]]:
 
 
 def _known_stopped(row: Message, listed: set, answers: dict[int, str]) -> bool:
-    """What the batch already knows will stop this message at its begin (a suppression, an
-    invitation revoked or replaced, a reminder already answered). Only an optimisation: the
-    begin decides, on the rows as they are then."""
+    """What the batch already knows will stop this message at its begin (a suppression, or
+    what _no_longer_wanted says of its invitation's answer). Only an optimisation: the begin
+    decides, on the rows as they are then."""
     if (row.org_id, row.to_email.strip().lower()) in listed:
         return True
-    answer = answers.get(row.invitation_id) if row.invitation_id else None
-    if row.campaign_id is None or row.kind in ("cancelled", "rescheduled") or answer is None:
-        return False
-    return answer in ("revoked", "superseded") or (
-        row.kind == "reminder" and answer in ("accepted", "declined")
-    )
+    return _no_longer_wanted(row, None, answers.get(row.invitation_id)) is not None
 
 
 def _recent_sends(rows: dict) -> dict[int, list]:
@@ -416,8 +411,9 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
         invitations = {m.invitation_id for m in rows.values() if m.invitation_id}
         answers: dict[int, str] = {}
         if invitations:  # the candidates' links; held like the rest
-            loaded = db.session.scalars(select(Invitation).where(Invitation.id.in_(invitations)))
-            found = loaded.all()
+            found = db.session.scalars(
+                select(Invitation).where(Invitation.id.in_(invitations))
+            ).all()
             seed(Invitation, found)
             answers = {i.id: i.status for i in found}
         listed = _listed(rows)
