@@ -521,3 +521,4 @@ def test_the_stock_invitation_links_a_video_call_address(ctx, factories, locatio
     assert bool(re.search(link, rendered.html)) is linked
     if location:
         assert location in rendered.text
+    assert re.search(r"Please reply by [^.]*\d\d:\d\d", rendered.text)  # links expire then

@@ -23,7 +23,7 @@ DEFAULTS: dict[TemplateKind, tuple[str, str, str]] = {
         + _DETAILS
         + """
 <p><a class="button" href="{{ invitation.url }}">Accept or decline</a></p>
-<p class="muted">Please reply by {{ invitation.expires_at|date }}. This link is personal to you.</p>
+<p class="muted">Please reply by {{ invitation.expires_at|datetime }}. This link is personal to you.</p>
 <p>Best regards,<br>{{ recruiter.name }}<br>{{ org.name }}</p>""",
     ),
     TemplateKind.REMINDER: (
