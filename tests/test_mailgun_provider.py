@@ -313,3 +313,27 @@ def test_region_picks_the_api_host() -> None:
         MailgunSettings("k", "d", region="asia")
     with pytest.raises(ValueError, match="timeouts"):
         MailgunSettings("k", "d", read_timeout=600)
+
+
+def test_a_withdrawn_message_makes_no_request(mailgun_server: MailgunContract) -> None:
+    """A message whose release says no (its send was stopped meanwhile) never reaches the API;
+    one that says yes is sent as usual, asked before its request."""
+    from dataclasses import replace
+
+    from app.providers import Withheld
+
+    asked: list[int] = []
+
+    def answer(yes: bool, ref: int):  # noqa: ANN202
+        return lambda: asked.append((ref, len(mailgun_server.requests))) or yes
+
+    provider = _provider(mailgun_server)
+    results = list(
+        provider.send_batch(
+            [replace(_msg(1), release=answer(False, 1)), replace(_msg(2), release=answer(True, 2))]
+        )
+    )
+    assert results[0] == Withheld(1)
+    assert isinstance(results[1], Accepted)
+    assert asked == [(1, 0), (2, 0)]  # each asked before any request
+    assert [req.fields["v:herald-id"] for req in mailgun_server.requests] == ["2"]

@@ -350,3 +350,57 @@ def test_a_batch_whose_next_messages_are_stopped_delivers_only_the_others(
     ).all()
     assert sorted(sent) == sorted([ids[0], ids[3], ids[5]])
     assert len(connects) == 2  # the first, and one after hanging up on #5
+
+
+# ---- a release asked between the body and its end ---------------------------------------------
+
+
+def test_a_message_with_a_release_is_delivered_only_after_it_says_yes(sink):
+    """The body goes while the caller waits for its answer (its record of the message before,
+    in the app); until the final dot nothing is delivered."""
+    from dataclasses import replace
+
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    _send(provider, _msg(1, "one@example.com"))
+    seen_at_release = []
+
+    def release() -> bool:
+        seen_at_release.append(len(sink.messages))
+        return True
+
+    (result,) = provider.send_batch([replace(_msg(2, "two@example.com"), release=release)])
+    assert isinstance(result, Accepted), result
+    assert seen_at_release == [1]  # asked once, before #2 was delivered
+    # its end goes in its own small write: not held back by Nagle until the body is ACKed
+    import socket
+
+    assert provider._conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    provider.close()
+    assert _delivered(sink, 2)[1] == ("bounces+2@acme.test", ["two@example.com"])
+
+
+@pytest.mark.parametrize("answer", ["no", "error"])
+def test_a_message_withdrawn_after_its_body_went_is_never_delivered(sink, answer):
+    """The release says no (or cannot be asked): the server holds part of a body, so the
+    connection is dropped without its end. Nothing is delivered, the next message goes."""
+    from dataclasses import replace
+
+    from app.providers import Withheld
+
+    def release() -> bool:
+        if answer == "error":
+            raise RuntimeError("the database went away")
+        return False
+
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    _send(provider, _msg(1, "one@example.com"))
+    provider.expect_next(3, "jobs@acme.test", "three@example.com")  # would go with #2's end
+    (result,) = provider.send_batch([replace(_msg(2, "two@example.com"), release=release)])
+    assert result == Withheld(2)
+    _send(provider, _msg(3, "three@example.com"))  # on a new connection
+    provider.close()
+
+    assert _delivered(sink, 2) == [
+        ("bounces+1@acme.test", ["one@example.com"]),
+        ("bounces+3@acme.test", ["three@example.com"]),
+    ]

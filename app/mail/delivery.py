@@ -20,7 +20,15 @@ from app.extensions import db, redis
 from app.inbound.verp import verp_key
 from app.mail import metrics, throttle
 from app.models import ProviderAccount, ProviderKind
-from app.providers import OutgoingMessage, Provider, Result, SMTPProvider, SMTPSettings, Transient
+from app.providers import (
+    OutgoingMessage,
+    Provider,
+    Result,
+    SMTPProvider,
+    SMTPSettings,
+    Transient,
+    Withheld,
+)
 from app.providers.base import ProviderCache
 from app.providers.breaker import Breaker, BreakerSettings
 from app.providers.mailgun import MailgunProvider, MailgunSettings
@@ -200,7 +208,8 @@ class Failover:
             reason = f"{route.label} failed unexpectedly: {exc.__class__.__name__}"
             result = Transient(outgoing.ref, reason, provider_trouble=True)
         ms = (time.perf_counter() - started) * 1000
-        metrics.observe_send(route.name, result, ms)
+        if not isinstance(result, Withheld):  # (not a send)
+            metrics.observe_send(route.name, result, ms)
         return Attempt(route, result, ms)
 
     def send(
@@ -223,6 +232,8 @@ class Failover:
             attempt = self._try(route, outgoing)
             outcome.attempts.append(attempt)
             result = attempt.result
+            if isinstance(result, Withheld):  # the caller withdrew it: nothing was sent
+                break
             if isinstance(result, Transient) and result.provider_trouble:
                 route.down = True
                 if self.breaker.failure(route.key):

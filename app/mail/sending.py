@@ -13,6 +13,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -568,6 +569,25 @@ def _expect(route: Route, following: Message | None) -> None:
         return
 
 
+class _Release:
+    """Whether a message may become final (FastPath.began), asked once: by the provider just
+    before the end of the message, or after it, when no provider got that far. An error in
+    asking is kept for the caller (it is the database's, not the provider's)."""
+
+    def __init__(self, fast: FastPath) -> None:
+        self.fast = fast
+        self.answer: bool | None = None
+        self.error: Exception | None = None
+
+    def __call__(self) -> bool:
+        if self.answer is None:
+            try:
+                self.answer = self.fast.began()
+            except Exception as exc:  # noqa: BLE001 - re-raised by _send_one
+                self.answer, self.error = False, exc
+        return self.answer
+
+
 def _send_one(
     message_id: int,
     token: str,
@@ -580,26 +600,41 @@ def _send_one(
     ahead: bool = True,
 ) -> str | None:
     """Begin (lease, wanted, suppression), build, send with failover, record. The begin and
-    the SMTP server's answer to MAIL are on their way while the message is built."""
+    the SMTP server's answer to MAIL are on their way while the message is built; its body goes
+    while the begin (and the record of the send before) is answered, and ends only then."""
     midway = _ahead(routes[0], message_id, loaded) if ahead else None
     fast.send_begin(message_id)
     built = _build(loaded, midway)  # from the rows as loaded: the common case
     if midway is not None:
         midway()  # DATA too, if RCPT is answered by now
-    if fast.began():
+    release = _Release(fast)
+    renew = lambda: _renew(message_id, token)  # noqa: E731
+    outcome = None
+    # a message the batch knows will likely stop is not started before the begin is answered
+    # (withdrawing a started one costs the connection)
+    if not isinstance(built, Exception) and (ahead or release()):
+        outgoing, subject = built
+        _expect(routes[0], following)
+        outcome = failover.send(replace(outgoing, release=release), routes, renew)
+    began = release()  # (asked now, if no provider got that far)
+    if release.error is not None:
+        raise release.error
+    if began:
         message = loaded  # nothing stops it, the attempt is counted
     else:  # lease lost, suppressed, paused, cancelled, answered: decided exactly here
+        # (whatever went to a provider was withheld before its end: nothing was delivered)
         message = _begin(message_id, token)
         if message is None:
             return None
         if message.status == MessageStatus.SUPPRESSED:
             return "suppressed"
         built = _build(message)  # from the rows as they are now
+        outcome = None
     if isinstance(built, Exception):
         return _fail_build(message_id, token, built)
     outgoing, subject = built
-    _expect(routes[0], following)
-    outcome = failover.send(outgoing, routes, lambda: _renew(message_id, token))
+    if outcome is None:
+        outcome = failover.send(outgoing, routes, renew)
     if outcome.busy_wait is not None:  # the next provider was busy: not one of its retries
         held = _held(message_id, token)
         if held is not None:

@@ -3,7 +3,15 @@ providers an org uses, and failing over between them, is app/mail/delivery.py.""
 
 from __future__ import annotations
 
-from app.providers.base import Accepted, OutgoingMessage, Permanent, Provider, Result, Transient
+from app.providers.base import (
+    Accepted,
+    OutgoingMessage,
+    Permanent,
+    Provider,
+    Result,
+    Transient,
+    Withheld,
+)
 from app.providers.smtp import SMTPProvider, SMTPSettings
 
 __all__ = [
@@ -15,4 +23,5 @@ __all__ = [
     "SMTPProvider",
     "SMTPSettings",
     "Transient",
+    "Withheld",
 ]

@@ -24,6 +24,11 @@ class OutgoingMessage:
     idempotency_key: str
     tag: str | None = None  # e.g. the campaign, for providers that report by tag
     signer: Any = None  # DKIM signer (has .sign(bytes) -> bytes) for providers that send raw SMTP
+    # Asked once, just before the message becomes final: True lets it go, False withdraws it
+    # (the provider then delivers nothing and answers Withheld). A provider that can send a
+    # message in two steps (SMTP: the body, then its end) asks between them, so that what
+    # the caller waits for overlaps the transfer; the others are asked before sending.
+    release: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,21 @@ class Permanent:
     reason: str
 
 
-Result = Accepted | Transient | Permanent
+@dataclass(frozen=True)
+class Withheld:
+    """Not sent: the caller withdrew the message (its release said no) before it was final.
+    Nothing was delivered; it says nothing of the provider."""
+
+    ref: int
+
+
+Result = Accepted | Transient | Permanent | Withheld
+
+
+def released(msg: OutgoingMessage) -> bool:
+    """Ask the message's release (see OutgoingMessage.release), for providers that send in one
+    step: True when there is none."""
+    return msg.release is None or msg.release()
 
 
 class Provider(Protocol):

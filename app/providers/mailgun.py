@@ -24,7 +24,9 @@ from app.providers.base import (
     Permanent,
     Result,
     Transient,
+    Withheld,
     clamp_retry_after,
+    released,
 )
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
@@ -250,6 +252,9 @@ class MailgunProvider:
         would only burn attempts) no further message is taken from `messages`.
         """
         for msg in messages:
+            if not released(msg):
+                yield Withheld(msg.ref)
+                continue
             try:
                 if self._live is None:
                     self._live = self._client()

@@ -9,7 +9,7 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from app.providers.base import (
@@ -19,6 +19,7 @@ from app.providers.base import (
     ProviderCache,
     Result,
     Transient,
+    Withheld,
 )
 
 
@@ -68,6 +69,14 @@ class _Unconfirmed(Exception):
     """The connection failed after the message data was sent: it may have been accepted."""
 
 
+class _BeforeEnd(OSError):
+    """The connection failed while the body went, before its end: nothing was delivered."""
+
+
+class _Withdrawn(Exception):
+    """The message's release said no after its body went: it must not be ended."""
+
+
 class PrivateHost(OSError):
     """The SMTP host resolves to this machine or a private network (not allowed here)."""
 
@@ -109,10 +118,17 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _data(
-    conn: smtplib.SMTP, raw: bytes, reply: tuple[int, bytes] | None, then: bytes = b""
+    conn: smtplib.SMTP,
+    raw: bytes,
+    reply: tuple[int, bytes] | None,
+    then: bytes = b"",
+    release: Callable[[], bool] | None = None,
 ) -> tuple[int, bytes]:
     """smtplib's data(), whose DATA may have gone ahead (its reply is then given); `then` (the
-    next message's commands, on a server that pipelines) goes in the same write as the body."""
+    next message's commands, on a server that pipelines) goes in the same write as the end of
+    the body. With a `release`, the body goes first and its end only once release() says so:
+    the server takes in the body while the caller waits, and a message withdrawn before its
+    end is never delivered (RFC 5321 4.1.1.4: only the final dot completes it)."""
     if reply is None:
         conn.putcmd("data")
         reply = conn.getreply()
@@ -121,8 +137,26 @@ def _data(
     body = _LEADING_DOT.sub(b"..", raw) if raw[:1] == b"." or b"\n." in raw else raw
     if body[-2:] != b"\r\n":
         body += b"\r\n"
-    conn.send(body + b".\r\n" + then)
+    if release is None:
+        conn.send(body + b".\r\n" + then)
+    else:
+        try:
+            conn.send(body)
+        except OSError as exc:  # before the end of the message: surely not delivered
+            raise _BeforeEnd(exc) from exc
+        if not _asked(release):
+            raise _Withdrawn
+        conn.send(b".\r\n" + then)
     return conn.getreply()
+
+
+def _asked(release: Callable[[], bool]) -> bool:
+    """The caller's answer; an error in asking withdraws the message (the caller sees its own
+    error again: it is not the server's)."""
+    try:
+        return bool(release())
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _command(conn: smtplib.SMTP, verb: str, word: str, address: str) -> tuple[int, bytes]:
@@ -160,6 +194,9 @@ class SMTPProvider:
             )
         else:
             conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        # a message's end goes in its own small write after the body: without this, Nagle's
+        # algorithm holds it until the body is acknowledged (a delayed ACK: up to 40 ms)
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.ehlo()
         if s.security == "starttls":
             conn.starttls(context=ssl.create_default_context())
@@ -399,11 +436,17 @@ class SMTPProvider:
             return _classify(msg.ref, code, text)
         then, ahead = self._group_after(conn, following)
         try:
-            code, text = _data(conn, raw, data_reply, then)
+            code, text = _data(conn, raw, data_reply, then, msg.release)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
             conn.rset()
             return _classify(msg.ref, exc.smtp_code, exc.smtp_error)
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:  # mid-DATA or awaiting the 250
+        except _Withdrawn:  # the server holds part of a body that must not end: hang up
+            conn.close()  # (no QUIT: it would be read as the body)
+            self._conn = None
+            return Withheld(msg.ref)
+        except _BeforeEnd as exc:  # provider trouble, and surely not delivered
+            raise exc.__cause__ from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:  # at the end or awaiting the 250
             raise _Unconfirmed(str(exc) or exc.__class__.__name__) from exc
         self._ahead = ahead  # the next message's commands went with the body
         if code != 250:
