@@ -379,24 +379,40 @@ def test_a_message_with_a_release_is_delivered_only_after_it_says_yes(sink):
     assert _delivered(sink, 2)[1] == ("bounces+2@acme.test", ["two@example.com"])
 
 
+class _Release:
+    """A release that may say it can answer at once (then the body and its end would go in
+    one write, after it is asked)."""
+
+    def __init__(self, answer: str, ready: bool) -> None:
+        self.answer, self.is_ready, self.asked = answer, ready, 0
+
+    def ready(self) -> bool:
+        return self.is_ready
+
+    def __call__(self) -> bool:
+        self.asked += 1
+        if self.answer == "error":
+            raise RuntimeError("the database went away")
+        return self.answer == "yes"
+
+
+@pytest.mark.parametrize("ready", [False, True], ids=["awaited", "ready"])
 @pytest.mark.parametrize("answer", ["no", "error"])
-def test_a_message_withdrawn_after_its_body_went_is_never_delivered(sink, answer):
-    """The release says no (or cannot be asked): the server holds part of a body, so the
-    connection is dropped without its end. Nothing is delivered, the next message goes."""
+def test_a_message_withdrawn_after_its_body_went_is_never_delivered(sink, answer, ready):
+    """The release says no (or cannot be asked): the server is in the middle of the message,
+    so the connection is dropped without its end. Nothing is delivered, the next one goes."""
     from dataclasses import replace
 
     from app.providers import Withheld
 
-    def release() -> bool:
-        if answer == "error":
-            raise RuntimeError("the database went away")
-        return False
+    release = _Release(answer, ready)
 
     provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
     _send(provider, _msg(1, "one@example.com"))
     provider.expect_next(3, "jobs@acme.test", "three@example.com")  # would go with #2's end
     (result,) = provider.send_batch([replace(_msg(2, "two@example.com"), release=release)])
     assert result == Withheld(2)
+    assert release.asked == 1
     _send(provider, _msg(3, "three@example.com"))  # on a new connection
     provider.close()
 
@@ -404,3 +420,15 @@ def test_a_message_withdrawn_after_its_body_went_is_never_delivered(sink, answer
         ("bounces+1@acme.test", ["one@example.com"]),
         ("bounces+3@acme.test", ["three@example.com"]),
     ]
+
+
+def test_a_release_ready_at_once_sends_the_message_whole(sink):
+    release = _Release("yes", ready=True)
+    from dataclasses import replace
+
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", SINK_PORT))
+    _send(provider, replace(_msg(1, "one@example.com"), release=release))
+    _send(provider, _msg(2, "two@example.com"))
+    provider.close()
+    assert release.asked == 1
+    assert [to for _f, to in _delivered(sink, 2)] == [["one@example.com"], ["two@example.com"]]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import select
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -164,6 +165,13 @@ class FastPath:
     def began(self) -> bool:
         """Whether the message asked for by send_begin may go (its attempt is counted)."""
         return self._answer()[1]
+
+    def answered(self) -> bool:
+        """Whether began() would answer without waiting: its answer has arrived (a peek)."""
+        if self._waiting is None:
+            return True
+        conn = self._waiting[0]
+        return bool(select.select([conn.pgconn.socket], [], [], 0)[0])
 
     def _flush_answer(self) -> None:
         """Read the answer to a statement sent and not yet answered (it holds a record)."""

@@ -579,6 +579,10 @@ class _Release:
         self.answer: bool | None = None
         self.error: Exception | None = None
 
+    def ready(self) -> bool:
+        """Answered already, or answerable without waiting (the answer has arrived)."""
+        return self.answer is not None or self.fast.answered()
+
     def __call__(self) -> bool:
         if self.answer is None:
             try:

@@ -137,17 +137,26 @@ def _data(
     body = _LEADING_DOT.sub(b"..", raw) if raw[:1] == b"." or b"\n." in raw else raw
     if body[-2:] != b"\r\n":
         body += b"\r\n"
-    if release is None:
-        conn.send(body + b".\r\n" + then)
-    else:
-        try:
+    if release is not None and not _answered(release):
+        try:  # the body now, its end once answered
             conn.send(body)
         except OSError as exc:  # before the end of the message: surely not delivered
             raise _BeforeEnd(exc) from exc
-        if not _asked(release):
-            raise _Withdrawn
-        conn.send(b".\r\n" + then)
+        body = b""
+    if release is not None and not _asked(release):
+        raise _Withdrawn
+    conn.send(body + b".\r\n" + then)
     return conn.getreply()
+
+
+def _answered(release: Callable[[], bool]) -> bool:
+    """The release can answer without waiting (it says so with a ready() of its own): the
+    body and its end then go in one write."""
+    ready = getattr(release, "ready", None)
+    try:
+        return bool(ready is not None and ready())
+    except Exception:  # noqa: BLE001 - asking it will tell
+        return False
 
 
 def _asked(release: Callable[[], bool]) -> bool:
