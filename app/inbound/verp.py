@@ -19,7 +19,7 @@ _LOCAL = re.compile(r"^bounces\+(\d{1,18})-([0-9a-f]{12})$")
 
 
 def tag(key: bytes, message_id: int) -> str:
-    return hmac.new(key, f"verp:{message_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    return hmac.digest(key, f"verp:{message_id}".encode(), "sha256").hex()[:12]
 
 
 def local_part(key: bytes, message_id: int) -> str:

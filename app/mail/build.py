@@ -132,8 +132,11 @@ def envelope_sender(message: Message) -> str:
     return split_address(_sender(org)[0])[1]
 
 
-def outgoing_for(message: Message, midway: Callable[[], None] | None = None) -> OutgoingMessage:
-    """Render and serialize one message (`midway` is called between the two)."""
+def outgoing_for(
+    message: Message, midway: Callable[[], None] | None = None
+) -> tuple[OutgoingMessage, str]:
+    """Render and serialize one message (`midway` is called between the two); with its
+    subject as rendered (written with the outcome: the row is not changed here)."""
     rendered, org, unsubscribe = _render(message)
     if _tracked(message, org):
         from app.tracking.links import rewrite
@@ -154,9 +157,8 @@ def outgoing_for(message: Message, midway: Callable[[], None] | None = None) -> 
         headers={"X-Herald-Message": str(message.id), **extra},
         calendar=_calendar(message, org, mail_from),
     )
-    message.subject = rendered.subject
     envelope_from = split_address(mail_from)[1]
-    return OutgoingMessage(
+    outgoing = OutgoingMessage(
         message.id,
         raw,
         envelope_from,
@@ -166,6 +168,7 @@ def outgoing_for(message: Message, midway: Callable[[], None] | None = None) -> 
         tag=f"campaign-{message.campaign_id}" if message.campaign_id else message.kind,
         signer=dkim_signer(org),
     )
+    return outgoing, rendered.subject
 
 
 def dkim_signer(org: Organization | None) -> object | None:

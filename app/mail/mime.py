@@ -6,6 +6,7 @@ import base64
 import binascii
 import functools
 import re
+import secrets
 import uuid
 from datetime import datetime
 from email.header import Header
@@ -62,7 +63,7 @@ def build_mime(
         _header("From", mail_from),
         _header("To", _address(to_name, to_email)),
         _header("Subject", rendered.subject),
-        _header("Date", format_datetime(date)),
+        _header("Date", _date(date.replace(microsecond=0))),
         _header("Message-ID", message_id),
     ]
     lines += [_header(name, value) for name, value in (headers or {}).items()]
@@ -94,9 +95,15 @@ def build_mime(
     return (head + "\r\n" + body).encode("ascii")
 
 
+@functools.lru_cache(maxsize=4)
+def _date(moment: datetime) -> str:
+    """The Date header's text, made once per second (every message of that second shares it)."""
+    return format_datetime(moment)
+
+
 def _boundary() -> str:
     """'=' runs never occur in quoted-printable or base64 text, so this cannot clash."""
-    return "=" * 15 + uuid.uuid4().hex + "=="
+    return "=" * 15 + secrets.token_hex(16) + "=="
 
 
 def _header(name: str, value: str) -> str:

@@ -533,13 +533,10 @@ def _build(
 ) -> tuple[OutgoingMessage, str | None] | Exception:
     """The message's bytes and subject, or why it cannot be built."""
     try:
-        outgoing = outgoing_for(message, midway)
+        return outgoing_for(message, midway)  # (the subject is written with the outcome)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stall the batch
         db.session.rollback()
         return exc
-    subject = message.subject
-    db.session.expire(message, ["subject"])  # written with the outcome, in one UPDATE
-    return outgoing, subject
 
 
 def _ahead(route: Route, message_id: int, loaded: Message) -> Callable[[], None] | None:
