@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import re
 import time
+from email.header import decode_header, make_header
 
 import dkim as dkimpy
 import pytest
@@ -49,6 +50,12 @@ def test_primary_refusing_connections_fails_over_to_the_second_provider(
     assert {(m.status, m.provider_account_id, m.attempts) for m in messages} == {
         ("sent", backup.id, 1)
     }
+    # each row keeps the subject its mail went out with (written with the outcome)
+    received = {
+        m["to"][0]: str(make_header(decode_header(email.message_from_bytes(m["data"])["Subject"])))
+        for m in sink.messages
+    }
+    assert {m.subject for m in messages} == {received[m.to_email] for m in messages} != {None}
     failovers = [e for m in messages for e in _events(m.id) if e.type == "failover"]
     assert len(failovers) == 1  # the primary was not tried again in the same batch
     assert failovers[0].detail["provider"] == "Primary"
