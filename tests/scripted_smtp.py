@@ -19,6 +19,7 @@ class ScriptedSMTP:
         self.pipelining = pipelining
         self.delivered: list[tuple[str | None, list[str], bytes]] = []
         self.connections = 0
+        self.open: list[socket.socket] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
@@ -27,6 +28,17 @@ class ScriptedSMTP:
 
     def close(self) -> None:
         self.sock.close()
+
+    def interrupt(self, line: str | None = None) -> None:
+        """Say `line` (e.g. a 421) on every open connection, if given, and hang up, whatever
+        the connection was doing (in the middle of a message: nothing is delivered)."""
+        for conn in list(self.open):
+            try:
+                if line:
+                    conn.sendall(line.encode() + b"\r\n")
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _serve(self) -> None:
         while True:
@@ -38,6 +50,7 @@ class ScriptedSMTP:
             threading.Thread(target=self._one, args=(conn, self.connections), daemon=True).start()
 
     def _one(self, conn: socket.socket, number: int) -> None:  # noqa: C901, PLR0912
+        self.open.append(conn)
         lines = conn.makefile("rb")
         state: dict = {"from": None, "to": []}
 
@@ -85,4 +98,5 @@ class ScriptedSMTP:
         except OSError:
             return
         finally:
+            self.open.remove(conn)
             conn.close()

@@ -364,13 +364,13 @@ def test_a_message_with_a_release_is_delivered_only_after_it_says_yes(sink):
     _send(provider, _msg(1, "one@example.com"))
     seen_at_release = []
 
-    def release() -> bool:
-        seen_at_release.append(len(sink.messages))
+    def release() -> bool:  # had the end gone already, the sink would deliver #2 now
+        seen_at_release.append(sink.wait_for_count(2, 0.3))
         return True
 
     (result,) = provider.send_batch([replace(_msg(2, "two@example.com"), release=release)])
     assert isinstance(result, Accepted), result
-    assert seen_at_release == [1]  # asked once, before #2 was delivered
+    assert seen_at_release == [False]  # asked once, and #2 was not delivered meanwhile
     # its end goes in its own small write: not held back by Nagle until the body is ACKed
     import socket
 
@@ -432,3 +432,72 @@ def test_a_release_ready_at_once_sends_the_message_whole(sink):
     provider.close()
     assert release.asked == 1
     assert [to for _f, to in _delivered(sink, 2)] == [["one@example.com"], ["two@example.com"]]
+
+
+@pytest.mark.parametrize("said", ["421 4.4.2 idle too long, closing", None])
+def test_a_server_that_hangs_up_while_the_release_is_asked_delivered_nothing(said):
+    """The server ends the session in the middle of the message (a 421, or a plain hang-up)
+    while the caller waits: the end would go to a session that is gone. That is provider
+    trouble (failover, retry), not a send that may have been delivered."""
+    from dataclasses import replace
+
+    server = ScriptedSMTP(lambda number, verb, state: None)
+    provider = SMTPProvider(SMTPSettings("127.0.0.1", server.port))
+    _send_to = lambda msg: provider.send_batch([msg])  # noqa: E731
+    (first,) = _send_to(_msg(1, "one@example.com"))
+    assert isinstance(first, Accepted)
+
+    def release() -> bool:
+        server.interrupt(said)
+        return True
+
+    (result,) = _send_to(replace(_msg(2, "two@example.com"), release=release))
+    assert isinstance(result, Transient), result
+    assert result.provider_trouble and not result.unconfirmed
+    if said:
+        assert "421 4.4.2 idle too long" in result.reason
+    assert [to for _f, to, _b in server.delivered] == [["one@example.com"]]
+    server.close()
+
+
+def test_a_suppression_added_while_a_batch_runs_stops_a_message_under_way(
+    ctx, factories, sink, monkeypatch
+):
+    """Unknown to the batch, the address is suppressed before its message's begin: the message
+    is under way on the connection (DATA, and its body unless the begin's answer was in first)
+    and is withdrawn before its end. It is recorded suppressed, never delivered, the others
+    go, and no provider is blamed."""
+    from sqlalchemy import select
+
+    from app.extensions import db, redis
+    from app.mail import sending
+    from app.models import Message
+    from app.providers.base import ProviderCache
+
+    monkeypatch.setattr(SMTPProvider, "_shared", ProviderCache())
+    org = factories.make_org()
+    factories.launch_campaign(org, 4)
+    ids, token = sending.claim(50)
+    rows = {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(ids)))}
+    real_listed = sending._listed
+
+    def listed(rows_):  # the batch has read the suppressions: #3's comes after
+        found = real_listed(rows_)
+        factories.make_suppression(org, email=rows[ids[2]].to_email)
+        db.session.commit()
+        return found
+
+    monkeypatch.setattr(sending, "_listed", listed)
+    counts = sending.send_claimed(ids, token)
+
+    assert (counts["sent"], counts["suppressed"]) == (3, 1)
+    delivered = sorted(to for m in sink.messages for to in m["to"])
+    assert delivered == sorted(rows[i].to_email for i in (ids[0], ids[1], ids[3]))
+    db.session.expire_all()
+    assert [db.session.get(Message, i).status for i in ids] == [
+        "sent",
+        "sent",
+        "suppressed",
+        "sent",
+    ]
+    assert not [k for k in redis.client.keys("herald:breaker:*:fails")]

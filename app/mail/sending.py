@@ -38,7 +38,7 @@ from app.models import (
     Organization,
     Suppression,
 )
-from app.providers import Accepted, OutgoingMessage, Permanent, Transient
+from app.providers import Accepted, OutgoingMessage, Permanent, Transient, Withheld
 from app.suppressions.rules import blocks
 
 log = logging.getLogger(__name__)
@@ -620,6 +620,7 @@ def _send_one(
     began = release()  # (asked now, if no provider got that far)
     if release.error is not None:
         raise release.error
+    earlier: list[Attempt] = []
     if began:
         message = loaded  # nothing stops it, the attempt is counted
     else:  # lease lost, suppressed, paused, cancelled, answered: decided exactly here
@@ -630,12 +631,17 @@ def _send_one(
         if message.status == MessageStatus.SUPPRESSED:
             return "suppressed"
         built = _build(message)  # from the rows as they are now
+        # a provider that failed on the way keeps its attempt and is skipped this time
+        tried = outcome.attempts if outcome is not None else []
+        earlier = [a for a in tried if not isinstance(a.result, Withheld)]
         outcome = None
+        routes = failover.usable(message.org_id) or routes
     if isinstance(built, Exception):
         return _fail_build(message_id, token, built)
     outgoing, subject = built
     if outcome is None:
         outcome = failover.send(outgoing, routes, renew)
+        outcome.attempts[:0] = earlier
     if outcome.busy_wait is not None:  # the next provider was busy: not one of its retries
         held = _held(message_id, token)
         if held is not None:

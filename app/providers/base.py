@@ -85,7 +85,12 @@ Result = Accepted | Transient | Permanent | Withheld
 def released(msg: OutgoingMessage) -> bool:
     """Ask the message's release (see OutgoingMessage.release), for providers that send in one
     step: True when there is none."""
-    return msg.release is None or msg.release()
+    if msg.release is None:
+        return True
+    try:
+        return bool(msg.release())
+    except Exception:  # noqa: BLE001 - the caller's error, not the provider's: withheld
+        return False
 
 
 class Provider(Protocol):

@@ -69,8 +69,13 @@ class _Unconfirmed(Exception):
     """The connection failed after the message data was sent: it may have been accepted."""
 
 
-class _BeforeEnd(OSError):
-    """The connection failed while the body went, before its end: nothing was delivered."""
+class _BeforeEnd(Exception):
+    """The connection failed (or the server spoke up) after the body went and before its end:
+    nothing was delivered. `error` is what happened: an OSError, or the server's reply."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Withdrawn(Exception):
@@ -137,16 +142,32 @@ def _data(
     body = _LEADING_DOT.sub(b"..", raw) if raw[:1] == b"." or b"\n." in raw else raw
     if body[-2:] != b"\r\n":
         body += b"\r\n"
-    if release is not None and not _answered(release):
+    staged = release is not None and not _answered(release)
+    if staged:
         try:  # the body now, its end once answered
-            conn.send(body)
+            conn.sock.sendall(body)
         except OSError as exc:  # before the end of the message: surely not delivered
             raise _BeforeEnd(exc) from exc
         body = b""
     if release is not None and not _asked(release):
         raise _Withdrawn
+    if staged:
+        _still_waiting(conn)
     conn.send(body + b".\r\n" + then)
     return conn.getreply()
+
+
+def _still_waiting(conn: smtplib.SMTP) -> None:
+    """A server in the middle of a message says nothing until its end: if it spoke (a 421, a
+    timeout notice) or hung up while the caller was asked, the end would go to a session that
+    is gone, and nothing was delivered: that is provider trouble, not an unconfirmed send."""
+    try:
+        if not select.select([conn.sock], [], [], 0)[0]:
+            return
+        code, text = conn.getreply()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise _BeforeEnd(exc) from exc
+    raise _BeforeEnd(smtplib.SMTPResponseException(code, text))
 
 
 def _answered(release: Callable[[], bool]) -> bool:
@@ -454,7 +475,16 @@ class SMTPProvider:
             self._conn = None
             return Withheld(msg.ref)
         except _BeforeEnd as exc:  # provider trouble, and surely not delivered
-            raise exc.__cause__ from None
+            self.close()
+            error = exc.error
+            if isinstance(error, smtplib.SMTPResponseException):  # with its own words
+                reply = _reply(error.smtp_code, error.smtp_error)
+                return Transient(
+                    msg.ref,
+                    f"The server ended the session in the middle of the message: {reply}",
+                    provider_trouble=True,
+                )
+            raise error from exc
         except (smtplib.SMTPServerDisconnected, OSError) as exc:  # at the end or awaiting the 250
             raise _Unconfirmed(str(exc) or exc.__class__.__name__) from exc
         self._ahead = ahead  # the next message's commands went with the body
