@@ -208,8 +208,7 @@ class Failover:
             reason = f"{route.label} failed unexpectedly: {exc.__class__.__name__}"
             result = Transient(outgoing.ref, reason, provider_trouble=True)
         ms = (time.perf_counter() - started) * 1000
-        if not isinstance(result, Withheld):  # (not a send)
-            metrics.observe_send(route.name, result, ms)
+        metrics.observe_send(route.name, result, ms)
         return Attempt(route, result, ms)
 
     def send(
@@ -233,6 +232,9 @@ class Failover:
             outcome.attempts.append(attempt)
             result = attempt.result
             if isinstance(result, Withheld):  # the caller withdrew it: nothing was sent
+                if route.verdict == "probe":  # it tested nothing: the next send probes
+                    self.breaker.release_probe(route.key)
+                    route.verdict = None
                 break
             if isinstance(result, Transient) and result.provider_trouble:
                 route.down = True

@@ -104,6 +104,13 @@ class Breaker:
         except RedisError:
             pass
 
+    def release_probe(self, key: str) -> None:
+        """A probe that tested nothing (its message was withdrawn): the next send may probe."""
+        try:
+            self.client.delete(self._keys(key)[3])
+        except RedisError:
+            pass
+
     def reset(self, key: str) -> None:
         """Close it by hand (settings page after fixing the provider)."""
         self.success(key)
