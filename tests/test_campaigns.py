@@ -240,6 +240,7 @@ def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, ru
     assert f"UID:invitation-{invitation.id}@" in ics and "SEQUENCE:0" in ics
     assert "DTSTART:20300701T120000Z" in ics  # 14:00 in Paris (CEST), in UTC
     assert "LOCATION:Room 4" in ics
+    assert "RSVP=FALSE" in ics and "RSVP=TRUE" not in ics  # the answer is on Herald's page
     assert "application/ics" in parts
 
 

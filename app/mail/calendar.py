@@ -47,7 +47,9 @@ def invitation_ics(
     attendee = vCalAddress(f"mailto:{attendee_email}")
     attendee.params["cn"] = vText(attendee_name)
     attendee.params["role"] = vText("REQ-PARTICIPANT")
-    attendee.params["rsvp"] = vText("TRUE")
+    # the candidate answers on their invitation page: a calendar's own Yes/No would go to an
+    # address nobody reads, so the calendar is told that no reply is expected
+    attendee.params["rsvp"] = vText("FALSE")
     event.add("attendee", attendee, encode=0)
     cal.add_component(event)
     return cal.to_ical()
