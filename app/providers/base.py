@@ -82,15 +82,21 @@ class Withheld:
 Result = Accepted | Transient | Permanent | Withheld
 
 
-def released(msg: OutgoingMessage) -> bool:
-    """Ask the message's release (see OutgoingMessage.release), for providers that send in one
-    step: True when there is none."""
-    if msg.release is None:
+def ask(release: Callable[[], bool] | None) -> bool:
+    """A message's release (see OutgoingMessage.release): True when there is none; an error in
+    asking withdraws the message (it is the caller's error, not the provider's, and the caller
+    sees it again)."""
+    if release is None:
         return True
     try:
-        return bool(msg.release())
-    except Exception:  # noqa: BLE001 - the caller's error, not the provider's: withheld
+        return bool(release())
+    except Exception:  # noqa: BLE001
         return False
+
+
+def released(msg: OutgoingMessage) -> bool:
+    """Ask the message's release, for providers that send in one step."""
+    return ask(msg.release)
 
 
 class Provider(Protocol):

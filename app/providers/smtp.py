@@ -20,6 +20,7 @@ from app.providers.base import (
     Result,
     Transient,
     Withheld,
+    ask,
 )
 
 
@@ -149,7 +150,7 @@ def _data(
         except OSError as exc:  # before the end of the message: surely not delivered
             raise _BeforeEnd(exc) from exc
         body = b""
-    if release is not None and not _asked(release):
+    if not ask(release):
         raise _Withdrawn
     if staged:
         _still_waiting(conn)
@@ -177,15 +178,6 @@ def _answered(release: Callable[[], bool]) -> bool:
     try:
         return bool(ready is not None and ready())
     except Exception:  # noqa: BLE001 - asking it will tell
-        return False
-
-
-def _asked(release: Callable[[], bool]) -> bool:
-    """The caller's answer; an error in asking withdraws the message (the caller sees its own
-    error again: it is not the server's)."""
-    try:
-        return bool(release())
-    except Exception:  # noqa: BLE001
         return False
 
 
