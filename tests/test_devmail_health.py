@@ -26,7 +26,7 @@ def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_pat
     port = _free_port()
     controller = start_sink(str(tmp_path), port=port)
     try:
-        _send(port, "Hello sink", "<p>Hi <script>alert(1)</script></p>")
+        _send(port, "Hello sink", "<!DOCTYPE html><p>Hi <script>alert(1)</script></p>")
     finally:
         controller.stop()
     [mail] = store.list_mails(str(tmp_path))
@@ -43,6 +43,8 @@ def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_pat
             and 'sandbox="allow-popups allow-popups-to-escape-sandbox" src="/dev/mail/' in page
         )
         html = client.get(f"/dev/mail/{mail.key}/html")
+        # the mail's doctype stays first (else the frame renders in quirks mode)
+        assert html.get_data(as_text=True).startswith('<!DOCTYPE html><base target="_blank">')
         assert "script" in html.get_data(as_text=True)  # shown as received, but cannot run:
         assert "default-src 'none'" in html.headers["Content-Security-Policy"]
         assert client.get("/dev/mail/..%2F..%2Fetc%2Fpasswd").status_code == 404

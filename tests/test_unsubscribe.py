@@ -109,6 +109,7 @@ def test_preferences_choose_a_kind_then_resubscribe(app, mailed):
     url = urls["round0@example.com"]
     browser = app.test_client()
     page = browser.get(url).get_data(as_text=True)
+    assert 'rel="icon"' in page  # (candidate pages too: no /favicon.ico 404 in the logs)
     import re
 
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

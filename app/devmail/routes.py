@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import login_required
 
@@ -36,13 +38,20 @@ def show(mail_key: str) -> str:
     return render_template("devmail/show.html", mail=mail, safe_name=safe_name)
 
 
+_DOCTYPE = re.compile(r"\s*<!doctype[^>]*>", re.IGNORECASE)
+
+
 @bp.get("/<mail_key>/html")
 @login_required
 def html(mail_key: str) -> Response:
     """The mail's HTML part alone, for the sandboxed iframe; scripts cannot run in it."""
     mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
     body = mail.html or "<p>(This mail has no HTML part.)</p>"
-    response = Response('<base target="_blank">' + body, mimetype="text/html")
+    # links open outside the frame; after the mail's doctype, or it would render in quirks mode
+    doctype = _DOCTYPE.match(body)
+    at = doctype.end() if doctype else 0
+    body = body[:at] + '<base target="_blank">' + body[at:]
+    response = Response(body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = MAIL_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
