@@ -98,6 +98,10 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     assert f"/campaigns/{campaign.id}" in mail["data"].decode().replace("=\r\n", "")
     progress = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
     assert 'Accepted</dt><dd class="ok-text">1' in progress
+    first = db.session.scalars(select(Message).where(Message.campaign_id == campaign.id)).first()
+    timeline = client.get(f"/messages/{first.id}").get_data(as_text=True)
+    crumbs = timeline.split('class="breadcrumb">')[1].split("</p>")[0]  # back to its campaign
+    assert f'/campaigns/{campaign.id}">Spring round</a> / Email' in crumbs
     assert progress.count('<span class="badge badge-accepted">accepted</span>') == 1  # the row
     db.session.expire_all()
     accepted = db.session.scalars(select(Invitation).where(Invitation.status == "accepted")).one()
@@ -220,6 +224,19 @@ def test_zero_recipients_and_one_click_unsubscribe(setup, client, post, run_work
     assert sink.messages[0]["to"][0] in suppressed
     counts = client.get("/campaigns/count?tag=shortlist").get_data(as_text=True)
     assert "<strong>1</strong>" in counts
+
+
+def test_the_list_says_who_a_draft_would_go_to(setup, client, post):
+    org, user, job, template, people = setup
+    draft = _create(post, job, template)  # 3 tagged, 1 of them suppressed
+    sent = _create(post, job, template, name="Sent round")
+    post(f"/campaigns/{sent.id}/launch", {"mode": "now"})
+    rows = {
+        row.split("</a>")[0].rsplit(">", 1)[1]: row
+        for row in client.get("/campaigns/").get_data(as_text=True).split("<tr>")[2:]
+    }
+    assert "2 <span" in rows[draft.name] and "if sent now" in rows[draft.name]
+    assert "<td>2</td>" in rows["Sent round"]  # written when it was sent
 
 
 def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, run_worker):

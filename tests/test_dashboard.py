@@ -135,3 +135,16 @@ def test_one_scan_splits_totals_days_campaigns_and_templates_in_the_org_zone(app
         ("Tue 10 Nov", 5),
         ("Wed 11 Nov", 7),
     ]
+
+
+def test_the_empty_overview_says_the_next_step(factories, client, login_as):
+    org = factories.make_org("Acme")
+    login_as(factories.make_user(org, Role.RECRUITER), org)
+    page = client.get("/").get_data(as_text=True)
+    assert "No emails yet" in page and "import them</a>, then" in page
+    factories.make_candidate(org, email="ann@example.com", first_name="Ann")
+    page = client.get("/").get_data(as_text=True)
+    assert "Your candidates are in" in page and "import them" not in page
+    stranger = factories.make_org("Other")  # another org's candidates change nothing here
+    login_as(factories.make_user(stranger, Role.RECRUITER), stranger)
+    assert "import them</a>, then" in client.get("/").get_data(as_text=True)

@@ -16,7 +16,16 @@ from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
 from app.mail.sandbox import TemplateProblem
-from app.models import Campaign, Candidate, EmailTemplate, Invitation, Job, Message, Role
+from app.models import (
+    Campaign,
+    CampaignStatus,
+    Candidate,
+    EmailTemplate,
+    Invitation,
+    Job,
+    Message,
+    Role,
+)
 from app.security import PREVIEW_CSP
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
@@ -55,11 +64,17 @@ def _audience(form: CampaignForm) -> dict:
 @role_required(Role.VIEWER)
 def index() -> ResponseReturnValue:
     campaigns = db.session.scalars(scoped(Campaign).order_by(Campaign.id.desc())).all()
+    drafts = [c for c in campaigns if c.status == CampaignStatus.DRAFT][:DRAFTS_COUNTED]
     return render_template(
         "campaigns/index.html",
         campaigns=campaigns,
+        # a draft has written no messages yet: who it would go to if sent now
+        audience={c.id: services.count(current_org, c.audience)["recipients"] for c in drafts},
         can_send=current_role().at_least(Role.RECRUITER),
     )
+
+
+DRAFTS_COUNTED = 50  # drafts whose audience the list counts (one query each)
 
 
 @bp.get("/count")

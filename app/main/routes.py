@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import select
 
 from app.extensions import db, htmx
 from app.main import bp, services
-from app.models import Message, MessageStatus, Role
+from app.models import Campaign, Candidate, Message, MessageStatus, Role
 from app.tenancy import current_org, get_for_org_or_404, role_required, scoped
 
 ACTIVE = (MessageStatus.QUEUED, MessageStatus.SENDING)
@@ -29,8 +30,14 @@ def home() -> ResponseReturnValue:
 @role_required(Role.VIEWER)
 def _overview() -> ResponseReturnValue:
     messages = _recent()
+    has_candidates = bool(messages) or db.session.scalar(
+        select(scoped(Candidate).with_only_columns(Candidate.id).limit(1).exists())
+    )
     return render_template(
-        "main/home.html", messages=messages, polling=any(m.status in ACTIVE for m in messages)
+        "main/home.html",
+        messages=messages,
+        polling=any(m.status in ACTIVE for m in messages),
+        has_candidates=has_candidates,
     )
 
 
@@ -47,8 +54,12 @@ def messages() -> ResponseReturnValue:
 @bp.get("/messages/<int:message_id>")
 @role_required(Role.VIEWER)
 def message(message_id: int) -> ResponseReturnValue:
-    """One message and its event timeline."""
-    return render_template("main/message.html", message=get_for_org_or_404(Message, message_id))
+    """One message and its event timeline (under its campaign, when it has one)."""
+    message = get_for_org_or_404(Message, message_id)
+    campaign = None
+    if message.campaign_id is not None:
+        campaign = db.session.scalar(scoped(Campaign).where(Campaign.id == message.campaign_id))
+    return render_template("main/message.html", message=message, campaign=campaign)
 
 
 @bp.post("/test-email")
