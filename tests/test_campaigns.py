@@ -103,6 +103,7 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     crumbs = timeline.split('class="breadcrumb">')[1].split("</p>")[0]  # back to its campaign
     assert f'/campaigns/{campaign.id}">Spring round</a> / Email' in crumbs
     assert progress.count('<span class="badge badge-accepted">accepted</span>') == 1  # the row
+    assert "(all 2; each links to its email" in progress
     db.session.expire_all()
     accepted = db.session.scalars(select(Invitation).where(Invitation.status == "accepted")).one()
     person = client.get(f"/candidates/{accepted.candidate_id}").get_data(as_text=True)
