@@ -344,9 +344,14 @@ def test_revoke_a_candidates_open_links(app, setup, client, post, sink, run_work
     run_worker()
     tokens = _links(sink)
     owner = {m["to"][0]: t for m, t in zip(sink.messages, tokens, strict=True)}
+    assert "Revoke open invitation links" in client.get(f"/candidates/{people[0].id}").text
     post(f"/candidates/{people[0].id}/revoke")
     assert app.test_client().get(f"/i/{owner['c0@example.com']}").status_code == 404
     assert app.test_client().get(f"/i/{owner['c1@example.com']}").status_code == 200
+    assert "Revoke open invitation links" not in client.get(f"/candidates/{people[0].id}").text
+    suppressed = client.get(f"/candidates/{people[2].id}").text  # on the list since setup
+    assert "Herald does not mail this address</strong> (all email): added by a" in suppressed
+    assert "Herald does not mail" not in client.get(f"/candidates/{people[1].id}").text
 
 
 def test_a_hand_picked_selection_and_no_cross_org_ids(setup, factories, client, post):
@@ -509,3 +514,13 @@ def test_a_reply_deadline_after_the_interview_is_refused(setup, post):
     assert "The reply deadline is after the interview" in response.get_data(as_text=True)
     db.session.expire_all()
     assert campaign.status == "draft"
+
+
+def test_invitation_templates_come_first_under_their_own_heading(setup, factories, client):
+    org, user, job, template, people = setup
+    factories.make_email_template(org, TemplateKind.REMINDER, name="Nudge")
+    page = client.get("/campaigns/new").get_data(as_text=True)
+    select = page.split('id="template_id"')[1].split("</select>")[0]
+    invitations, others = select.split('<optgroup label="Other kinds">')
+    assert 'label="Invitation templates"' in invitations and ">Invite</option>" in invitations
+    assert ">Nudge (reminder)</option>" in others and "Nudge" not in invitations

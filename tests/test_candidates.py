@@ -115,12 +115,35 @@ def test_duplicates_against_existing_skip_or_update(recruiter, factories, client
         (b"", "The file is empty."),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00binary", "not a CSV"),
         (b"\n\n", "The file is empty."),
+        (b"email,first_name\r\n", "has no candidates under them"),
+        (b"email,first_name\n\n,\n", "has no candidates under them"),
     ],
 )
 def test_unusable_files_are_refused_clearly(recruiter, post, data, message):
     response = _upload(post, data)
     assert response.status_code == 400 and message in response.get_data(as_text=True)
     assert db.session.scalars(select(CandidateImport)).all() == []
+
+
+def test_no_file_chosen_says_so(recruiter, post):
+    response = post("/candidates/import", {}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "Choose a CSV file to import." in response.get_data(as_text=True)
+
+
+def test_tags_too_long_or_too_many_are_refused_not_cut(recruiter, factories, client, post):
+    ada = factories.make_candidate(recruiter, email="ada@example.com", tags=["backend"])
+    url = f"/candidates/{ada.id}"
+    response = post(url, {"tags": "shortlist, " + "x" * 41})
+    assert response.status_code == 400
+    assert "at most 40 characters" in response.get_data(as_text=True)
+    response = post(url, {"tags": ", ".join(f"t{n}" for n in range(21))})
+    assert "At most 20 tags per candidate (21 given)" in response.get_data(as_text=True)
+    db.session.refresh(ada)
+    assert ada.tags == ["backend"]  # nothing stored was lost
+    assert post(url, {"tags": " shortlist,backend, shortlist "}).status_code == 302
+    db.session.refresh(ada)
+    assert ada.tags == ["backend", "shortlist"]
 
 
 def test_mapping_needs_an_email_column(recruiter, client, post):

@@ -84,6 +84,10 @@ def test_message_search_and_timeline(busy_org, client):
     page = client.get(f"/messages/{message.id}").get_data(as_text=True)
     for step in ("sent", "delivered", "opened", "clicked", "accepted", "person"):
         assert step in page, step
+    details = page.split("<h2>Details</h2>")[1].split("</dl>")[0]  # the provider as people know it
+    [sent] = [e for e in message.events if e.type == "sent"]
+    assert f"<dt>Provider</dt><dd>{sent.detail['provider']}</dd>" in details
+    assert "<dt>Kind</dt><dd>Invitation</dd>" in details
 
 
 def test_one_scan_splits_totals_days_campaigns_and_templates_in_the_org_zone(app, factories):

@@ -207,3 +207,21 @@ def test_odd_input_on_dead_letters_and_imports_is_a_4xx(admin, client, post):
         content_type="multipart/form-data",
     )
     assert big.status_code == 400 and "larger than 5 MB" in big.get_data(as_text=True)
+
+
+def test_webhook_key_saved_removed_and_an_empty_save_refused(admin, client, post):
+    org = admin
+    response = post("/settings/providers/webhook-key", {"signing_key": "  "})
+    assert response.status_code == 400
+    assert "Paste the HTTP webhook signing key" in response.get_data(as_text=True)
+    assert post("/settings/providers/webhook-key", {"action": "remove"}).status_code == 302
+    assert _audit() == []  # nothing there, nothing removed, nothing logged
+    post("/settings/providers/webhook-key", {"signing_key": "key-abc", "action": "save"})
+    db.session.refresh(org)
+    assert decrypt(org.mailgun_signing_key_encrypted) == "key-abc"
+    page = client.get("/settings/providers").get_data(as_text=True)
+    assert "key-abc" not in page and "Remove key" in page
+    post("/settings/providers/webhook-key", {"signing_key": "", "action": "remove"})
+    db.session.refresh(org)
+    assert org.mailgun_signing_key_encrypted is None
+    assert _audit() == ["webhook_key.changed", "webhook_key.removed"]

@@ -39,10 +39,15 @@ def _choices(form: CampaignForm) -> None:
         .order_by(EmailTemplate.kind, EmailTemplate.name)
     ).all()
     # invitation templates first: a campaign invites (a cancellation is rarely what is meant)
-    templates.sort(key=lambda t: t.kind != "invitation")
-    form.template_id.choices = [
-        SelectChoice(t.id, f"{t.name} ({t.kind_enum.label})") for t in templates
+    invitations = [SelectChoice(t.id, t.name) for t in templates if t.kind == "invitation"]
+    others = [
+        SelectChoice(t.id, f"{t.name} ({t.kind_enum.label.lower()})")
+        for t in templates
+        if t.kind != "invitation"
     ]
+    form.template_id.choices = {"Invitation templates": invitations}
+    if others:
+        form.template_id.choices["Other kinds"] = others
     tags = db.session.scalars(
         select(func.unnest(Candidate.tags))
         .where(Candidate.org_id == current_org.id)

@@ -7,7 +7,7 @@ import re
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import IntegerField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 RESERVED = {
     "title",
@@ -50,5 +50,25 @@ class UploadForm(FlaskForm):
     file = FileField("CSV file")
 
 
+MAX_TAG_LENGTH, MAX_TAGS = 40, 20
+
+
 class TagsForm(FlaskForm):
-    tags = StringField("Tags", [Optional(), Length(max=500)])
+    tags = StringField("Tags", [Optional()])
+
+    def validate_tags(self, field: StringField) -> None:
+        """Each tag at most MAX_TAG_LENGTH characters, at most MAX_TAGS: refused whole with
+        what to change (never cut down quietly)."""
+        tags = self.cleaned()
+        long = [t for t in tags if len(t) > MAX_TAG_LENGTH]
+        if long:
+            raise ValidationError(
+                f"Tags can be at most {MAX_TAG_LENGTH} characters; "
+                f"“{long[0][:MAX_TAG_LENGTH]}…” is {len(long[0])}."
+            )
+        if len(tags) > MAX_TAGS:
+            raise ValidationError(f"At most {MAX_TAGS} tags per candidate ({len(tags)} given).")
+
+    def cleaned(self) -> list[str]:
+        """The distinct tags typed, sorted."""
+        return sorted({t.strip() for t in (self.tags.data or "").split(",") if t.strip()})

@@ -81,10 +81,18 @@ def parse(data: bytes) -> Parsed:
     try:
         header = [h.strip() for h in next(rows)]
         preview = [row for _, row in zip(range(5), rows, strict=False)]
+        filled = any(any(c.strip() for c in row) for row in preview) or any(
+            any(c.strip() for c in row) for row in rows
+        )
     except csv.Error as exc:
         raise ImportFileError(f"This file could not be read as CSV: {exc}.") from exc
     if not any(header):
         raise ImportFileError("The first line should name the columns, but it is empty.")
+    if not filled:
+        raise ImportFileError(
+            "This file names its columns but has no candidates under them: one row per "
+            "candidate goes below the first line."
+        )
     return Parsed(text, encoding, delimiter, header, preview)
 
 

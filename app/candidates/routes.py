@@ -21,10 +21,13 @@ from app.models import (
     CandidateImport,
     CandidateImportProblem,
     Invitation,
+    InvitationStatus,
     Job,
     Message,
     Role,
+    Suppression,
 )
+from app.suppressions.rules import REASONS, SCOPES, normalise
 from app.team.services import audit
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
@@ -177,7 +180,7 @@ def candidate(candidate_id: int) -> ResponseReturnValue:
         if not current_role().at_least(Role.RECRUITER):
             abort(403)
         if form.validate_on_submit():
-            person.tags = sorted({t.strip()[:40] for t in form.tags.data.split(",") if t.strip()})
+            person.tags = form.cleaned()
             person.updated_at = clock.now()
             db.session.commit()
             flash("Tags saved.", "success")
@@ -193,15 +196,25 @@ def candidate(candidate_id: int) -> ResponseReturnValue:
         .where(Invitation.candidate_id == person.id, Campaign.org_id == person.org_id)
         .order_by(Invitation.id.desc())
     ).all()
+    suppression = db.session.scalar(
+        scoped(Suppression).where(Suppression.email == normalise(person.email))
+    )
+    now = clock.now()
     return render_template(
         "candidates/detail.html",
         candidate=person,
         messages=messages,
         invitations=invitations,
-        now=clock.now(),
+        open_links=any(
+            i.status == InvitationStatus.PENDING and i.expires_at > now for i, _, _ in invitations
+        ),
+        suppression=suppression,
+        reasons=REASONS,
+        scopes=SCOPES,
+        now=now,
         form=form,
         can_edit=current_role().at_least(Role.RECRUITER),
-    )
+    ), (400 if request.method == "POST" else 200)  # (a valid POST redirected above)
 
 
 # ---- CSV import -----------------------------------------------------------------------------
@@ -217,6 +230,8 @@ def upload() -> ResponseReturnValue:
         file = request.files.get("file")
         data = file.read(importer.MAX_BYTES + 1) if file and file.filename else b""
         try:
+            if not (file and file.filename):
+                raise importer.ImportFileError("Choose a CSV file to import.")
             parsed = importer.parse(data)
         except importer.ImportFileError as exc:
             error = str(exc)

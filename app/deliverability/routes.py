@@ -150,8 +150,14 @@ def dkim_action(action: str) -> ResponseReturnValue:
 @bp.post("/settings/providers/webhook-key")
 @role_required(Role.ADMIN)
 def webhook_key() -> ResponseReturnValue:
-    """Save (or clear) the Mailgun webhook signing key; it is stored encrypted."""
+    """Save (or, with action=remove, clear) the Mailgun webhook signing key; stored encrypted."""
     key = request.form.get("signing_key", "").strip()
+    if request.form.get("action") == "remove":
+        key = ""
+        if current_org.mailgun_signing_key_encrypted is None:
+            return redirect(url_for(".providers") + "#webhooks")  # nothing to remove
+    elif not key:
+        return _page(400, webhook_error="Paste the HTTP webhook signing key from Mailgun first.")
     svc.set_webhook_key(current_org._get_current_object(), current_user, key)
     db.session.commit()
     flash("Webhook signing key saved." if key else "Webhook signing key removed.", "success")
