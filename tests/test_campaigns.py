@@ -524,3 +524,13 @@ def test_invitation_templates_come_first_under_their_own_heading(setup, factorie
     invitations, others = select.split('<optgroup label="Other kinds">')
     assert 'label="Invitation templates"' in invitations and ">Invite</option>" in invitations
     assert ">Nudge (reminder)</option>" in others and "Nudge" not in invitations
+
+
+def test_review_warns_when_the_org_has_no_postal_address(setup, client, post):
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    assert "without your postal address" not in client.get(f"/campaigns/{campaign.id}").text
+    org.postal_address = None
+    db.session.commit()
+    review = client.get(f"/campaigns/{campaign.id}").text
+    assert "without your postal address" in review and "Ask an admin" in review  # a recruiter

@@ -113,3 +113,7 @@ def test_import_campaign_schedule_and_accept(
     page.get_by_role("link", name="Campaigns").click()
     page.get_by_role("link", name="Platform spring round").click()
     expect(page.locator("#campaign-progress dd.ok-text")).to_have_text("1")
+    recipients = page.locator("details.recipients")  # a short list shows open, with the answer
+    expect(recipients.locator("tbody")).to_contain_text(re.compile("accepted", re.I))
+    expect(page.get_by_role("button", name="Cancel campaign")).to_be_visible()
+    shots(page, "24-campaign-answered")
