@@ -298,12 +298,9 @@ def progress(candidate_import_id: int) -> ResponseReturnValue:
         .order_by(CandidateImportProblem.line)
         .limit(100)
     ).all()
-    template = (
-        "candidates/_progress.html"
-        if request.headers.get("HX-Request")
-        else "candidates/progress.html"
-    )
-    return render_template(template, item=item, problems=problems)
+    fragment = bool(request.headers.get("HX-Request"))
+    template = "candidates/_progress.html" if fragment else "candidates/progress.html"
+    return render_template(template, item=item, problems=problems, fragment=fragment)
 
 
 @bp.get("/candidates/imports/<int:candidate_import_id>/problems.csv")

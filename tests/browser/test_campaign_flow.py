@@ -66,6 +66,7 @@ def test_import_campaign_schedule_and_accept(
     page.get_by_role("button", name="Import").click()
     run_worker()
     expect(page.get_by_text("Done: 4 rows read.")).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Imported people.csv")
     expect(page.get_by_role("cell", name="3", exact=True)).to_be_visible()
     expect(page.get_by_text("Invalid email address")).to_be_visible()
     shots(page, "20-import-report")
