@@ -192,6 +192,7 @@ def test_validation_on_save_is_inline_and_keeps_the_edit(admin, post):
         ({"subject": ""}, "The subject is empty."),
         ({"subject": "x" * 201}, "over 200 characters"),
         ({"html": "<p>" + "x" * (500 * 1024) + "</p>"}, "over 500 KB"),
+        ({"name": "n" * 121}, "A name can be at most 120 characters."),
     ]
     for change, message in cases:
         response = post(f"/templates/{template.id}", _form(template, **change))
@@ -202,6 +203,9 @@ def test_validation_on_save_is_inline_and_keeps_the_edit(admin, post):
             if len(value) < 1000:
                 assert value.replace("<", "&lt;").replace(">", "&gt;") in page, "edit lost"
     assert template.current_version.number == 1
+    empty = post(f"/templates/{template.id}", _form(template, subject="")).text
+    assert "The preview shows once it can be rendered" in empty  # nothing below to keep
+    assert "kept below" not in empty
 
 
 def test_bulk_kind_must_carry_the_unsubscribe_link(admin, monkeypatch):

@@ -13,13 +13,18 @@ from app.models import TemplateKind
 KIND_CHOICES = [SelectChoice(k.value, k.label) for k in TemplateKind]
 
 
+_NAME_LONG = "A name can be at most 120 characters."
+
+
 class NewTemplateForm(FlaskForm):
-    name = StringField("Name", [InputRequired("Give the template a name."), Length(max=120)])
+    name = StringField(
+        "Name", [InputRequired("Give the template a name."), Length(max=120, message=_NAME_LONG)]
+    )
     kind = SelectField("Kind", choices=KIND_CHOICES, default=TemplateKind.INVITATION.value)
 
 
 class TemplateForm(FlaskForm):
-    name = StringField("Name", [Length(max=120)])
+    name = StringField("Name", [Length(max=120, message=_NAME_LONG)])
     subject = StringField("Subject")
     html = TextAreaField("HTML body")
     text = TextAreaField("Plain-text body (optional)")

@@ -180,7 +180,12 @@ def save(email_template_id: int) -> ResponseReturnValue:
     template = _template(email_template_id)
     form = TemplateForm()
     if not form.validate_on_submit():
-        return _editor(template, form, status=400)
+        problems = [  # e.g. a name over 120 characters, a lost CSRF token: said where it applies
+            services.Problem(name if name in ("name", "subject", "html", "text") else "name", msg)
+            for name, messages in form.errors.items()
+            for msg in messages
+        ]
+        return _editor(template, form, problems, status=400)
     try:
         version = services.save(
             current_org,
@@ -209,7 +214,7 @@ def preview(email_template_id: int) -> ResponseReturnValue:
     context = services.preview_context(current_org, current_user, _samples())
     if len(form.html.data or "") > MAX_BODY_BYTES or len(form.text.data or "") > MAX_BODY_BYTES:
         error = TemplateProblem(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
-        body = render_template("templates_editor/_preview_error.html", error=error)
+        body = render_template("templates_editor/_preview_error.html", error=error, kept=True)
         return body, 200, {"HX-Retarget": "#preview-error", "HX-Reswap": "innerHTML"}
     try:
         rendered = services.render(
@@ -221,7 +226,7 @@ def preview(email_template_id: int) -> ResponseReturnValue:
             context,
         )
     except TemplateProblem as exc:
-        body = render_template("templates_editor/_preview_error.html", error=exc)
+        body = render_template("templates_editor/_preview_error.html", error=exc, kept=True)
         return body, 200, {"HX-Retarget": "#preview-error", "HX-Reswap": "innerHTML"}
     body = render_template(
         "templates_editor/_preview.html", preview=rendered, headers=_headers(rendered)
