@@ -38,6 +38,7 @@ def test_test_email_travels_the_whole_pipeline(ctx, recruiter, post, sink, run_w
     assert response.status_code == 302
     message = only_message()
     assert message.status == "queued" and message.idempotency_key and message.message_id
+    assert message.subject == "Herald test email for Acme"  # shown as it will be, while queued
     assert queue(SEND).count == 1  # queued after commit, ids only
     assert queue(SEND).jobs[0].args == ([message.id],)
 

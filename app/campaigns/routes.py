@@ -138,9 +138,19 @@ def new() -> ResponseReturnValue:
             error = str(exc)
         else:
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    counts = services.count(current_org, _audience(form))
+    audience = _audience(form)
+    counts = services.count(current_org, audience)
+    picked = []  # the hand-picked candidates of this org, by name
+    if "ids" in audience:
+        picked = db.session.scalars(
+            scoped(Candidate)
+            .where(Candidate.id.in_(audience["ids"][:10_000]))
+            .order_by(Candidate.first_name, Candidate.last_name, Candidate.id)
+        ).all()
     status = 400 if request.method == "POST" else 200
-    return render_template("campaigns/new.html", form=form, counts=counts, error=error), status
+    return render_template(
+        "campaigns/new.html", form=form, counts=counts, error=error, picked=picked
+    ), status
 
 
 @bp.get("/<int:campaign_id>")

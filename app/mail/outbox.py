@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.extensions import db
 from app.mail.mime import new_message_id
+from app.mail.render import builtin_subject
 from app.models import Event, Message, MessageStatus, Organization
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def queue_message(
         to_email=to_email,
         to_name=to_name,
         context=context or {},
+        subject=builtin_subject(template, context or {}),  # an org template's: once rendered
         created_by_id=created_by_id,
         idempotency_key=idempotency_key or f"{kind}:{uuid.uuid4().hex}",
         # org-branded mail carries the org's domain; Herald's own mail (resets, invites) ours

@@ -41,6 +41,18 @@ _env = make_env(FileSystemLoader(str(EMAIL_TEMPLATES)), autoescape=select_autoes
 _subject_env = make_env(autoescape=False)
 
 
+def builtin_subject(key: str, context: dict[str, Any]) -> str | None:
+    """The subject a built-in mail will have (shown while it waits); None if it cannot be
+    rendered now (its send says why)."""
+    if key not in BUILTIN_SUBJECTS:
+        return None
+    try:
+        subject = render_bounded(compile_source(_subject_env, BUILTIN_SUBJECTS[key]), context)
+    except TemplateProblem:
+        return None
+    return " ".join(subject.split())[:200]
+
+
 def render_builtin(key: str, context: dict[str, Any]) -> Rendered:
     """Render one of Herald's built-in system mails with plain-dict context."""
     if key not in BUILTIN_SUBJECTS:
