@@ -195,3 +195,16 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
     assert bad.status_code == 400
     db.session.expire_all()
     assert org.name == "Acme Talent"
+
+
+def test_time_zones_offered_are_places_and_an_old_alias_is_kept(client, ctx, factories, login_as):
+    from app.orgs.forms import TIMEZONES, ZONE_TAB
+
+    org, _ = _admin(factories, login_as)
+    if ZONE_TAB.exists():  # (Debian's tzdata: the list is one zone per place)
+        assert "Europe/Amsterdam" in TIMEZONES and "UTC" in TIMEZONES
+        assert not {"America/Atka", "US/Eastern", "Africa/Timbuktu"} & set(TIMEZONES)
+    org.timezone = "US/Eastern"  # chosen when every alias was listed
+    db.session.commit()
+    page = client.get("/settings").get_data(as_text=True)
+    assert '<option selected value="US/Eastern">' in page

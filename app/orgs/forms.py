@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
@@ -10,7 +11,23 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange
 
-TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
+ZONE_TAB = Path("/usr/share/zoneinfo/zone.tab")
+
+
+def _offered_zones() -> list[str]:
+    """The zones to choose from: one per place (the system's zone.tab: Europe/Amsterdam, no
+    legacy aliases such as America/Atka or US/Eastern) and UTC; every zone Python knows when
+    that file is missing."""
+    known = available_timezones()
+    try:
+        lines = ZONE_TAB.read_text().splitlines()
+    except OSError:
+        return sorted(known - {"localtime", "Factory"})
+    places = {line.split("\t")[2] for line in lines if line and not line.startswith("#")}
+    return sorted((places & known) | {"UTC"})
+
+
+TIMEZONES = _offered_zones()
 
 
 class OrgForm(FlaskForm):
@@ -18,6 +35,11 @@ class OrgForm(FlaskForm):
         "Organization name", [InputRequired("Name your organization."), Length(max=120)]
     )
     timezone = SelectField("Default time zone", choices=TIMEZONES, default="UTC")
+
+    def keep_zone(self, current: str | None) -> None:
+        """An org already on a zone the list leaves out (an alias chosen before) keeps it."""
+        if current and current not in TIMEZONES and current in available_timezones():
+            self.timezone.choices = sorted([*TIMEZONES, current])
 
 
 class SendingForm(FlaskForm):

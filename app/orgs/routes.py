@@ -50,6 +50,7 @@ def switch() -> ResponseReturnValue:
 def settings() -> ResponseReturnValue:
     """Organization settings (admins and owners)."""
     form = OrgForm(obj=current_org)
+    form.keep_zone(current_org.timezone)
     sending = SendingForm(obj=current_org, prefix="s")
     hours = ", ".join(
         str(round(m / 60, 2)).removesuffix(".0") for m in current_org.reminder_offsets
