@@ -55,6 +55,11 @@ GOOD = (
 def test_import_reports_bad_rows_and_imports_good_ones(recruiter, client, post, run_worker):
     item = _import(post, client, run_worker, GOOD.encode())
     assert (item.status, item.total_rows, item.imported, item.failed) == ("done", 5, 2, 3)
+    url = f"/candidates/imports/{item.id}/progress"
+    polled = client.get(url, headers={"HX-Request": "true"}).text  # the last poll retitles
+    assert '<h1 id="import-title" hx-swap-oob="true">Imported people.csv</h1>' in polled
+    full = client.get(url).text
+    assert '<h1 id="import-title">Imported people.csv</h1>' in full and "hx-swap-oob" not in full
     people = {c.email: c for c in db.session.scalars(select(Candidate))}
     assert set(people) == {"ada@example.com", "alan@example.com"}
     ada = people["ada@example.com"]

@@ -147,8 +147,9 @@ def test_the_empty_overview_says_the_next_step(factories, client, login_as):
     page = client.get("/").get_data(as_text=True)
     assert "No emails yet" in page and "import them</a>, then" in page
     factories.make_candidate(org, email="ann@example.com", first_name="Ann")
-    page = client.get("/").get_data(as_text=True)
-    assert "Your candidates are in" in page and "import them" not in page
+    for url in ("/", "/messages"):  # (the table's own address too)
+        page = client.get(url).get_data(as_text=True)
+        assert "Your candidates are in" in page and "import them" not in page, url
     stranger = factories.make_org("Other")  # another org's candidates change nothing here
     login_as(factories.make_user(stranger, Role.RECRUITER), stranger)
     assert "import them</a>, then" in client.get("/").get_data(as_text=True)

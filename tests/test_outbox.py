@@ -256,3 +256,11 @@ def test_mime_bytes_parse_back_to_what_was_built():
             assert inline.get_content() == ics.decode()
             attached = next(p for p in msg.walk() if p.get_content_type() == "application/ics")
             assert attached.get_filename() == "invite.ics" and attached.get_content() == ics
+
+
+def test_a_built_in_subject_that_cannot_be_rendered_yet_is_left_to_the_send(ctx):
+    from app.mail.render import builtin_subject
+
+    assert builtin_subject("team_invite", {"org": {"name": "Acme"}}) is None  # no inviter
+    assert builtin_subject("version", {}) is None  # an org's template: rendered when sent
+    assert builtin_subject("password_reset", {}) == "Reset your Herald password"

@@ -203,9 +203,8 @@ def test_validation_on_save_is_inline_and_keeps_the_edit(admin, post):
             if len(value) < 1000:
                 assert value.replace("<", "&lt;").replace(">", "&gt;") in page, "edit lost"
     assert template.current_version.number == 1
-    empty = post(f"/templates/{template.id}", _form(template, subject="")).text
-    assert "The preview shows once it can be rendered" in empty  # nothing below to keep
-    assert "kept below" not in empty
+    name = post(f"/templates/{template.id}", _form(template, name="n" * 121)).text
+    assert 'aria-describedby="name-error"' in name and 'id="name-error"' in name
 
 
 def test_bulk_kind_must_carry_the_unsubscribe_link(admin, monkeypatch):

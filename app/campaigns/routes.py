@@ -140,16 +140,21 @@ def new() -> ResponseReturnValue:
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     audience = _audience(form)
     counts = services.count(current_org, audience)
-    picked = []  # the hand-picked candidates of this org, by name
+    picked, picked_count = [], 0  # the hand-picked candidates of this org: how many, who
     if "ids" in audience:
+        mine = scoped(Candidate).where(Candidate.id.in_(audience["ids"]))
+        picked_count = db.session.scalar(mine.with_only_columns(func.count()).order_by(None))
         picked = db.session.scalars(
-            scoped(Candidate)
-            .where(Candidate.id.in_(audience["ids"][:10_000]))
-            .order_by(Candidate.first_name, Candidate.last_name, Candidate.id)
+            mine.order_by(Candidate.first_name, Candidate.last_name, Candidate.id).limit(5)
         ).all()
     status = 400 if request.method == "POST" else 200
     return render_template(
-        "campaigns/new.html", form=form, counts=counts, error=error, picked=picked
+        "campaigns/new.html",
+        form=form,
+        counts=counts,
+        error=error,
+        picked=picked,
+        picked_count=picked_count,
     ), status
 
 

@@ -30,14 +30,20 @@ def home() -> ResponseReturnValue:
 @role_required(Role.VIEWER)
 def _overview() -> ResponseReturnValue:
     messages = _recent()
-    has_candidates = bool(messages) or db.session.scalar(
-        select(scoped(Candidate).with_only_columns(Candidate.id).limit(1).exists())
-    )
     return render_template(
         "main/home.html",
         messages=messages,
         polling=any(m.status in ACTIVE for m in messages),
-        has_candidates=has_candidates,
+        has_candidates=_has_candidates(messages),
+    )
+
+
+def _has_candidates(messages: list[Message]) -> bool:
+    """For the empty Overview's next step (only asked when nothing was sent yet)."""
+    return bool(messages) or bool(
+        db.session.scalar(
+            select(scoped(Candidate).with_only_columns(Candidate.id).limit(1).exists())
+        )
     )
 
 
@@ -48,7 +54,9 @@ def messages() -> ResponseReturnValue:
     messages = _recent()
     polling = any(m.status in ACTIVE for m in messages)
     template = "main/_messages.html" if htmx else "main/home.html"
-    return render_template(template, messages=messages, polling=polling)
+    return render_template(
+        template, messages=messages, polling=polling, has_candidates=_has_candidates(messages)
+    )
 
 
 @bp.get("/messages/<int:message_id>")

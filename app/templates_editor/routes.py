@@ -180,9 +180,10 @@ def save(email_template_id: int) -> ResponseReturnValue:
     template = _template(email_template_id)
     form = TemplateForm()
     if not form.validate_on_submit():
-        problems = [  # e.g. a name over 120 characters, a lost CSRF token: said where it applies
-            services.Problem(name if name in ("name", "subject", "html", "text") else "name", msg)
+        problems = [  # e.g. a name over 120 characters: said at its field
+            services.Problem(name, msg)
             for name, messages in form.errors.items()
+            if name in ("name", "subject", "html", "text")
             for msg in messages
         ]
         return _editor(template, form, problems, status=400)
@@ -214,7 +215,7 @@ def preview(email_template_id: int) -> ResponseReturnValue:
     context = services.preview_context(current_org, current_user, _samples())
     if len(form.html.data or "") > MAX_BODY_BYTES or len(form.text.data or "") > MAX_BODY_BYTES:
         error = TemplateProblem(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
-        body = render_template("templates_editor/_preview_error.html", error=error, kept=True)
+        body = render_template("templates_editor/_preview_error.html", error=error)
         return body, 200, {"HX-Retarget": "#preview-error", "HX-Reswap": "innerHTML"}
     try:
         rendered = services.render(
@@ -226,7 +227,7 @@ def preview(email_template_id: int) -> ResponseReturnValue:
             context,
         )
     except TemplateProblem as exc:
-        body = render_template("templates_editor/_preview_error.html", error=exc, kept=True)
+        body = render_template("templates_editor/_preview_error.html", error=exc)
         return body, 200, {"HX-Retarget": "#preview-error", "HX-Reswap": "innerHTML"}
     body = render_template(
         "templates_editor/_preview.html", preview=rendered, headers=_headers(rendered)

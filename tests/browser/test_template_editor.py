@@ -48,9 +48,14 @@ def test_template_editor_walkthrough(
     expect(problem).to_contain_text("Line")
     expect(problem).to_contain_text("column")
     expect(frame.get_by_text("Bring your portfolio, Ada!")).to_be_visible()  # last good preview
+    expect(problem.get_by_text("The last preview that worked is kept below.")).to_be_visible()
+    expect(problem.get_by_text("The preview shows once it can be rendered.")).to_be_hidden()
     shots(page, "12-editor-error")
     page.get_by_role("button", name="Save version 2").click()
     expect(page.locator(".error").first).to_contain_text("Syntax error")
+    # the page came back with the refused edit: no preview below to speak of
+    expect(problem.get_by_text("The preview shows once it can be rendered.")).to_be_visible()
+    expect(problem.get_by_text("The last preview that worked is kept below.")).to_be_hidden()
     assert "{{ job.title </p>" in page.get_by_label("HTML body").input_value()  # edit kept
 
     body = page.get_by_label("HTML body")
