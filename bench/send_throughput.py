@@ -381,8 +381,11 @@ def run() -> None:
     dkim_ms, rsa_ms = bench_sign(), rsa_sign_ms()
     print(f"DKIM: {dkim_ms:.2f} ms per message, of which the RSA signature alone {rsa_ms:.2f} ms")
     print(f"targets: ratio >= {TARGET_RATIO}, dkim_ms <= {TARGET_DKIM_MS}")
-    print(f"send: {send_per_s:.0f}/s, target about 500/s (ratio >= {TARGET_RATIO})")
     raw_per_s, raw2_per_s = raw[1], raw[WORKERS]
+    print(
+        f"send: {send_per_s:.0f}/s; target ratio >= {TARGET_RATIO}: >= "
+        f"{TARGET_RATIO * raw_per_s:.0f}/s on this machine now (the issue's figure: about 500/s)"
+    )
     print(
         f"send_per_s={send_per_s:.0f} raw_per_s={raw_per_s:.0f} "
         f"ratio={send_per_s / raw_per_s:.2f} dkim_ms={dkim_ms:.2f} rsa_ms={rsa_ms:.2f} "
