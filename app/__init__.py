@@ -86,6 +86,9 @@ def _template_globals(app: Flask) -> None:
         Role=Role,
     )
     app.jinja_env.filters["org_time"] = org_time
+    from app.team.services import audit_phrase
+
+    app.jinja_env.filters["audit_phrase"] = audit_phrase
 
 
 def org_time(dt, zone: str | None = None):  # noqa: ANN001, ANN201

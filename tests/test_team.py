@@ -208,3 +208,24 @@ def test_time_zones_offered_are_places_and_an_old_alias_is_kept(client, ctx, fac
     db.session.commit()
     page = client.get("/settings").get_data(as_text=True)
     assert '<option selected value="US/Eastern">' in page
+
+
+def test_recent_changes_read_as_sentences_and_every_action_has_words(
+    client, ctx, factories, login_as, post
+):
+    import re
+    from pathlib import Path
+
+    from app.team.services import ACTIONS
+
+    org, _ = _admin(factories, login_as)
+    post("/team/invites", {"email": "new@example.com", "role": "recruiter"})
+    page = client.get("/team/").get_data(as_text=True)
+    assert "<strong>Ada Admin</strong> invited a teammate: new@example.com" in page
+    sources = "\n".join(p.read_text() for p in Path("app").rglob("*.py"))
+    used = set(re.findall(r'(?:audit\([^)]*?|action=)"([a-z_]+\.[a-z_]+)"', sources, re.S))
+    used |= set(re.findall(r'action = "([a-z_]+\.[a-z_]+)"', sources))
+    used |= set(re.findall(r'"([a-z_]+\.[a-z_]+)" if [^\n]+ else "([a-z_]+\.[a-z_]+)"', sources))
+    flat = {a for item in used for a in ((item,) if isinstance(item, str) else item)}
+    assert "candidates.import" in flat and "campaign.scheduled" in flat  # the scan works
+    assert flat - set(ACTIONS) == set(), "an audited action without words on the Team page"
