@@ -18,13 +18,29 @@ def redact(text: str) -> str:
     return SECRET.sub(r"\1\2<redacted>", text)
 
 
+SDK_MAX = 300  # characters kept of a provider SDK's log line
+
+
+def _short_sdk_line(record: logging.LogRecord, message: str) -> str:
+    """Mailgun's SDK logs a failed request whole (its exception's dict, the multipart body:
+    the email, links and all) and calls a network error CRITICAL. Keep what happened and
+    where, as a warning; our provider reports the failure on the message itself."""
+    if record.levelno > logging.WARNING:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    head = message.split(": {", 1)[0].split(": b'", 1)[0]
+    return head if len(head) <= SDK_MAX else head[:SDK_MAX] + "…"
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's final message through redact()."""
+    """Rewrites each record's final message through redact() (a provider SDK's, shortened)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.name == "mailgun" or record.name.startswith("mailgun."):
+            message = _short_sdk_line(record, message)
+            record.exc_info, record.exc_text = None, None  # (its traceback carries it too)
         cleaned = redact(message)
-        if cleaned != message or record.args:
+        if cleaned != record.getMessage() or record.args:
             record.msg, record.args = cleaned, None
         return True
 

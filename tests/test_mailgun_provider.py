@@ -237,6 +237,33 @@ def test_connection_refused_is_provider_trouble() -> None:
     assert feed.taken == 1
 
 
+def test_the_sdk_never_logs_the_email_it_failed_to_send() -> None:
+    """The SDK logs a failed request with its whole body (CRITICAL): through Herald's log
+    handler that is one short warning, without the message, its links or its addresses."""
+    import io
+    import logging
+
+    from app.logs import RedactingFilter, RedactingFormatter
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        url = f"http://127.0.0.1:{_closed_port()}"
+        settings = MailgunSettings(api_key=KEY_FOR_CLOSED, domain="mg.herald.test", base_url=url)
+        secret = b"Accept here: https://herald.test/i/" + b"t" * 43
+        list(MailgunProvider(settings).send_batch([_msg(1, raw=RAW + secret)]))
+    finally:
+        root.removeHandler(handler)
+    logged = out.getvalue()
+    assert "mailgun" in logged and "CRITICAL" not in logged  # it did log, briefly
+    assert "Accept here" not in logged and "t" * 43 not in logged and "ana@" not in logged
+    assert all(len(line) < 400 for line in logged.splitlines())
+
+
 # ---- rate limit -----------------------------------------------------------------------------
 
 
