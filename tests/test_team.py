@@ -197,6 +197,32 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
     assert org.name == "Acme Talent"
 
 
+def test_settings_mark_every_bad_field_at_once(client, ctx, factories, login_as, post):
+    org, _ = _admin(factories, login_as)
+    response = post(
+        "/settings",
+        {
+            "name": "",
+            "timezone": "UTC",
+            "s-send_rate_per_minute": "abc",
+            "s-invitation_ttl_days": 7,
+            "s-candidate_daily_cap": 2,
+            "s-max_retries": -3,
+            "s-soft_bounce_threshold": 3,
+            "s-soft_bounce_days": 7,
+            "s-event_retention_days": 90,
+            "r-hours": "24, inf, -5",
+        },
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert page.count('class="error"') >= 4, page  # name, rate, retries, reminder hours
+    assert "Name your organization." in page and "Use hours like" in page
+    assert 'value="abc"' in page  # what was typed stays to be corrected
+    db.session.expire_all()
+    assert org.name == "Acme" and org.max_retries != -3
+
+
 def test_time_zones_offered_are_places_and_an_old_alias_is_kept(client, ctx, factories, login_as):
     from app.orgs.forms import TIMEZONES, ZONE_TAB
 

@@ -58,32 +58,24 @@ def settings() -> ResponseReturnValue:
     reminders = RemindersForm(
         prefix="r", data={"hours": hours, "business_hours": current_org.reminders_business_hours}
     )
-    if form.validate_on_submit() and sending.validate() and reminders.validate():
-        try:
-            offsets = sorted(
-                {
-                    int(round(float(h) * 60))
-                    for h in (reminders.hours.data or "").replace(";", ",").split(",")
-                    if h.strip()
-                },
-                reverse=True,
-            )
-        except ValueError:
-            offsets = None
-        keep = sending.event_retention_days.data
-        if keep and keep < sending.soft_bounce_days.data:
+    # every section is checked, so that each bad field is marked at once
+    valid = request.method == "POST" and all(
+        [form.validate_on_submit(), sending.validate(), reminders.validate()]
+    )
+    if request.method == "POST":
+        offsets = _reminder_offsets(reminders.hours.data)
+        if offsets is None:
+            bad = "Use hours like “24, 2” (up to 720)."
+            reminders.hours.errors = [*reminders.hours.errors, bad]
+            valid = False
+        keep, counted = sending.event_retention_days.data, sending.soft_bounce_days.data
+        if keep and isinstance(counted, int) and keep < counted:
             sending.event_retention_days.errors = [
-                "Keep events at least as long as soft bounces are counted "
-                f"({sending.soft_bounce_days.data} days)."
+                *sending.event_retention_days.errors,
+                f"Keep events at least as long as soft bounces are counted ({counted} days).",
             ]
-            return render_template(
-                "orgs/settings.html", form=form, sending=sending, reminders=reminders
-            ), 400
-        if offsets is None or any(m <= 0 or m > 60 * 24 * 30 for m in offsets):
-            reminders.hours.errors = ["Use hours like “24, 2” (up to 720)."]
-            return render_template(
-                "orgs/settings.html", form=form, sending=sending, reminders=reminders
-            ), 400
+            valid = False
+    if valid:
         current_org.reminder_offsets = offsets
         current_org.reminders_business_hours = bool(reminders.business_hours.data)
         current_org.tracking_enabled = bool(sending.tracking_enabled.data)
@@ -121,6 +113,24 @@ def settings() -> ResponseReturnValue:
     return render_template(
         "orgs/settings.html", form=form, sending=sending, reminders=reminders
     ), status
+
+
+def _reminder_offsets(text: str | None) -> list[int] | None:
+    """Minutes before the interview from "24, 2" (hours; up to 720), or None if unreadable."""
+    try:
+        offsets = sorted(
+            {
+                int(round(float(h) * 60))
+                for h in (text or "").replace(";", ",").split(",")
+                if h.strip()
+            },
+            reverse=True,
+        )
+    except (ValueError, OverflowError):  # "banana", "nan", "inf"
+        return None
+    if any(m <= 0 or m > 60 * 24 * 30 for m in offsets):
+        return None
+    return offsets
 
 
 @bp.route("/settings/branding", methods=["GET", "POST"])
