@@ -62,6 +62,7 @@ def test_test_connection_reports_success_and_refusal(admin, client, post, factor
     )
     ok = post(f"/settings/providers/{good.id}/test", headers={"HX-Request": "true"})
     assert ok.status_code == 200 and "✓" in ok.get_data(as_text=True)
+    assert "Connected." in ok.text and "logged in" not in ok.text  # no login was asked for
     refused = post(f"/settings/providers/{bad.id}/test", headers={"HX-Request": "true"})
     assert "connection refused" in refused.get_data(as_text=True)
 
@@ -207,6 +208,17 @@ def test_odd_input_on_dead_letters_and_imports_is_a_4xx(admin, client, post):
         content_type="multipart/form-data",
     )
     assert big.status_code == 400 and "larger than 5 MB" in big.get_data(as_text=True)
+    before = _audit()
+    for empty in (b"", b"email\n", b"\n \n"):
+        response = post(
+            "/suppressions/import",
+            {"file": (io.BytesIO(empty), "empty.csv")},
+            content_type="multipart/form-data",
+        )
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400 and "The file has no addresses" in page, empty
+        assert "suppressed." not in page
+    assert _audit() == before  # nothing imported, nothing logged
 
 
 def test_webhook_key_saved_removed_and_an_empty_save_refused(admin, client, post):

@@ -320,6 +320,17 @@ def test_check_unreachable_never_raises() -> None:
     assert MailgunProvider(settings).check() == f"Could not reach {url}: connection refused"
 
 
+def test_a_host_that_does_not_resolve_is_said_plainly() -> None:
+    url = "https://api.herald-test.invalid"  # (.invalid never resolves)
+    settings = MailgunSettings(api_key="key-a", domain="mg.herald.test", base_url=url)
+    problem = MailgunProvider(settings).check()
+    assert problem.startswith(f"Could not reach {url}: its name could not be looked up (DNS)")
+    assert "Errno" not in problem
+    [result] = MailgunProvider(settings).send_batch([_msg(1)])
+    assert isinstance(result, Transient) and result.provider_trouble
+    assert "could not be looked up" in result.reason
+
+
 def test_check_timeout(mailgun_server: MailgunContract) -> None:
     mailgun_server.script("timeout", delay=3.0)
     message = _provider(mailgun_server, read_timeout=0.5).check()

@@ -357,7 +357,7 @@ def test_logo_upload_is_validated_stored_and_cached(admin, client, post):
         {**BRANDING, "logo": (io.BytesIO(_png() + b"\0" * 600_000), "big.png")},
         content_type="multipart/form-data",
     )
-    assert big.status_code == 400 and "the limit is 512 KB" in big.get_data(as_text=True)
+    assert big.status_code == 400 and "The logo is over 512 KB." in big.get_data(as_text=True)
     ok = post(
         "/settings/branding",
         {**BRANDING, "logo": (io.BytesIO(_png()), "logo.png")},

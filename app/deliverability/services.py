@@ -149,7 +149,10 @@ def test_connection(account: ProviderAccount) -> str | None:
     except Exception as exc:  # noqa: BLE001 - the page shows any failure as a message
         problem = f"Could not test: {exc.__class__.__name__}"
     account.checked_at, account.check_ok = clock.now(), problem is None
-    account.check_message = (problem or "Connected and logged in.")[:500]
+    fine = "Connected and logged in." if account.settings.get("username") else "Connected."
+    if account.kind == "mailgun":
+        fine = "Mailgun accepted the key for this domain."
+    account.check_message = (problem or fine)[:500]
     return problem
 
 

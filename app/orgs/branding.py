@@ -126,7 +126,9 @@ def store_logo(org: Organization, data: bytes) -> str:
     if not data:
         raise BrandingError("The logo file is empty.")
     if len(data) > MAX_LOGO_BYTES:
-        raise BrandingError(f"The logo is {len(data) // 1024} KB; the limit is 512 KB.")
+        raise BrandingError(
+            "The logo is over 512 KB. Use a smaller image: it shows at most 220 × 48 pixels."
+        )
     kind = _kind(data)
     if kind == "svg":
         data = sanitize_svg(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -240,6 +241,11 @@ class MailgunProvider:
             )
         if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in str(exc):
             return self._scrub(f"Could not reach {url}: connection refused")
+        if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolution" in str(exc):
+            return self._scrub(
+                f"Could not reach {url}: its name could not be looked up (DNS). Check the "
+                "region, or this server's network."
+            )
         if any(isinstance(e, requests.ConnectionError) for e in chain):
             return self._scrub(f"Could not reach {url}: {str(chain[-1])[:_MAX_TEXT]}")
         detail = f"{exc.__class__.__name__}: {exc}"[:_MAX_TEXT]

@@ -79,7 +79,8 @@ def import_csv() -> ResponseReturnValue:
         db.session.rollback()
         return _page(400, import_error=str(exc))
     db.session.commit()
-    flash(f"{report.added} address(es) suppressed.", "success")
+    if report.added:
+        flash(f"{report.added} address{'es' if report.added != 1 else ''} suppressed.", "success")
     return _page(200, report=report)
 
 

@@ -174,6 +174,8 @@ def import_csv(org_id: int, user: User, data: bytes) -> ImportReport:
             continue
         suppress(org_id, email, reason, [scope], source="csv import", user=user)
         report.added += 1
+    if not report.added and not report.problems:
+        raise SuppressionError("The file has no addresses: one address per line, please.")
     audit(org_id, user, "suppression.imported", added=report.added, problems=len(report.problems))
     return report
 
