@@ -169,6 +169,23 @@ def test_suppression_page_add_search_remove_import_export(admin, client, post):
     assert set(_audit()) >= {"suppression.added", "suppression.imported", "suppression.removed"}
 
 
+def test_a_recruiter_adds_and_imports_suppressions_but_only_admins_remove(
+    factories, login_as, client, post
+):
+    org = factories.make_org()
+    login_as(factories.make_user(org, Role.RECRUITER), org)
+    page = client.get("/suppressions").get_data(as_text=True)
+    assert "Add an address" in page and 'action="/suppressions/import"' in page
+    imported = post(
+        "/suppressions/import",
+        {"file": (io.BytesIO(b"a@example.com\n"), "list.csv")},
+        content_type="multipart/form-data",
+    )
+    assert imported.status_code == 200 and "1 address suppressed." in imported.text
+    added = db.session.scalar(select(Suppression).where(Suppression.email == "a@example.com"))
+    assert post(f"/suppressions/{added.id}/remove").status_code == 403
+
+
 def test_viewer_sees_the_suppression_list_but_cannot_change_it(factories, login_as, client, post):
     org = factories.make_org()
     factories.make_suppression(org, email="x@example.com")

@@ -255,3 +255,11 @@ def test_recent_changes_read_as_sentences_and_every_action_has_words(
     flat = {a for item in used for a in ((item,) if isinstance(item, str) else item)}
     assert "candidates.import" in flat and "campaign.scheduled" in flat  # the scan works
     assert flat - set(ACTIONS) == set(), "an audited action without words on the Team page"
+
+
+def test_the_last_owner_is_told_why_they_cannot_leave(client, ctx, factories, login_as, post):
+    org, owner = _admin(factories, login_as, role=Role.OWNER)
+    mine = db.session.scalar(select(Membership).where(Membership.user_id == owner.id))
+    response = post(f"/team/members/{mine.id}/remove", follow_redirects=True)
+    assert "You can&#39;t leave: you are the last owner." in response.get_data(as_text=True)
+    assert db.session.get(Membership, mine.id) is not None

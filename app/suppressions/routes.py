@@ -63,7 +63,7 @@ def remove(suppression_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/suppressions/import")
-@role_required(Role.ADMIN)
+@role_required(Role.RECRUITER)
 def import_csv() -> ResponseReturnValue:
     upload = request.files.get("file")
     if upload is None or not upload.filename:

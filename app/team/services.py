@@ -257,6 +257,10 @@ def remove(actor: User, actor_role: Role, membership: Membership) -> None:
     """Remove a teammate from the org (their account stays)."""
     _assignable(actor_role, membership.role_enum)
     if membership.role_enum == Role.OWNER and _owners(membership.org_id) <= 1:
+        if membership.user_id == actor.id:
+            raise TeamError(
+                "You can't leave: you are the last owner. Make someone else an owner first."
+            )
         raise TeamError("You can't remove the last owner.")
     audit(
         membership.org_id,
