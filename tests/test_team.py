@@ -263,3 +263,14 @@ def test_the_last_owner_is_told_why_they_cannot_leave(client, ctx, factories, lo
     response = post(f"/team/members/{mine.id}/remove", follow_redirects=True)
     assert "You can&#39;t leave: you are the last owner." in response.get_data(as_text=True)
     assert db.session.get(Membership, mine.id) is not None
+
+
+def test_a_removed_teammate_is_told_and_can_log_out(app, client, ctx, factories, login_as, post):
+    org, admin = _admin(factories, login_as)
+    sam = factories.make_user(org, Role.RECRUITER, name="Sam")
+    membership = db.session.scalar(select(Membership).where(Membership.user_id == sam.id))
+    post(f"/team/members/{membership.id}/remove")
+    login_as(sam, org)  # Sam's next visit
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    assert "You are not in any organization now" in page
+    assert 'action="/logout"' in page and ">Log out</button>" in page

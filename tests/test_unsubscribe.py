@@ -113,6 +113,13 @@ def test_preferences_choose_a_kind_then_resubscribe(app, mailed):
     import re
 
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    tampered = browser.post(
+        url + "/preferences",
+        data={"csrf_token": token, "action": "unsubscribe", "scope": "everything-please"},
+    )
+    text = tampered.get_data(as_text=True)  # the candidate's own page again, not Herald's
+    assert tampered.status_code == 400 and "Choose what to unsubscribe from." in text
+    assert "Log in" not in text and _suppressed() == {}
     response = browser.post(
         url + "/preferences",
         data={"csrf_token": token, "action": "unsubscribe", "scope": "invitation"},

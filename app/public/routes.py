@@ -196,7 +196,9 @@ def _bad_unsubscribe_link() -> ResponseReturnValue:
     return render_template("public/unsubscribe_invalid.html"), 400
 
 
-def _unsubscribe_page(target: dict, token: str, note: str | None = None) -> ResponseReturnValue:
+def _unsubscribe_page(
+    target: dict, token: str, note: str | None = None, error: str | None = None
+) -> ResponseReturnValue:
     from app.templates_editor.services import brand_for
 
     org = target["org"]
@@ -217,6 +219,7 @@ def _unsubscribe_page(target: dict, token: str, note: str | None = None) -> Resp
         kind_label=SCOPES.get(kind, "").lower(),
         current=current,
         note=note,
+        error=error,
     )
 
 
@@ -294,8 +297,8 @@ def unsubscribe_preferences(token: str) -> ResponseReturnValue:
         )
         return _unsubscribe_page(target, token, note)
     scope = request.form.get("scope", "all")
-    if action != "unsubscribe" or scope not in SCOPES:
-        abort(400, description="Choose what to unsubscribe from.")
+    if action != "unsubscribe" or scope not in SCOPES:  # a tampered form: the page again
+        return _unsubscribe_page(target, token, error="Choose what to unsubscribe from."), 400
     suppress(org_id, email, "unsubscribed", [scope], source="preferences page")
     _unsubscribe_event(target, "preferences page", scope)
     db.session.commit()
