@@ -150,6 +150,17 @@ def test_authored_html_is_sanitized_and_css_inlined():
     assert "alert(3)" not in rendered.html and "<style" not in rendered.html.split("</head>")[1]
     assert "display: none" not in rendered.html  # authored CSS cannot hide the footer
     assert 'class="muted" style="color: #5b6178' in rendered.html  # the layout's classes apply
+    details = render_authored(
+        subject="Hi",
+        html='<table class="details"><tr><td>https://meet.example.com/' + "x" * 60 + "</td></tr>",
+        text=None,
+        brand=brand,
+        context=catalogue.sample_context(),
+        bulk=False,
+    )
+    assert (
+        "overflow-wrap: anywhere" in details.html.split("meet.example.com")[0].rsplit("<td", 1)[1]
+    )
     assert "Go (https://herald.example.com/i/sample-token)" in rendered.text
     assert "Unsubscribe (https://herald.example.com/u/sample)" in rendered.text
     assert "1 Street" in rendered.text
