@@ -16,6 +16,26 @@
     });
   });
 
+  // Copy buttons: <button data-copy="field-id"> copies that field's value and says so.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button) return;
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    if (!field) return;
+    var label = button.firstChild.nodeValue;
+    function done(text) {
+      button.firstChild.nodeValue = text;
+      setTimeout(function () { button.firstChild.nodeValue = label; }, 1500);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () { done("Copied"); },
+        function () { field.select(); done("Press Ctrl+C"); });
+    } else {
+      field.select();
+      done(document.execCommand && document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+    }
+  });
+
   // Destructive forms ask first: <form data-confirm="Remove Tom from Acme?">.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");

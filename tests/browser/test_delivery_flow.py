@@ -107,3 +107,15 @@ def test_failover_dead_letters_and_unsubscribe(
     expect(page.get_by_role("cell", name="autumn0@example.com", exact=True)).to_be_visible()
     expect(page.get_by_text("preferences page")).to_be_visible()
     shots(page, "34-suppressions")
+
+    # DKIM: generate a key and copy the record to paste at the DNS host
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="DKIM").click()
+    page.get_by_role("button", name="Generate a 2048-bit key").click()
+    value = page.get_by_label("Value")
+    expect(value).to_have_value(re.compile(r"^v=DKIM1; k=rsa; p=\S{300,}$"))
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy the value").click()
+    expect(page.get_by_role("button", name="Copied the value")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == value.input_value()
+    shots(page, "35-dkim")
