@@ -153,3 +153,26 @@ def test_resubscribe_never_lifts_a_bounce_or_complaint(app, mailed):
         data={"csrf_token": token, "action": "resubscribe"},
     )
     assert _suppressed()["round0@example.com"].reason == "complaint"
+
+
+def test_candidate_pages_wear_the_organizations_colour(app, mailed):
+    org, urls = mailed
+    from app.mail.compose import contrast
+
+    client = app.test_client()
+    org.primary_color = "#FFD400"  # a light yellow: dark text on it, darker links on white
+    db.session.commit()
+    page = client.get(urls["round0@example.com"]).get_data(as_text=True)
+    assert '<link rel="stylesheet" href="/brand.css?c=FFD400">' in page
+    sheet = client.get("/brand.css?c=FFD400")
+    css = sheet.get_data(as_text=True)
+    assert sheet.status_code == 200 and sheet.content_type.startswith("text/css")
+    assert "immutable" in sheet.headers["Cache-Control"]
+    assert "--brand: #ffd400;" in css and "--on-brand: #111111;" in css
+    link = css.split("--brand-text: ")[1][:7]
+    assert contrast(link, "#FFFFFF") >= 4.5
+    for bad in ("", "red", "12345", "zzzzzz", "1234567"):
+        assert client.get(f"/brand.css?c={bad}").status_code == 400, bad
+    done = client.post(urls["round0@example.com"], data={"List-Unsubscribe": "One-Click"})
+    token = urls["round0@example.com"].rsplit("/u/", 1)[1]
+    assert f'href="/u/{token}">Subscribe again</a>' in done.get_data(as_text=True)

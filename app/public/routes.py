@@ -196,6 +196,12 @@ def _bad_unsubscribe_link() -> ResponseReturnValue:
     return render_template("public/unsubscribe_invalid.html"), 400
 
 
+def _brand(org: Organization):  # noqa: ANN202
+    from app.templates_editor.services import brand_for
+
+    return brand_for(org)
+
+
 def _unsubscribe_page(
     target: dict, token: str, note: str | None = None, error: str | None = None
 ) -> ResponseReturnValue:
@@ -262,7 +268,13 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     target = unsubscribe_by_token(token, "one-click")
     if target is None:
         return _bad_unsubscribe_link()
-    return render_template("public/unsubscribed.html", org=target["org"], scope="all"), 200
+    return render_template(
+        "public/unsubscribed.html",
+        org=target["org"],
+        brand=_brand(target["org"]),
+        scope="all",
+        token=token,
+    ), 200
 
 
 def unsubscribe_by_token(token: str, how: str) -> dict | None:
@@ -302,4 +314,47 @@ def unsubscribe_preferences(token: str) -> ResponseReturnValue:
     suppress(org_id, email, "unsubscribed", [scope], source="preferences page")
     _unsubscribe_event(target, "preferences page", scope)
     db.session.commit()
-    return render_template("public/unsubscribed.html", org=target["org"], scope=scope)
+    return render_template(
+        "public/unsubscribed.html",
+        org=target["org"],
+        brand=_brand(target["org"]),
+        scope=scope,
+        token=token,
+    )
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+@bp.get("/brand.css")
+def brand_css() -> ResponseReturnValue:
+    """The organization's colour on its candidate pages (the CSP allows no inline style): the
+    colour is the URL's only input, so the sheet is cached for good and names no org."""
+    from app.mail.compose import contrast
+
+    colour = request.args.get("c", "")
+    if len(colour) != 6 or not set(colour) <= _HEX:
+        abort(400, description="A colour is six hexadecimal digits.")
+    primary = "#" + colour.lower()
+    on = "#ffffff" if contrast(primary, "#FFFFFF") >= 4.5 else "#111111"
+    text = primary  # links and outlines on white: darkened until they read (4.5:1)
+    while contrast(text, "#FFFFFF") < 4.5:
+        text = _darker(text)
+    css = (
+        f":root {{ --brand: {primary}; --brand-dark: {_darker(primary)}; "
+        f"--brand-text: {text}; --on-brand: {on}; }}\n"
+    )
+    return (
+        css,
+        200,
+        {
+            "Content-Type": "text/css; charset=utf-8",
+            "Cache-Control": "public, max-age=31536000, immutable",
+        },
+    )
+
+
+def _darker(colour: str) -> str:
+    """The colour with 15 % more black."""
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{int(c * 0.85):02x}" for c in rgb)
