@@ -232,12 +232,16 @@ def test_the_list_says_who_a_draft_would_go_to(setup, client, post):
     draft = _create(post, job, template)  # 3 tagged, 1 of them suppressed
     sent = _create(post, job, template, name="Sent round")
     post(f"/campaigns/{sent.id}/launch", {"mode": "now"})
+    first = db.session.scalars(select(Invitation).where(Invitation.campaign_id == sent.id)).first()
+    first.status = "accepted"  # (as the candidate's page does)
+    db.session.commit()
     rows = {
         row.split("</a>")[0].rsplit(">", 1)[1]: row
         for row in client.get("/campaigns/").get_data(as_text=True).split("<tr>")[2:]
     }
     assert "2 <span" in rows[draft.name] and "if sent now" in rows[draft.name]
     assert "<td>2</td>" in rows["Sent round"]  # written when it was sent
+    assert "1 accepted</span>" in rows["Sent round"] and "0 declined" in rows["Sent round"]
 
 
 def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, run_worker):

@@ -248,6 +248,11 @@ def test_recent_changes_read_as_sentences_and_every_action_has_words(
     post("/team/invites", {"email": "new@example.com", "role": "recruiter"})
     page = client.get("/team/").get_data(as_text=True)
     assert "<strong>Ada Admin</strong> invited a teammate: new@example.com" in page
+    post(
+        "/jobs/new", {"title": "Data Engineer", "interview_format": "Video", "duration_minutes": 30}
+    )
+    page = client.get("/team/").get_data(as_text=True)
+    assert "<strong>Ada Admin</strong> created a job: Data Engineer" in page  # what it was about
     sources = "\n".join(p.read_text() for p in Path("app").rglob("*.py"))
     used = set(re.findall(r'(?:audit\([^)]*?|action=)"([a-z_]+\.[a-z_]+)"', sources, re.S))
     used |= set(re.findall(r'action = "([a-z_]+\.[a-z_]+)"', sources))

@@ -70,9 +70,23 @@ def _audience(form: CampaignForm) -> dict:
 def index() -> ResponseReturnValue:
     campaigns = db.session.scalars(scoped(Campaign).order_by(Campaign.id.desc())).all()
     drafts = [c for c in campaigns if c.status == CampaignStatus.DRAFT][:DRAFTS_COUNTED]
+    answers: dict[int, dict[str, int]] = {}  # per campaign: accepted, declined
+    sent = [c.id for c in campaigns if c.status != CampaignStatus.DRAFT]
+    if sent:
+        for campaign_id, status, n in db.session.execute(
+            select(Invitation.campaign_id, Invitation.status, func.count())
+            .where(
+                Invitation.org_id == current_org.id,
+                Invitation.campaign_id.in_(sent),
+                Invitation.status.in_(("accepted", "declined")),
+            )
+            .group_by(Invitation.campaign_id, Invitation.status)
+        ):
+            answers.setdefault(campaign_id, {})[status] = n
     return render_template(
         "campaigns/index.html",
         campaigns=campaigns,
+        answers=answers,
         # a draft has written no messages yet: who it would go to if sent now
         audience={c.id: services.count(current_org, c.audience)["recipients"] for c in drafts},
         can_send=current_role().at_least(Role.RECRUITER),
