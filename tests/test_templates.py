@@ -261,6 +261,7 @@ def test_versions_restore_and_diff(admin, client, post):
 def test_queued_mail_keeps_its_pinned_version(admin, post, sink, run_worker):
     template = _template(admin, TemplateKind.CANCELLED)
     assert post(f"/templates/{template.id}/test").status_code == 302
+    assert post("/settings/branding/preview", {"primary_color": "#000000"}).status_code == 403
     post(f"/templates/{template.id}", _form(template, html="<p>Edited after queueing</p>"))
     run_worker()
     [mail] = sink.messages
@@ -410,6 +411,20 @@ def test_branding_bad_values_change_nothing(admin, post):
     assert admin.primary_color == "#3A3FD8" and admin.sender_email is None
 
 
+def test_branding_previews_an_invitation_as_typed_without_saving(admin, client, post):
+    page = client.get("/settings/branding")
+    assert 'id="branding-preview"' in page.text and "srcdoc=" in page.text
+    assert "'unsafe-inline'" in page.headers["Content-Security-Policy"]  # the mail's own styles
+    typed = {**BRANDING, "primary_color": "#00AA55", "footer_text": "Typed footer, not saved"}
+    part = post("/settings/branding/preview", typed, headers={"HX-Request": "true"}).text
+    assert part.startswith('<div id="branding-preview"') and "<html" not in part.split("srcdoc")[0]
+    assert "#00AA55" in part and "Typed footer, not saved" in part
+    bad = post("/settings/branding/preview", {**typed, "primary_color": "red"}).text
+    assert "red;" not in bad and "#3A3FD8" in bad  # an unreadable colour: the saved one
+    db.session.expire_all()
+    assert admin.primary_color == "#3A3FD8" and admin.footer_text != typed["footer_text"]
+
+
 def test_recruiter_can_preview_read_only_but_not_edit(factories, client, login_as, post):
     org = factories.make_org()
     template = factories.make_email_template(org)
@@ -418,6 +433,7 @@ def test_recruiter_can_preview_read_only_but_not_edit(factories, client, login_a
     assert "<fieldset disabled>" in page and "Save version" not in page
     assert post(f"/templates/{template.id}", _form(template)).status_code == 403
     assert post(f"/templates/{template.id}/test").status_code == 302
+    assert post("/settings/branding/preview", {"primary_color": "#000000"}).status_code == 403
 
 
 def test_large_templates_compile_in_segments_with_the_same_result():

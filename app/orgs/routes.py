@@ -12,8 +12,9 @@ from app.models import Role
 from app.orgs import bp
 from app.orgs import branding as branding_rules
 from app.orgs.forms import BrandingForm, OrgForm, RemindersForm, SendingForm, SwitchForm
+from app.security import PREVIEW_CSP
 from app.team.services import audit
-from app.tenancy import current_org, role_required, user_memberships
+from app.tenancy import current_org, role_required, scoped, user_memberships
 
 
 @bp.route("/orgs/new", methods=["GET", "POST"])
@@ -155,7 +156,63 @@ def branding() -> ResponseReturnValue:
             flash("Branding saved. Every template's preview uses it now.", "success")
             return redirect(url_for("orgs.branding"))
     status = 400 if request.method == "POST" else 200
-    return render_template("orgs/branding.html", form=form, error=error), status
+    body = render_template(
+        "orgs/branding.html", form=form, error=error, preview=_branding_preview(form)
+    )
+    return body, status, {"Content-Security-Policy": PREVIEW_CSP}  # (the preview's styles)
+
+
+@bp.post("/settings/branding/preview")
+@role_required(Role.ADMIN)
+def branding_preview() -> ResponseReturnValue:
+    """The invitation as it would look with the branding being typed (HTMX; nothing saved)."""
+    form = BrandingForm()
+    return render_template("orgs/_branding_preview.html", preview=_branding_preview(form))
+
+
+def _branding_preview(form: BrandingForm) -> str | None:
+    """The org's default invitation (or the starter one) rendered with the form's colours,
+    footer and address over the saved branding; None if it cannot be rendered."""
+    from dataclasses import replace
+
+    from app.mail.compose import render_authored
+    from app.mail.sandbox import TemplateProblem
+    from app.models import EmailTemplate, TemplateKind
+    from app.templates_editor.defaults import DEFAULTS
+    from app.templates_editor.services import brand_for, preview_context
+
+    brand = brand_for(current_org)
+    changes = {
+        name: value
+        for name in ("primary_color", "accent_color")
+        if branding_rules.COLOR.match(value := (getattr(form, name).data or "").strip())
+    }
+    for name in ("footer_text", "postal_address"):
+        if getattr(form, name).raw_data is not None:  # typed (maybe emptied)
+            changes[name] = (getattr(form, name).data or "").strip()[:500] or None
+    if form.remove_logo.data:
+        changes["logo_url"] = None
+    brand = replace(brand, **changes)
+    template = db.session.scalar(
+        scoped(EmailTemplate)
+        .where(EmailTemplate.kind == TemplateKind.INVITATION, EmailTemplate.deleted_at.is_(None))
+        .order_by(EmailTemplate.is_default.desc(), EmailTemplate.id)
+        .limit(1)
+    )
+    version = template.current_version if template is not None else None
+    _, subject, html = DEFAULTS[TemplateKind.INVITATION]
+    text = None
+    if version is not None:
+        subject, html, text = version.subject, version.html, version.text
+    context = preview_context(current_org, current_user, {})
+    context["org"] = {**context.get("org", {}), "address": brand.postal_address or ""}
+    try:
+        rendered = render_authored(
+            subject=subject, html=html, text=text, brand=brand, context=context, bulk=True
+        )
+    except TemplateProblem:
+        return None
+    return rendered.html
 
 
 @bp.get("/brand/<logo_key>")

@@ -80,3 +80,12 @@ def test_template_editor_walkthrough(
     ).click()
     expect(page.frame_locator("iframe.mail-frame").get_by_text("Accept or decline")).to_be_visible()
     shots(page, "14-test-in-devmail")
+
+    # branding: the invitation in the preview changes as the footer is typed, before saving
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="Branding").click()
+    branded = page.frame_locator("iframe.branding-frame")
+    expect(branded.get_by_role("heading", name="Hi Ada,")).to_be_visible()
+    page.get_by_label("Footer text").fill("Globex Talent, where data people grow")
+    expect(branded.get_by_text("Globex Talent, where data people grow")).to_be_visible()
+    shots(page, "15-branding-preview")
