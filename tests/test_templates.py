@@ -404,7 +404,10 @@ def test_svg_logo_is_sanitized(admin, client, post):
 
 def test_branding_bad_values_change_nothing(admin, post):
     response = post("/settings/branding", {**BRANDING, "primary_color": "red", "sender_email": "x"})
-    assert response.status_code == 400 and "#1A2B3C" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "correct the fields marked below" in page
+    assert 'id="primary_color-error" role="alert">Colours must look like #1A2B3C.' in page
+    assert 'id="sender_email-error"' in page  # both at once, each at its field
     response = post("/settings/branding", {**BRANDING, "sender_email": "not-an-email"})
     assert response.status_code == 400 and "Sender address" in response.get_data(as_text=True)
     db.session.expire_all()

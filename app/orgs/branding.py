@@ -156,6 +156,20 @@ def _email_or_none(value: str | None, label: str) -> str | None:
         raise BrandingError(f"{label}: {exc}") from exc
 
 
+def problems(values: dict) -> dict[str, str]:
+    """What is wrong with the form's values, per field (all of them at once); empty if fine."""
+    found = {}
+    for field in ("primary_color", "accent_color"):
+        if not COLOR.fullmatch(values.get(field) or ""):
+            found[field] = "Colours must look like #1A2B3C."
+    for field, label in (("sender_email", "Sender address"), ("reply_to", "Reply-to address")):
+        try:
+            _email_or_none(values.get(field), label)
+        except BrandingError as exc:
+            found[field] = str(exc)
+    return found
+
+
 def update(
     org: Organization, actor: User, values: dict, logo: bytes | None, remove_logo: bool
 ) -> None:

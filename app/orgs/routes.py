@@ -140,7 +140,12 @@ def branding() -> ResponseReturnValue:
     """Logo, colours, sender and footer used by every template (admins)."""
     form = BrandingForm(obj=current_org)
     error = None
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if request.method == "POST":
+        for name, problem in branding_rules.problems(form.data).items():  # each at its field
+            getattr(form, name).errors = [*getattr(form, name).errors, problem]
+            valid = False
+    if valid:
         upload = request.files.get("logo")
         data = (
             upload.read(branding_rules.MAX_LOGO_BYTES + 1) if upload and upload.filename else None
@@ -149,9 +154,9 @@ def branding() -> ResponseReturnValue:
             branding_rules.update(
                 current_org, current_user, form.data, data, bool(form.remove_logo.data)
             )
-        except branding_rules.BrandingError as exc:
+        except branding_rules.BrandingError as exc:  # the logo's (read only now)
             db.session.rollback()
-            error = str(exc)
+            form.logo.errors = [*form.logo.errors, str(exc)]
         else:
             flash("Branding saved. Every template's preview uses it now.", "success")
             return redirect(url_for("orgs.branding"))
