@@ -21,13 +21,30 @@ def redact(text: str) -> str:
 SDK_MAX = 300  # characters kept of a provider SDK's log line
 
 
+def _plain(value: object) -> object:
+    """An SDK log argument kept only when it is a short one-line text (a method, a URL);
+    anything else (an exception, a dict, bytes: they carry the request) by its type."""
+    if isinstance(value, str) and len(value) <= 200 and "\n" not in value:
+        return value
+    if isinstance(value, int | float):
+        return value
+    return f"<{type(value).__name__}>"
+
+
 def _short_sdk_line(record: logging.LogRecord, message: str) -> str:
     """Mailgun's SDK logs a failed request whole (its exception's dict, the multipart body:
     the email, links and all) and calls a network error CRITICAL. Keep what happened and
     where, as a warning; our provider reports the failure on the message itself."""
     if record.levelno > logging.WARNING:
         record.levelno, record.levelname = logging.WARNING, "WARNING"
-    head = message.split(": {", 1)[0].split(": b'", 1)[0]
+    head = message
+    if record.args and isinstance(record.msg, str):
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        try:
+            head = record.msg % tuple(_plain(a) for a in args)
+        except (TypeError, ValueError):
+            head = record.msg
+    head = head.split(": {", 1)[0].split(": b'", 1)[0].split("\n", 1)[0]
     return head if len(head) <= SDK_MAX else head[:SDK_MAX] + "…"
 
 

@@ -178,10 +178,11 @@ def test_a_recruiter_adds_and_imports_suppressions_but_only_admins_remove(
     assert "Add an address" in page and 'action="/suppressions/import"' in page
     imported = post(
         "/suppressions/import",
-        {"file": (io.BytesIO(b"a@example.com\n"), "list.csv")},
+        {"file": (io.BytesIO(b"a@example.com\nb@example.com,complaint,all\n"), "list.csv")},
         content_type="multipart/form-data",
     )
     assert imported.status_code == 200 and "1 address suppressed." in imported.text
+    assert "Line 2: Only admins import a spam complaint" in imported.text  # admins lift those
     added = db.session.scalar(select(Suppression).where(Suppression.email == "a@example.com"))
     assert post(f"/suppressions/{added.id}/remove").status_code == 403
 

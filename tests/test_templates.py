@@ -261,7 +261,6 @@ def test_versions_restore_and_diff(admin, client, post):
 def test_queued_mail_keeps_its_pinned_version(admin, post, sink, run_worker):
     template = _template(admin, TemplateKind.CANCELLED)
     assert post(f"/templates/{template.id}/test").status_code == 302
-    assert post("/settings/branding/preview", {"primary_color": "#000000"}).status_code == 403
     post(f"/templates/{template.id}", _form(template, html="<p>Edited after queueing</p>"))
     run_worker()
     [mail] = sink.messages
@@ -424,6 +423,11 @@ def test_branding_previews_an_invitation_as_typed_without_saving(admin, client, 
     assert "#00AA55" in part and "Typed footer, not saved" in part
     bad = post("/settings/branding/preview", {**typed, "primary_color": "red"}).text
     assert "red;" not in bad and "#3A3FD8" in bad  # an unreadable colour: the saved one
+    hostile = post(
+        "/settings/branding/preview", {**BRANDING, "footer_text": "</p><script>alert(1)</script>"}
+    ).text
+    assert "<script>alert" not in hostile and "&lt;script&gt;" in hostile.replace("&amp;", "&")
+    assert "Typed footer" not in post("/settings/branding/preview", BRANDING).text
     db.session.expire_all()
     assert admin.primary_color == "#3A3FD8" and admin.footer_text != typed["footer_text"]
 
@@ -555,3 +559,15 @@ def test_the_stock_invitation_links_a_video_call_address(ctx, factories, locatio
     if location:
         assert location in rendered.text
     assert re.search(r"Please reply by [^.]*\d\d:\d\d", rendered.text)  # links expire then
+
+
+def test_branding_preview_shows_this_orgs_invitation_never_anothers(factories, login_as, post):
+    from app.templates_editor.services import add_version
+
+    other = factories.make_org("Other")
+    theirs = factories.make_email_template(other, name="Theirs")
+    add_version(theirs, None, "S", "<p>Other org's private wording</p>", None)
+    mine_org = factories.make_org("Mine")  # no template of its own: the starter one is shown
+    login_as(factories.make_user(mine_org, Role.ADMIN), mine_org)
+    part = post("/settings/branding/preview", BRANDING).get_data(as_text=True)
+    assert "private wording" not in part and "Accept or decline" in part

@@ -193,7 +193,7 @@ def _branding_preview(form: BrandingForm) -> str | None:
         if branding_rules.COLOR.match(value := (getattr(form, name).data or "").strip())
     }
     for name in ("footer_text", "postal_address"):
-        if getattr(form, name).raw_data is not None:  # typed (maybe emptied)
+        if name in request.form:  # typed (maybe emptied); else the saved one
             changes[name] = (getattr(form, name).data or "").strip()[:500] or None
     if form.remove_logo.data:
         changes["logo_url"] = None

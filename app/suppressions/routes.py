@@ -11,7 +11,7 @@ from app.models import Role, Suppression
 from app.suppressions import bp
 from app.suppressions import services as svc
 from app.suppressions.rules import REASONS, SCOPES
-from app.tenancy import current_org, get_for_org_or_404, role_required
+from app.tenancy import current_org, current_role, get_for_org_or_404, role_required
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
@@ -74,7 +74,9 @@ def import_csv() -> ResponseReturnValue:
             400, import_error="The file is larger than 5 MB; split it and import the parts."
         )
     try:
-        report = svc.import_csv(current_org.id, current_user, data)
+        report = svc.import_csv(
+            current_org.id, current_user, data, strong=current_role().at_least(Role.ADMIN)
+        )
     except svc.SuppressionError as exc:
         db.session.rollback()
         return _page(400, import_error=str(exc))

@@ -132,9 +132,13 @@ class ImportReport:
     problems: list[tuple[int, str]] = field(default_factory=list)
 
 
-def import_csv(org_id: int, user: User, data: bytes) -> ImportReport:
+STRONG_REASONS = {"hard_bounce", "soft_bounce", "complaint"}  # only admins lift these
+
+
+def import_csv(org_id: int, user: User, data: bytes, strong: bool = True) -> ImportReport:
     """Rows of email[,reason][,scope]; a header row is optional. Bad lines are reported by
-    number and the good ones still import."""
+    number and the good ones still import. Without `strong` (a recruiter's import), bounces
+    and complaints are refused: only admins can remove those, so only admins import them."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -167,6 +171,10 @@ def import_csv(org_id: int, user: User, data: bytes) -> ImportReport:
             email = valid_address(row[0])
             if reason not in REASONS:
                 raise SuppressionError(f"Unknown reason “{reason[:40]}”.")
+            if reason in STRONG_REASONS and not strong:
+                raise SuppressionError(
+                    f"Only admins import a {REASONS[reason].lower()}; use manual instead."
+                )
             if scope not in SCOPES:
                 raise SuppressionError(f"Unknown scope “{scope[:40]}”.")
         except SuppressionError as exc:

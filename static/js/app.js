@@ -21,11 +21,14 @@
     var button = event.target.closest && event.target.closest("button[data-copy]");
     if (!button) return;
     var field = document.getElementById(button.getAttribute("data-copy"));
-    if (!field) return;
-    var label = button.firstChild.nodeValue;
+    var shown = button.querySelector(".copy-label");
+    if (!field || !shown) return;
+    if (!button.hasAttribute("data-label")) button.setAttribute("data-label", shown.textContent);
+    var label = button.getAttribute("data-label");
     function done(text) {
-      button.firstChild.nodeValue = text;
-      setTimeout(function () { button.firstChild.nodeValue = label; }, 1500);
+      shown.textContent = text;
+      clearTimeout(button._copyTimer);
+      button._copyTimer = setTimeout(function () { shown.textContent = label; }, 1500);
     }
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(field.value).then(function () { done("Copied"); },

@@ -118,4 +118,6 @@ def test_failover_dead_letters_and_unsubscribe(
     page.get_by_role("button", name="Copy the value").click()
     expect(page.get_by_role("button", name="Copied the value")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == value.input_value()
+    page.get_by_role("button", name="Copied the value").click()  # again, at once
+    expect(page.get_by_role("button", name="Copy the value")).to_be_visible()  # then back
     shots(page, "35-dkim")
