@@ -250,6 +250,7 @@ def test_versions_restore_and_diff(admin, client, post):
     assert template.current_version.number == 2 and template.name == "Renamed"  # no empty version
     history = client.get(f"/templates/{template.id}/history?a=1&b=2").get_data(as_text=True)
     assert 'class="diff-line diff-add">+ &lt;p&gt;Second&lt;/p&gt;' in history
+    assert "@@" not in history and "HTML body, from line " in history  # said, not coded
     assert post(f"/templates/{template.id}/restore", {"number": 1}).status_code == 302
     db.session.expire_all()
     current = template.current_version

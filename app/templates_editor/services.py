@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -239,6 +240,9 @@ def versions(template: EmailTemplate) -> list[TemplateVersion]:
     return list(db.session.scalars(query.order_by(TemplateVersion.number.desc())))
 
 
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
 def diff(old: TemplateVersion, new: TemplateVersion) -> list[tuple[str, str]]:
     """Line diff of subject, body and text: (kind, line) with kind in ' ', '+', '-', '@'."""
     lines: list[tuple[str, str]] = []
@@ -252,9 +256,11 @@ def diff(old: TemplateVersion, new: TemplateVersion) -> list[tuple[str, str]]:
             continue
         lines.append(("@", f"{label}"))
         for line in chunk[2:]:
-            lines.append(
-                (line[:1] if line[:1] in "+-@" else " ", line[1:] if line[:1] in "+- " else line)
-            )
+            hunk = _HUNK.match(line)
+            if hunk:  # "@@ -3,4 +3,5 @@": where the change is, as a person says it
+                lines.append(("@", f"{label}, from line {hunk.group(1)}"))
+                continue
+            lines.append((line[:1] if line[:1] in "+-" else " ", line[1:]))
     return lines
 
 
