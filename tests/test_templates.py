@@ -572,3 +572,28 @@ def test_branding_preview_shows_this_orgs_invitation_never_anothers(factories, l
     login_as(factories.make_user(mine_org, Role.ADMIN), mine_org)
     part = post("/settings/branding/preview", BRANDING).get_data(as_text=True)
     assert "private wording" not in part and "Accept or decline" in part
+
+
+@pytest.mark.parametrize(
+    "location, html_has, text_has",
+    [
+        ("https://meet.example.com/abc", '<a href="https://meet.example.com/abc"', "meet.example"),
+        ("Room 4 <b>", "Room 4 &lt;b&gt;", "Room 4 <b>"),
+        ("javascript:alert(1)", "<td>javascript:alert(1)</td>", "javascript:alert(1)"),
+        ('https://x.example/"onmouseover="a', "<td>https://x.example/", "x.example"),  # not linked
+    ],
+)
+def test_the_link_filter_links_web_addresses_only(location, html_has, text_has):
+    brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, None)
+    context = catalogue.sample_context({"interview.location": location})
+    rendered = render_authored(
+        subject="s",
+        html="<table><tr><td>{{ interview.location|link }}</td></tr></table>",
+        text="Where: {{ interview.location|link }}",
+        brand=brand,
+        context=context,
+        bulk=False,
+    )
+    assert html_has in rendered.html, rendered.html
+    assert text_has in rendered.text and "<a " not in rendered.text
+    assert '<a href="https://x.example' not in rendered.html  # a quote ends no attribute

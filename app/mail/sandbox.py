@@ -24,11 +24,13 @@ from jinja2 import (
     nodes,
     pass_context,
     pass_environment,
+    pass_eval_context,
 )
 from jinja2.compiler import CodeGenerator
 from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from markupsafe import Markup, escape
 
 MAX_OUTPUT_CHARS = 512 * 1024
 MAX_RENDER_SECONDS = 2.0
@@ -232,6 +234,20 @@ def filter_time(ctx: Context, value: Any) -> str:
     )
 
 
+_LINKABLE = re.compile(r"^https?://[^\s<>\"'`]+$")
+
+
+@pass_eval_context
+def filter_link(eval_ctx: Any, value: Any) -> str:
+    """A web address as a link in HTML (a video-call URL); anything else as plain text."""
+    text = "" if value is None else str(value)
+    if not eval_ctx.autoescape:
+        return text
+    if _LINKABLE.match(text):
+        return Markup('<a href="{0}">{0}</a>').format(text)  # (format escapes the value)
+    return escape(text)
+
+
 def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> HeraldSandbox:
     """A sandbox with Herald's filters; one per purpose, compiled templates cached."""
     # optimized=False: no compile-time constant folding; it costs ~30% of compile time on large
@@ -253,6 +269,7 @@ def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> Herald
         indent=_width_filter("indent"),
         format=_format_filter,
         sum=_sum_filter,
+        link=filter_link,
     )
     env.globals["_herald_loop"] = _loop_guard
     env.globals.pop("lipsum", None)  # generates unbounded text in one call

@@ -10,7 +10,7 @@ _DETAILS = """<table class="details" role="presentation">
   <tr><td class="label">Position</td><td>{{ job.title }}</td></tr>
   <tr><td class="label">Format</td><td>{{ job.interview_format }}, {{ job.duration_minutes }} minutes</td></tr>
   {% if interview.starts_at is defined and interview.starts_at %}<tr><td class="label">When</td><td>{{ interview.starts_at|datetime }}</td></tr>{% endif %}
-  <tr><td class="label">Where</td><td>{% if interview.location is string and (interview.location[:8] == 'https://' or interview.location[:7] == 'http://') %}<a href="{{ interview.location }}">{{ interview.location }}</a>{% else %}{{ interview.location }}{% endif %}</td></tr>
+  <tr><td class="label">Where</td><td>{{ interview.location|link }}</td></tr>
 </table>"""
 
 DEFAULTS: dict[TemplateKind, tuple[str, str, str]] = {
