@@ -25,5 +25,6 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check app tests bench scripts worker.py wsgi.py
 	$(VENV)/bin/ruff format --check app tests bench scripts worker.py wsgi.py
 
+## clean-instance: delete the embedded servers' data (with make run stopped); the next run starts afresh
 clean-instance:
-	rm -rf instance/pgdata instance/redis instance/devmail
+	rm -rf instance/pgdata instance/redis instance/devmail instance/spool instance/uploads

@@ -35,6 +35,7 @@ def seed() -> None:
         db.session.add(user)
         db.session.flush()
         org = create_org("Acme Recruiting", user, "Europe/London")
+        org.postal_address = "1 Example Street, London EC1A 1AA"  # (bulk mail carries one)
         _demo_job_and_candidates(org.id)
         db.session.commit()
     base = current_app.config["PUBLIC_BASE_URL"]

@@ -258,6 +258,7 @@ def test_seed_gives_a_fresh_install_a_login_a_job_and_candidates_once(app, ctx):
     ]
     emails = db.session.scalars(select(Candidate.email).where(Candidate.org_id == org_id)).all()
     assert sorted(emails) == ["ada@example.com", "alan@example.com", "grace@example.com"]
+    assert membership.org.postal_address  # its invitations carry an address, as bulk mail should
 
 
 def test_the_begin_reads_the_suppression_list_for_the_row_as_it_is_after_a_wait(ctx, factories):

@@ -267,3 +267,23 @@ def test_a_click_that_cannot_be_recorded_still_reaches_its_destination(app, sent
     response = app.test_client().get(click_path(sent.id, "https://example.com/job"), headers=HUMAN)
     assert response.status_code == 302 and response.headers["Location"] == "https://example.com/job"
     assert _events("clicked") == []
+
+
+def test_a_spooled_hit_older_than_its_message_is_not_stored(app, sent):
+    """A spool left by a database since replaced (same address, ids begun again, e.g. after
+    make clean-instance) names today's message ids with yesterday's times: not theirs."""
+    import json
+    from datetime import timedelta
+
+    from app.tracking import record
+
+    writer = record.writer(app)
+    stale = (sent.created_at - timedelta(hours=1)).isoformat()
+    fresh = clock.now().isoformat()
+    lines = [
+        json.dumps([1, "opened", sent.id, stale, None, {"ua": "old"}, 0]).encode(),
+        json.dumps([1, "opened", sent.id, fresh, None, {"ua": "new"}, 0]).encode(),
+    ]
+    (writer.dir / "12346-olddatabase.hits").write_bytes(b"\n".join(lines) + b"\n")
+    writer.adopt()
+    assert [e.detail["ua"] for e in _events("opened")] == ["new"]

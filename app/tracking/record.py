@@ -57,6 +57,9 @@ WITH h AS (
            coalesce(messages.delivery, '') AS delivery,
            h.at, h.detail, h.key, coalesce(h.reason, {late_reason}) AS reason
     FROM messages JOIN h ON h.id = messages.id
+    -- a hit from before the message existed was spooled for a database since replaced (same
+    -- address, ids begun again): it is not this message's (a minute allowed for clock skew)
+    WHERE messages.created_at <= h.at + interval '1 minute'
     ORDER BY messages.id
     FOR UPDATE OF messages
 ), ins AS (  -- a hit stored before (a replayed spool) inserts nothing and changes nothing
