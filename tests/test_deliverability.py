@@ -68,17 +68,39 @@ def test_test_connection_reports_success_and_refusal(admin, client, post, factor
 
 
 def test_provider_input_is_checked(admin, app, post, monkeypatch):
-    cases = [
-        ({"kind": "smtp", "host": "bad host!", "port": "25"}, "host name"),
-        ({"kind": "smtp", "host": "smtp.example.com", "port": "99999"}, "1 to 65535"),
-        ({"kind": "mailgun", "domain": "mg.example.com", "region": "us"}, "API key"),
-        ({"kind": "mailgun", "domain": "not a domain", "secret": "k"}, "sending domain"),
-        ({"kind": "mailgun", "domain": "mg.example.com", "region": "mars", "secret": "k"}, "US"),
-        ({"kind": "fax"}, "SMTP or Mailgun"),
+    cases = [  # (form, words, the field they are said at)
+        ({"kind": "smtp", "host": "bad host!", "port": "25"}, "host name", "new-smtp-host"),
+        (
+            {"kind": "smtp", "host": "smtp.example.com", "port": "99999"},
+            "1 to 65535",
+            "new-smtp-port",
+        ),
+        (
+            {"kind": "mailgun", "domain": "mg.example.com", "region": "us"},
+            "API key",
+            "new-mailgun-secret",
+        ),
+        (
+            {"kind": "mailgun", "domain": "not a domain", "secret": "k"},
+            "sending domain",
+            "new-mailgun-domain",
+        ),
+        (
+            {"kind": "mailgun", "domain": "mg.example.com", "region": "mars", "secret": "k"},
+            "US",
+            "new-mailgun-region",
+        ),
+        ({"kind": "fax"}, "SMTP or Mailgun", None),
     ]
-    for form, message in cases:
+    for form, message, at in cases:
         response = post("/settings/providers", form)
-        assert response.status_code == 400 and message in response.get_data(as_text=True), form
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400 and message in page, form
+        if at:
+            assert (
+                f'id="{at}-error" role="alert">' in page
+                and f'{at}-error"' in page.split(f'id="{at}"')[1].split(">")[0]
+            ), form  # the input points at its message
     monkeypatch.setitem(app.config, "ALLOW_PRIVATE_PROVIDER_HOSTS", False)
     for host in ("127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254"):
         response = post("/settings/providers", {"kind": "smtp", "host": host, "port": "25"})

@@ -48,7 +48,7 @@ def add_provider() -> ResponseReturnValue:
     except svc.ProviderError as exc:
         db.session.rollback()
         values.pop("secret")
-        return _page(400, error=str(exc), values=values, open_kind=kind)
+        return _page(400, error=str(exc), field=exc.field, values=values, open_kind=kind)
     db.session.commit()
     flash(f"{account.label} added. Test its connection before relying on it.", "success")
     return redirect(url_for(".providers") + f"#provider-{account.id}")
@@ -58,7 +58,7 @@ def add_provider() -> ResponseReturnValue:
 @role_required(Role.ADMIN)
 def edit_provider(provider_account_id: int) -> ResponseReturnValue:
     account = get_for_org_or_404(ProviderAccount, provider_account_id)
-    error = None
+    error = field = None
     if request.method == "POST":
         try:
             svc.save_account(current_org, current_user, account.kind, _values(), account)
@@ -67,9 +67,9 @@ def edit_provider(provider_account_id: int) -> ResponseReturnValue:
             return redirect(url_for(".providers"))
         except svc.ProviderError as exc:
             db.session.rollback()
-            error = str(exc)
+            error, field = str(exc), exc.field
     return render_template(
-        "deliverability/edit.html", account=account, error=error
+        "deliverability/edit.html", account=account, error=error, field=field
     ), 400 if error else 200
 
 

@@ -24,7 +24,12 @@ _SELECTOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class ProviderError(Exception):
-    """A provider setting that cannot be used, with what to change."""
+    """A provider setting that cannot be used, with what to change (and which field, when it
+    is one field's)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _private(host: str) -> bool:
@@ -44,19 +49,19 @@ def check_smtp(values: dict) -> dict:
     """Clean SMTP settings or a ProviderError; loopback and private hosts only when allowed."""
     host = (values.get("host") or "").strip().lower()
     if not _HOST.match(host):
-        raise ProviderError("Enter the SMTP server's host name, like smtp.example.com.")
+        raise ProviderError("Enter the SMTP server's host name, like smtp.example.com.", "host")
     try:
         port = int(values.get("port") or 0)
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:
-        raise ProviderError("The port is a number from 1 to 65535 (usually 587 or 465).")
+        raise ProviderError("The port is a number from 1 to 65535 (usually 587 or 465).", "port")
     security = values.get("security") or "starttls"
     if security not in ("none", "starttls", "tls"):
-        raise ProviderError("Choose how to secure the connection.")
+        raise ProviderError("Choose how to secure the connection.", "security")
     if not current_app.config["ALLOW_PRIVATE_PROVIDER_HOSTS"] and _private(host):  # and at connect
         raise ProviderError(
-            f"{host} points to this machine or a private network, which is not allowed."
+            f"{host} points to this machine or a private network, which is not allowed.", "host"
         )
     username = (values.get("username") or "").strip()[:200]
     return {"host": host, "port": port, "security": security, "username": username}
@@ -66,10 +71,10 @@ def check_mailgun(values: dict) -> dict:
     """Clean Mailgun settings: a sending domain and a region (US or EU), never a free URL."""
     domain = (values.get("domain") or "").strip().lower()
     if not _DOMAIN.match(domain):
-        raise ProviderError("Enter your Mailgun sending domain, like mg.example.com.")
+        raise ProviderError("Enter your Mailgun sending domain, like mg.example.com.", "domain")
     region = values.get("region") or "us"
     if region not in ("us", "eu"):
-        raise ProviderError("Choose the US or EU region.")
+        raise ProviderError("Choose the US or EU region.", "region")
     return {"domain": domain, "region": region}
 
 
@@ -86,7 +91,7 @@ def save_account(
     secret = (values.get("secret") or "").strip()
     if account is None:
         if kind == ProviderKind.MAILGUN and not secret:
-            raise ProviderError("Enter the Mailgun API key.")
+            raise ProviderError("Enter the Mailgun API key.", "secret")
         last = db.session.scalar(
             select(func.max(ProviderAccount.position)).where(ProviderAccount.org_id == org.id)
         )
@@ -101,7 +106,7 @@ def save_account(
     )
     if moved and account.secret_encrypted and not secret:
         # the saved secret must never be sent to a server the admin just typed in
-        raise ProviderError("The server changed: enter the password or API key again.")
+        raise ProviderError("The server changed: enter the password or API key again.", "secret")
     account.label, account.settings = label, clean
     if secret:
         account.secret_encrypted = encrypt(secret)
