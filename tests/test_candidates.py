@@ -185,6 +185,10 @@ def test_search_and_tag_filter(recruiter, factories, client):
     assert "bob@example.com" in page and "ada@example.com" not in page
     fragment = client.get("/candidates/?q=bob", headers={"HX-Request": "true"})
     assert "<html" not in fragment.get_data(as_text=True)
+    factories.make_candidate(recruiter, email="first_last@example.com", first_name="Fi")
+    page = client.get("/candidates/", query_string={"q": "t_l"}).text  # "_" is itself
+    assert "first_last@example.com" in page and "ada@example.com" not in page
+    assert "ada@example.com" not in client.get("/candidates/", query_string={"q": "%"}).text
 
 
 def test_jobs_crud_and_archive(recruiter, client, post):

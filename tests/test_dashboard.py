@@ -67,6 +67,13 @@ def test_dashboard_filters_exports_and_isolates_orgs(busy_org, client, factories
     assert _kpi(empty, "sent") == "0" and "Nothing was sent in these dates" in empty
     for bad in ("from=yesterday", "to=2026-13-45", "campaign=²", "sort=drop", "job=99999999999"):
         assert client.get(f"/dashboard?{bad}").status_code == 200, bad
+    for far in ("to=9999-12-31", "from=9999-12-31", "to=0001-01-01", "from=0001-01-01"):
+        for url in (f"/dashboard?{far}", f"/dashboard.csv?{far}"):
+            assert client.get(url).status_code == 200, url  # (these were 500s)
+    odd = client.get("/dashboard?to=9999-12-31").get_data(as_text=True)
+    assert "is out of range" in odd and "9999-12-31" in odd
+    swapped = client.get("/dashboard?from=2026-03-10&to=2026-03-01").get_data(as_text=True)
+    assert "From was after To: the two were swapped." in swapped
     csv = client.get("/dashboard.csv").get_data(as_text=True)
     assert csv.splitlines()[0].startswith("campaign,sent,delivered")
     assert campaign.name in csv and "All campaigns and mail,4," in csv

@@ -36,7 +36,7 @@ def _messages() -> list[Message]:
 
 
 def test_primary_refusing_connections_fails_over_to_the_second_provider(
-    factories, sink, run_worker
+    factories, sink, run_worker, client, login_as
 ):
     org = factories.make_org()
     primary = factories.make_provider_account(org, label="Primary", settings=_smtp(closed_port()))
@@ -61,6 +61,9 @@ def test_primary_refusing_connections_fails_over_to_the_second_provider(
     assert failovers[0].detail["provider"] == "Primary"
     assert "connection refused" in failovers[0].detail["reason"]
     assert breaker().state(primary.key) == "closed"  # one failure is under the threshold
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    timeline = client.get(f"/messages/{failovers[0].message_id}").text
+    assert "failover</span> away from Primary" in timeline and "sent</span> via Backup" in timeline
 
 
 def test_breaker_opens_probes_once_and_closes_when_the_provider_is_back(
@@ -126,6 +129,9 @@ def test_one_provider_down_backs_off_then_lands_in_dead_letters_and_retries(
     assert page.status_code == 200 and "<strong>2</strong> failed emails match" in html
     assert "connection refused" in html and "retry scheduled via Relay" in html
     assert post("/dead-letters/discard", {"ids": [messages[0].id]}).status_code == 400  # no reason
+    for literal in ("%", "_"):  # typed characters, not wildcards
+        found = client.get("/dead-letters", query_string={"error": literal}).text
+        assert "No failed emails match these filters." in found, literal
 
     account.settings = _smtp(SINK_PORT)  # the admin fixes the relay
     db.session.commit()

@@ -15,6 +15,7 @@ from app.candidates import bp, importer
 from app.candidates.forms import JobForm, TagsForm, UploadForm
 from app.extensions import db
 from app.jobs.queues import default_queue
+from app.like import ESCAPE, contains
 from app.models import (
     Campaign,
     Candidate,
@@ -123,12 +124,12 @@ def _candidate_query():  # noqa: ANN202
     query = scoped(Candidate)
     q = (request.args.get("q") or "").strip()
     if q:
-        like = f"%{q.replace('%', '').replace('_', '')}%"
+        like = contains(q[:100])
         query = query.where(
             or_(
-                Candidate.email.ilike(like),
-                Candidate.first_name.ilike(like),
-                Candidate.last_name.ilike(like),
+                Candidate.email.ilike(like, escape=ESCAPE),
+                Candidate.first_name.ilike(like, escape=ESCAPE),
+                Candidate.last_name.ilike(like, escape=ESCAPE),
             )
         )
     tag = (request.args.get("tag") or "").strip()

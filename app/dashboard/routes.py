@@ -28,23 +28,35 @@ def _id(name: str) -> int | None:
     return int(value) if value.isascii() and value.isdecimal() and len(value) < 10 else None
 
 
-def _date(name: str, default: date) -> date:
+EARLIEST = date(2000, 1, 1)  # dates asked for are kept between this and a year ahead
+
+
+def _date(name: str, default: date, today: date, notes: list[str]) -> date:
     try:
-        return date.fromisoformat(request.args.get(name, ""))
+        value = date.fromisoformat(request.args.get(name, ""))
     except ValueError:
         return default
+    kept = min(max(value, EARLIEST), today + timedelta(days=366))
+    if kept != value:
+        notes.append(f"“{value.isoformat()}” is out of range: {kept.isoformat()} is shown.")
+    return kept
 
 
 def _filters() -> svc.Filters:
     today = clock.now().astimezone(_zone()).date()
-    end = _date("to", today)
-    start = _date("from", end - timedelta(days=29))
+    notes: list[str] = []  # what was changed in the request, said on the page
+    end = _date("to", today, today, notes)
+    start = _date("from", end - timedelta(days=29), today, notes)
     if start > end:
         start, end = end, start
-    start = max(start, end - timedelta(days=MAX_DAYS))
+        notes.append("From was after To: the two were swapped.")
+    if start < end - timedelta(days=MAX_DAYS):
+        start = end - timedelta(days=MAX_DAYS)
+        notes.append(f"At most {MAX_DAYS} days at a time: from {start.isoformat()}.")
     return svc.Filters(
         start=start,
         end=end,
+        notes=tuple(notes),
         campaign_id=_id("campaign"),
         template_id=_id("template"),
         job_id=_id("job"),

@@ -26,6 +26,7 @@ class Filters:
     template_id: int | None = None
     job_id: int | None = None
     machines: bool = False  # include machine opens and clicks
+    notes: tuple[str, ...] = ()  # how the request's dates were adjusted
 
     def bounds(self, zone: str) -> tuple[datetime, datetime]:
         tz = ZoneInfo(zone)

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from app import clock
 from app.extensions import db
+from app.like import ESCAPE, contains
 from app.models import Campaign, Event, Message, MessageStatus, ProviderAccount, User
 from app.team.services import audit
 
@@ -48,7 +49,8 @@ def failed(org_id: int, filters: Filters) -> Select:
         )
         query = query.where(Message.provider_account_id == account_id)
     if filters.error:
-        query = query.where(Message.last_error.ilike(f"%{filters.error.strip()[:100]}%"))
+        pattern = contains(filters.error.strip()[:100])
+        query = query.where(Message.last_error.ilike(pattern, escape=ESCAPE))
     return query.order_by(Message.id.desc())
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app import clock
 from app.candidates.importer import neutralise
 from app.extensions import db
+from app.like import ESCAPE, contains
 from app.models import Suppression, User
 from app.suppressions.rules import REASONS, SCOPES, normalise
 from app.team.services import audit
@@ -115,12 +116,11 @@ def resubscribe(org_id: int, email: str) -> bool:
 def search(org_id: int, q: str, limit: int = 100) -> list[Suppression]:
     query = select(Suppression).where(Suppression.org_id == org_id)
     if q:
-        term = q.strip().lower()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{term}%"
+        like = contains(q.strip().lower()[:100])
         query = query.where(
             or_(
-                Suppression.email.like(like, escape="\\"),
-                Suppression.note.ilike(like, escape="\\"),
+                Suppression.email.like(like, escape=ESCAPE),
+                Suppression.note.ilike(like, escape=ESCAPE),
             )
         )
     return db.session.scalars(query.order_by(Suppression.id.desc()).limit(limit)).all()
