@@ -388,3 +388,17 @@ def test_a_withdrawn_probe_leaves_the_next_send_to_probe_and_is_counted(factorie
     metrics.flush()
     sends = redis.client.hgetall("herald:metrics:sends")
     assert (sends[b"smtp|withheld"], sends[b"smtp|accepted"]) == (b"1", b"1")
+
+
+def test_a_campaign_counts_what_was_discarded_and_links_its_failures(factories, login_as, client):
+    org = factories.make_org()
+    campaign = factories.launch_campaign(org, 4)
+    sent, failed, discarded, held = _messages()
+    sent.status, failed.status = MessageStatus.SENT, MessageStatus.FAILED
+    discarded.status, held.status = MessageStatus.DISCARDED, MessageStatus.SUPPRESSED
+    db.session.commit()
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    page = client.get(f"/campaigns/{campaign.id}").text
+    assert 'value="100"' in page  # every message was handled one way or another
+    assert "<dt>Discarded</dt><dd>1</dd>" in page and "<dt>Suppressed</dt><dd>1</dd>" in page
+    assert f'href="/dead-letters?campaign={campaign.id}">1</a>' in page

@@ -582,13 +582,17 @@ def progress(campaign: Campaign) -> dict[str, int]:
             ).all()
         )
     )
-    done = messages["sent"] + messages["failed"] + messages["cancelled"]
+    queued = messages["queued"] + messages["sending"]
+    done = sum(messages.values()) - queued  # sent, failed, discarded, suppressed, cancelled
+    excluded = campaign.excluded.get("suppressed", 0) if campaign.excluded else 0
     return {
-        "queued": messages["queued"] + messages["sending"],
+        "queued": queued,
         "sent": messages["sent"],
         "failed": messages["failed"],
+        "discarded": messages["discarded"],
         "cancelled": messages["cancelled"],
-        "suppressed": campaign.excluded.get("suppressed", 0) if campaign.excluded else 0,
+        # left out at launch, and suppressed since (held back when their turn came)
+        "suppressed": excluded + messages["suppressed"],
         "total": sum(messages.values()),
         "done": done,
         "accepted": answers["accepted"],
