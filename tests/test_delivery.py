@@ -402,3 +402,24 @@ def test_a_campaign_counts_what_was_discarded_and_links_its_failures(factories, 
     assert 'value="100"' in page  # every message was handled one way or another
     assert "<dt>Discarded</dt><dd>1</dd>" in page and "<dt>Suppressed</dt><dd>1</dd>" in page
     assert f'href="/dead-letters?campaign={campaign.id}">1</a>' in page
+
+
+def test_a_discarded_invitation_closes_its_never_received_link(factories, login_as, post, client):
+    from app.models import Invitation
+
+    org = factories.make_org()
+    factories.launch_campaign(org, 2)
+    lost, kept = _messages()
+    lost.status, lost.last_error = MessageStatus.FAILED, "550 no such user"
+    db.session.commit()
+    login_as(factories.make_user(org, Role.RECRUITER), org)
+    assert (
+        post("/dead-letters/discard", {"ids": [lost.id], "reason": "Bad address"}).status_code
+        == 302
+    )
+    db.session.expire_all()
+    statuses = {i.id: i.status for i in db.session.scalars(select(Invitation))}
+    assert statuses[lost.invitation_id] == "revoked"  # no reminder will follow it
+    assert statuses[kept.invitation_id] == "pending"  # the other candidate's is untouched
+    page = client.get(f"/candidates/{lost.candidate_id}").text
+    assert "reply by" not in page.split('id="candidate-invitations"')[1].split("</table>")[0]

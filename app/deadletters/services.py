@@ -12,7 +12,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from app import clock
 from app.extensions import db
 from app.like import ESCAPE, contains
-from app.models import Campaign, Event, Message, MessageStatus, ProviderAccount, User
+from app.models import (
+    Campaign,
+    Event,
+    Invitation,
+    InvitationStatus,
+    Message,
+    MessageStatus,
+    ProviderAccount,
+    User,
+)
 from app.team.services import audit
 
 PAGE = 200
@@ -112,6 +121,21 @@ def discard(org_id: int, user: User, ids: list[int], reason: str) -> int:
     if not ids:
         raise DeadLetterError("Select the emails to discard.")
     chosen = _chosen(org_id, ids, None).scalar_subquery()
+    # an invitation that never reached the candidate stops here: its link (never received)
+    # closes, and no reminder goes out for it
+    unsent = select(Message.invitation_id).where(
+        Message.id.in_(chosen), Message.kind == "invitation", Message.invitation_id.is_not(None)
+    )
+    db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.org_id == org_id,
+            Invitation.id.in_(unsent.scalar_subquery()),
+            Invitation.status == InvitationStatus.PENDING,
+        )
+        .values(status=InvitationStatus.REVOKED, token_encrypted=None)
+        .execution_options(synchronize_session=False)
+    )
     _events(chosen, "discarded", {"by": user.name, "reason": reason})
     count = db.session.execute(
         update(Message)
