@@ -128,7 +128,10 @@ def test_one_provider_down_backs_off_then_lands_in_dead_letters_and_retries(
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "<strong>2</strong> failed emails match" in html
     assert "connection refused" in html and "retry scheduled via Relay" in html
-    assert post("/dead-letters/discard", {"ids": [messages[0].id]}).status_code == 400  # no reason
+    refused = post("/dead-letters/discard", {"ids": [messages[0].id]})  # no reason
+    assert refused.status_code == 400 and 'id="dl-reason-error" role="alert">' in refused.text
+    assert f'value="{messages[0].id}" id="dl-{messages[0].id}"' in refused.text
+    assert "checked" in refused.text.split(f'id="dl-{messages[0].id}"')[1].split(">")[0]  # kept
     for literal in ("%", "_"):  # typed characters, not wildcards
         found = client.get("/dead-letters", query_string={"error": literal}).text
         assert "No failed emails match these filters." in found, literal

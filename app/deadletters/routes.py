@@ -41,7 +41,9 @@ def _args(filters: svc.Filters) -> dict:
 
 @bp.get("/dead-letters")
 @role_required(Role.VIEWER)
-def index(status: int = 200, error: str | None = None) -> ResponseReturnValue:
+def index(
+    status: int = 200, error: str | None = None, reason_error: str | None = None
+) -> ResponseReturnValue:
     filters = _filters()
     query = svc.failed(current_org.id, filters)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
@@ -54,6 +56,9 @@ def index(status: int = 200, error: str | None = None) -> ResponseReturnValue:
         args=_args(filters),
         facets=svc.facets(current_org.id),
         error=error,
+        reason_error=reason_error,
+        checked=set(_ids()) if request.method == "POST" else set(),  # a refused post keeps them
+        reason=request.form.get("reason", "") if request.method == "POST" else "",
     ), status
 
 
@@ -75,7 +80,7 @@ def retry() -> ResponseReturnValue:
         count = svc.retry(current_org.id, current_user, ids, filters if everything else None)
     except svc.DeadLetterError as exc:
         return index(400, str(exc))
-    flash(f"{count} email(s) queued again.", "success")
+    flash(f"{count} email{'' if count == 1 else 's'} queued again.", "success")
     return redirect(url_for(".index", **_args(filters)))
 
 
@@ -86,6 +91,8 @@ def discard() -> ResponseReturnValue:
     try:
         count = svc.discard(current_org.id, current_user, _ids(), request.form.get("reason", ""))
     except svc.DeadLetterError as exc:
+        if _ids():  # the reason is what is missing: said at the reason
+            return index(400, reason_error=str(exc))
         return index(400, str(exc))
-    flash(f"{count} email(s) discarded.", "info")
+    flash(f"{count} email{'' if count == 1 else 's'} discarded.", "info")
     return redirect(url_for(".index", **_args(filters)))

@@ -81,7 +81,7 @@ def test_failover_dead_letters_and_unsubscribe(
     second_sink.start()  # the primary is back
     page.get_by_label("Select the email to late@example.com").check()
     page.get_by_role("button", name="Retry selected").click()
-    expect(page.get_by_text("1 email(s) queued again.")).to_be_visible()
+    expect(page.get_by_text("1 email queued again.")).to_be_visible()
     run_worker()
     page.reload()
     expect(page.get_by_text("No dead letters.")).to_be_visible()
