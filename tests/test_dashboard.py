@@ -77,6 +77,11 @@ def test_dashboard_filters_exports_and_isolates_orgs(busy_org, client, factories
     csv = client.get("/dashboard.csv").get_data(as_text=True)
     assert csv.splitlines()[0].startswith("campaign,sent,delivered")
     assert campaign.name in csv and "All campaigns and mail,4," in csv
+    assert csv.splitlines()[0].startswith(
+        "campaign,sent,delivered,bounced,opened,clicked,accepted,declined,complained"
+    )
+    one = client.get(f"/dashboard.csv?campaign={campaign.id}").get_data(as_text=True)
+    assert "Total for these filters,4," in one and "All campaigns and mail" not in one
     part = client.get("/dashboard", headers={"HX-Request": "true", "HX-Target": "dashboard"})
     assert part.get_data(as_text=True).lstrip().startswith('<div id="dashboard"')
 
@@ -160,3 +165,10 @@ def test_the_empty_overview_says_the_next_step(factories, client, login_as):
     stranger = factories.make_org("Other")  # another org's candidates change nothing here
     login_as(factories.make_user(stranger, Role.RECRUITER), stranger)
     assert "import them</a>, then" in client.get("/").get_data(as_text=True)
+
+
+def test_a_new_orgs_dashboard_says_nothing_was_sent_yet(factories, client, login_as):
+    org = factories.make_org("Fresh")
+    login_as(factories.make_user(org, Role.RECRUITER), org)
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Nothing sent yet" in page and 'href="/campaigns/new">Start a campaign' in page

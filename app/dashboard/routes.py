@@ -85,7 +85,11 @@ def index() -> ResponseReturnValue:
         )
     )
     seen = svc.overview(current_org.id, filters, zone, sort)
+    ever_sent = bool(seen.figures["sent"]) or bool(
+        db.session.scalar(select(exists().where(Campaign.org_id == current_org.id)))
+    )
     context = {
+        "ever_sent": ever_sent,
         "filters": filters,
         "figures": seen.figures,
         "series": seen.series,
@@ -114,9 +118,12 @@ def export() -> Response:
     rates = ("delivery", "bounce", "complaint", "open", "click", "accept", "decline")
     writer.writerow(
         ["campaign", "sent", "delivered", "bounced", "opened", "clicked", "accepted"]
+        + ["declined", "complained"]
         + [f"{r}_rate" for r in rates]
     )
-    for name, figures in [(n, f) for _, n, f in rows] + [("All campaigns and mail", total)]:
+    narrowed = filters.campaign_id or filters.template_id or filters.job_id
+    label = "Total for these filters" if narrowed else "All campaigns and mail"
+    for name, figures in [(n, f) for _, n, f in rows] + [(label, total)]:
         from app.candidates.importer import neutralise
 
         writer.writerow(
@@ -128,6 +135,8 @@ def export() -> Response:
                 figures.opens,
                 figures.clicks,
                 figures["accepted"],
+                figures["declined"],
+                figures["complained"],
             ]
             + [f"{figures.rates[r]:.4f}" if figures.rates[r] is not None else "" for r in rates]
         )
