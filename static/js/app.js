@@ -39,6 +39,26 @@
     }
   });
 
+  // "Select all" boxes: <input type="checkbox" data-select-all="ids"> checks every box of its
+  // form named "ids" (and shows mixed when only some are).
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.form) return;
+    var name = box.getAttribute("data-select-all");
+    if (name) {
+      box.form.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (b) {
+        b.checked = box.checked;
+      });
+      return;
+    }
+    var all = box.form.querySelector('input[data-select-all="' + box.name + '"]');
+    if (!all) return;
+    var boxes = box.form.querySelectorAll('input[type=checkbox][name="' + box.name + '"]');
+    var checked = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
+    all.checked = checked === boxes.length;
+    all.indeterminate = checked > 0 && checked < boxes.length;
+  });
+
   // Destructive forms ask first: <form data-confirm="Remove Tom from Acme?">.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
