@@ -82,6 +82,9 @@ def test_dashboard_filters_exports_and_isolates_orgs(busy_org, client, factories
     )
     one = client.get(f"/dashboard.csv?campaign={campaign.id}").get_data(as_text=True)
     assert "Total for these filters,4," in one and "All campaigns and mail" not in one
+    by_decline = client.get("/dashboard?sort=decline").get_data(as_text=True)
+    table = by_decline.split('id="campaign-table"')[1].split("</table>")[0]
+    assert 'aria-sort="descending"' in table and ">Declined" in table  # as templates have it
     part = client.get("/dashboard", headers={"HX-Request": "true", "HX-Target": "dashboard"})
     assert part.get_data(as_text=True).lstrip().startswith('<div id="dashboard"')
 

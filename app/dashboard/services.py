@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from app.extensions import db
 from app.models import COUNTERS, Campaign, EmailTemplate, Job
 
-SORTS = ("sent", "delivery", "bounce", "open", "click", "accept", "name")
+SORTS = ("sent", "delivery", "bounce", "open", "click", "accept", "decline", "name")
 
 
 @dataclass(frozen=True)

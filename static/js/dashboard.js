@@ -31,7 +31,10 @@
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         interaction: { mode: "index", intersect: false },
-        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+        scales: {
+          x: { title: { display: true, text: data.getAttribute("data-x-title") || "Day" } },
+          y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "Emails" } },
+        },
       },
     });
   }
