@@ -102,6 +102,7 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     timeline = client.get(f"/messages/{first.id}").get_data(as_text=True)
     crumbs = timeline.split('class="breadcrumb">')[1].split("</p>")[0]  # back to its campaign
     assert f'/campaigns/{campaign.id}">Spring round</a> / Email' in crumbs
+    assert '<a href="/campaigns/" aria-current="page">Campaigns</a>' in timeline  # the menu too
     assert progress.count('<span class="badge badge-accepted">accepted</span>') == 1  # the row
     assert "(all 2; each links to its email" in progress
     db.session.expire_all()
