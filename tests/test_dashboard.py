@@ -60,13 +60,16 @@ def test_dashboard_shows_rates_funnel_and_tables(busy_org, client):
 def test_dashboard_filters_exports_and_isolates_orgs(busy_org, client, factories):
     org, campaign = busy_org
     other = factories.make_org("Other")
-    factories.launch_campaign(other, 2, tag="x")
+    other_campaign = factories.launch_campaign(other, 2, tag="x")
     one = client.get(f"/dashboard?campaign={campaign.id}&sort=open").get_data(as_text=True)
     assert _kpi(one, "sent") == "4"
     empty = client.get("/dashboard?from=2001-01-01&to=2001-01-31").get_data(as_text=True)
     assert _kpi(empty, "sent") == "0" and "Nothing was sent in these dates" in empty
     for bad in ("from=yesterday", "to=2026-13-45", "campaign=²", "sort=drop", "job=99999999999"):
         assert client.get(f"/dashboard?{bad}").status_code == 200, bad
+    theirs = client.get(f"/dashboard?campaign={other_campaign.id}").get_data(as_text=True)
+    assert "The campaign asked for is not one of this organization" in theirs
+    assert _kpi(theirs, "sent") == "4"  # this org's figures, all of them: not the other's
     for far in ("to=9999-12-31", "from=9999-12-31", "to=0001-01-01", "from=0001-01-01"):
         for url in (f"/dashboard?{far}", f"/dashboard.csv?{far}"):
             assert client.get(url).status_code == 200, url  # (these were 500s)

@@ -16,7 +16,7 @@ from app import clock
 from app.dashboard import bp
 from app.dashboard import services as svc
 from app.extensions import db
-from app.models import Campaign, CampaignStatus, Role
+from app.models import Campaign, CampaignStatus, EmailTemplate, Job, Role
 from app.tenancy import current_org, role_required
 from app.tracking.rollups import freshness
 
@@ -56,12 +56,28 @@ def _filters() -> svc.Filters:
     return svc.Filters(
         start=start,
         end=end,
-        notes=tuple(notes),
-        campaign_id=_id("campaign"),
-        template_id=_id("template"),
-        job_id=_id("job"),
+        campaign_id=_known("campaign", Campaign, notes),
+        template_id=_known("template", EmailTemplate, notes),
+        job_id=_known("job", Job, notes),
         machines=request.args.get("machines") == "1",
+        notes=tuple(notes),
     )
+
+
+def _known(name: str, model, notes: list[str]) -> int | None:  # noqa: ANN001
+    """The id asked for, if this org has it; else every one, and the page says so."""
+    value = _id(name)
+    if value is None and request.args.get(name):
+        notes.append(f"The {name} asked for is not one of this organization's: all are shown.")
+    if value is None:
+        return None
+    found = db.session.scalar(
+        select(exists().where(model.id == value, model.org_id == current_org.id))
+    )
+    if not found:
+        notes.append(f"The {name} asked for is not one of this organization's: all are shown.")
+        return None
+    return value
 
 
 def _zone():  # noqa: ANN202
