@@ -33,16 +33,9 @@ BATCH = 1000
 
 
 def _template_for(org_id: int) -> EmailTemplate | None:
-    query = (
-        select(EmailTemplate)
-        .where(
-            EmailTemplate.org_id == org_id,
-            EmailTemplate.kind == TemplateKind.REMINDER,
-            EmailTemplate.deleted_at.is_(None),
-        )
-        .order_by(EmailTemplate.is_default.desc(), EmailTemplate.id)
-    )
-    return db.session.scalars(query).first()
+    from app.templates_editor.services import default_template
+
+    return default_template(org_id, TemplateKind.REMINDER)
 
 
 def _in_business_hours(zone: str | None, default: str) -> bool:

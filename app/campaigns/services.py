@@ -285,6 +285,17 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
     return written
 
 
+def revoke_open(org_id: int, *where: Any) -> int:
+    """Close the org's pending invitations matching `where`: their links stop working and no
+    reminder follows; the token's encrypted copy goes too (nothing will ever open again)."""
+    return db.session.execute(
+        update(Invitation)
+        .where(Invitation.org_id == org_id, Invitation.status == InvitationStatus.PENDING, *where)
+        .values(status=InvitationStatus.REVOKED, token_encrypted=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def supersede_older(campaign: Campaign) -> None:
     """Once this campaign's invitations go out, older pending ones for the same candidates and
     job stop working (run at send time, so a scheduled or cancelled campaign takes nothing)."""
@@ -479,15 +490,9 @@ def move_interview(org: Organization, campaign: Campaign, user: User, starts_at:
 def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses: list[str]) -> int:
     """Queue a transactional notice (rescheduled / cancelled) to every candidate whose
     invitation already went out, with their own data and link."""
-    template = db.session.scalars(
-        select(EmailTemplate)
-        .where(
-            EmailTemplate.org_id == org.id,
-            EmailTemplate.kind == kind,
-            EmailTemplate.deleted_at.is_(None),
-        )
-        .order_by(EmailTemplate.is_default.desc())
-    ).first()
+    from app.templates_editor.services import default_template
+
+    template = default_template(org.id, kind)
     if template is None:
         return 0
     originals = db.session.scalars(

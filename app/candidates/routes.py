@@ -336,20 +336,10 @@ def problems_csv(candidate_import_id: int) -> Response:
 @role_required(Role.RECRUITER)
 def revoke_invitations(candidate_id: int) -> ResponseReturnValue:
     """Revoke this candidate's open invitation links (every campaign)."""
-    from sqlalchemy import update
-
-    from app.models import Invitation
+    from app.campaigns.services import revoke_open
 
     person = get_for_org_or_404(Candidate, candidate_id)
-    revoked = db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.org_id == current_org.id,
-            Invitation.candidate_id == person.id,
-            Invitation.status == "pending",
-        )
-        .values(status="revoked", token_encrypted=None)
-    ).rowcount
+    revoked = revoke_open(current_org.id, Invitation.candidate_id == person.id)
     audit(current_org.id, current_user, "candidate.invitations_revoked", revoked=revoked)
     db.session.commit()
     flash(f"Revoked {revoked} open invitation link{'s' if revoked != 1 else ''}.", "info")

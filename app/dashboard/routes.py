@@ -66,18 +66,15 @@ def _filters() -> svc.Filters:
 
 def _known(name: str, model, notes: list[str]) -> int | None:  # noqa: ANN001
     """The id asked for, if this org has it; else every one, and the page says so."""
+    if not request.args.get(name):
+        return None
     value = _id(name)
-    if value is None and request.args.get(name):
-        notes.append(f"The {name} asked for is not one of this organization's: all are shown.")
-    if value is None:
-        return None
-    found = db.session.scalar(
+    if value is not None and db.session.scalar(
         select(exists().where(model.id == value, model.org_id == current_org.id))
-    )
-    if not found:
-        notes.append(f"The {name} asked for is not one of this organization's: all are shown.")
-        return None
-    return value
+    ):
+        return value
+    notes.append(f"The {name} asked for is not one of this organization's: all are shown.")
+    return None
 
 
 def _zone():  # noqa: ANN202

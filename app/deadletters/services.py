@@ -10,13 +10,13 @@ from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app import clock
+from app.campaigns.services import revoke_open
 from app.extensions import db
 from app.like import ESCAPE, contains
 from app.models import (
     Campaign,
     Event,
     Invitation,
-    InvitationStatus,
     Message,
     MessageStatus,
     ProviderAccount,
@@ -126,16 +126,7 @@ def discard(org_id: int, user: User, ids: list[int], reason: str) -> int:
     unsent = select(Message.invitation_id).where(
         Message.id.in_(chosen), Message.kind == "invitation", Message.invitation_id.is_not(None)
     )
-    db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.org_id == org_id,
-            Invitation.id.in_(unsent.scalar_subquery()),
-            Invitation.status == InvitationStatus.PENDING,
-        )
-        .values(status=InvitationStatus.REVOKED, token_encrypted=None)
-        .execution_options(synchronize_session=False)
-    )
+    revoke_open(org_id, Invitation.id.in_(unsent.scalar_subquery()))
     _events(chosen, "discarded", {"by": user.name, "reason": reason})
     count = db.session.execute(
         update(Message)

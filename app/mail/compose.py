@@ -80,7 +80,12 @@ class Brand:
     @property
     def on_primary(self) -> str:
         """White or near-black text on the primary colour, whichever reads better (WCAG)."""
-        return "#FFFFFF" if contrast(self.primary_color, "#FFFFFF") >= 4.5 else "#111111"
+        return text_on(self.primary_color)
+
+
+def text_on(colour: str) -> str:
+    """White or near-black text on a #RRGGBB background, whichever reads better (WCAG)."""
+    return "#FFFFFF" if contrast(colour, "#FFFFFF") >= 4.5 else "#111111"
 
 
 def _luminance(hex_color: str) -> float:

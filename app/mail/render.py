@@ -47,9 +47,13 @@ def builtin_subject(key: str, context: dict[str, Any]) -> str | None:
     if key not in BUILTIN_SUBJECTS:
         return None
     try:
-        subject = render_bounded(compile_source(_subject_env, BUILTIN_SUBJECTS[key]), context)
+        return _subject(key, context)
     except TemplateProblem:
         return None
+
+
+def _subject(key: str, context: dict[str, Any]) -> str:
+    subject = render_bounded(compile_source(_subject_env, BUILTIN_SUBJECTS[key]), context)
     return " ".join(subject.split())[:200]
 
 
@@ -57,7 +61,7 @@ def render_builtin(key: str, context: dict[str, Any]) -> Rendered:
     """Render one of Herald's built-in system mails with plain-dict context."""
     if key not in BUILTIN_SUBJECTS:
         raise RenderError(f"There is no built-in email template called {key!r}.")
-    subject = render_bounded(compile_source(_subject_env, BUILTIN_SUBJECTS[key]), context)
+    subject = _subject(key, context)
     html = render_bounded(_env.get_template(f"{key}.html"), context)
     text = render_bounded(_env.get_template(f"{key}.txt"), context)
-    return Rendered(subject=" ".join(subject.split())[:200], html=html, text=text)
+    return Rendered(subject=subject, html=html, text=text)

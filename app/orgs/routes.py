@@ -14,7 +14,7 @@ from app.orgs import branding as branding_rules
 from app.orgs.forms import BrandingForm, OrgForm, RemindersForm, SendingForm, SwitchForm
 from app.security import PREVIEW_CSP
 from app.team.services import audit
-from app.tenancy import current_org, role_required, scoped, user_memberships
+from app.tenancy import current_org, role_required, user_memberships
 
 
 @bp.route("/orgs/new", methods=["GET", "POST"])
@@ -182,9 +182,9 @@ def _branding_preview(form: BrandingForm) -> str | None:
 
     from app.mail.compose import render_authored
     from app.mail.sandbox import TemplateProblem
-    from app.models import EmailTemplate, TemplateKind
+    from app.models import TemplateKind
     from app.templates_editor.defaults import DEFAULTS
-    from app.templates_editor.services import brand_for, preview_context
+    from app.templates_editor.services import brand_for, default_template, preview_context
 
     brand = brand_for(current_org)
     changes = {
@@ -198,12 +198,7 @@ def _branding_preview(form: BrandingForm) -> str | None:
     if form.remove_logo.data:
         changes["logo_url"] = None
     brand = replace(brand, **changes)
-    template = db.session.scalar(
-        scoped(EmailTemplate)
-        .where(EmailTemplate.kind == TemplateKind.INVITATION, EmailTemplate.deleted_at.is_(None))
-        .order_by(EmailTemplate.is_default.desc(), EmailTemplate.id)
-        .limit(1)
-    )
+    template = default_template(current_org.id, TemplateKind.INVITATION)
     version = template.current_version if template is not None else None
     _, subject, html = DEFAULTS[TemplateKind.INVITATION]
     text = None

@@ -32,6 +32,7 @@ from app.models import (
 from app.public import bp
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
+from app.templates_editor.services import brand_for
 from app.tenancy import ALL_ORGS
 
 UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
@@ -86,8 +87,6 @@ def _invitation(token: str) -> Invitation | None:
 def _page(invitation: Invitation, status: int = 200, note: str | None = None):  # noqa: ANN202
     org = db.session.get(Organization, invitation.org_id)
     campaign = _row(Campaign, invitation.campaign_id)
-    from app.templates_editor.services import brand_for
-
     return render_template(
         "public/invitation.html",
         invitation=invitation,
@@ -196,17 +195,9 @@ def _bad_unsubscribe_link() -> ResponseReturnValue:
     return render_template("public/unsubscribe_invalid.html"), 400
 
 
-def _brand(org: Organization):  # noqa: ANN202
-    from app.templates_editor.services import brand_for
-
-    return brand_for(org)
-
-
 def _unsubscribe_page(
     target: dict, token: str, note: str | None = None, error: str | None = None
 ) -> ResponseReturnValue:
-    from app.templates_editor.services import brand_for
-
     org = target["org"]
     email = normalise(str(target["e"]))
     current = db.session.scalar(
@@ -271,7 +262,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     return render_template(
         "public/unsubscribed.html",
         org=target["org"],
-        brand=_brand(target["org"]),
+        brand=brand_for(target["org"]),
         scope="all",
         token=token,
     ), 200
@@ -317,7 +308,7 @@ def unsubscribe_preferences(token: str) -> ResponseReturnValue:
     return render_template(
         "public/unsubscribed.html",
         org=target["org"],
-        brand=_brand(target["org"]),
+        brand=brand_for(target["org"]),
         scope=scope,
         token=token,
     )
@@ -330,13 +321,13 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 def brand_css() -> ResponseReturnValue:
     """The organization's colour on its candidate pages (the CSP allows no inline style): the
     colour is the URL's only input, so the sheet is cached for good and names no org."""
-    from app.mail.compose import contrast
+    from app.mail.compose import contrast, text_on
 
     colour = request.args.get("c", "")
     if len(colour) != 6 or not set(colour) <= _HEX:
         abort(400, description="A colour is six hexadecimal digits.")
     primary = "#" + colour.lower()
-    on = "#ffffff" if contrast(primary, "#FFFFFF") >= 4.5 else "#111111"
+    on = text_on(primary).lower()
     text = primary  # links and outlines on white: darkened until they read (4.5:1)
     while contrast(text, "#FFFFFF") < 4.5:
         text = _darker(text)

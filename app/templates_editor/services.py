@@ -57,6 +57,21 @@ class TemplateInUse(Exception):
     """The template is pinned by mail that has not gone out yet."""
 
 
+def default_template(org_id: int, kind: TemplateKind) -> EmailTemplate | None:
+    """The org's template of this kind that mail of the kind uses: its default, else its
+    oldest; None when it has none."""
+    return db.session.scalars(
+        select(EmailTemplate)
+        .where(
+            EmailTemplate.org_id == org_id,
+            EmailTemplate.kind == kind,
+            EmailTemplate.deleted_at.is_(None),
+        )
+        .order_by(EmailTemplate.is_default.desc(), EmailTemplate.id)
+        .limit(1)
+    ).first()
+
+
 def brand_for(org: Organization) -> Brand:
     """The org's branding as the base layout needs it."""
     base = current_app.config["PUBLIC_BASE_URL"]
