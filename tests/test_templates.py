@@ -335,6 +335,47 @@ def test_test_send_uses_branding_and_arrives(admin, post, sink, run_worker):
     assert "Interview invitation: Senior Data Engineer at Acme" in raw
 
 
+def _parts(raw: bytes) -> tuple[str, str, str]:
+    """Subject, HTML and text of a mail as the sink received it."""
+    from email import message_from_bytes, policy
+
+    mail = message_from_bytes(raw, policy=policy.default)
+    parts = {p.get_content_type(): p for p in mail.walk()}
+    text = parts["text/plain"].get_content().replace("\r\n", "\n")
+    return mail["Subject"], parts["text/html"].get_content(), text
+
+
+def test_footer_keeps_the_address_lines_and_names_the_org_once(admin, post, sink, run_worker):
+    address = "Acme Talent Ltd\n120 Harbour Street, Suite 4\r\nBoston, MA <02110>"
+    post("/settings/branding", {**BRANDING, "postal_address": address})
+    template = _template(admin)
+    post(f"/templates/{template.id}/test")
+    run_worker()
+    _, html, text = _parts(sink.messages[0]["data"])
+    lines = "Acme Talent Ltd<br>120 Harbour Street, Suite 4<br>Boston, MA &lt;02110&gt;</p>"
+    assert lines in html and "Acme ·" not in html  # escaped, one line each, the name once
+    assert "Acme Talent Ltd\n120 Harbour Street, Suite 4\nBoston, MA <02110>" in text
+    brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, "1 Market St\nSpringfield")
+    authored = render_authored(
+        subject="Hi", html="<p>Hi</p>", text="Hi", brand=brand, context={}, bulk=False
+    )
+    assert "Acme<br>1 Market St<br>Springfield</p>" in authored.html
+    assert authored.text.endswith("-- \n1 Market St\nSpringfield\n")
+
+
+def test_a_test_send_is_marked_and_left_out_of_the_figures(admin, client, post, sink, run_worker):
+    from app.tracking import rollups
+
+    template = _template(admin)
+    post(f"/templates/{template.id}/test")
+    run_worker()
+    subject, _, _ = _parts(sink.messages[0]["data"])
+    assert subject == "[Test] Interview invitation: Senior Data Engineer at Acme"
+    rollups.flush()
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert re.search(r'id="kpi-sent">([^<]+)<', html).group(1) == "0"
+
+
 def _png(width: int = 2, height: int = 2) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (

@@ -15,7 +15,7 @@ from app.mail import links, rows
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
-from app.models import Message, Organization, TemplateKind, TemplateVersion
+from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, TemplateVersion
 from app.providers import OutgoingMessage
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -44,6 +44,8 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
         context=context,
         bulk=TemplateKind(version.template.kind).is_bulk,
     )
+    if message.kind == TEMPLATE_TEST:  # a test is never mistaken for the real mail
+        rendered = replace(rendered, subject=f"[Test] {rendered.subject}")
     return rendered, org, unsubscribe
 
 

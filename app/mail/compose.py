@@ -82,6 +82,19 @@ class Brand:
         """White or near-black text on the primary colour, whichever reads better (WCAG)."""
         return text_on(self.primary_color)
 
+    @property
+    def address_lines(self) -> list[str]:
+        """The postal address line by line, as the org typed it (the footer breaks there too)."""
+        return [line.strip() for line in (self.postal_address or "").splitlines() if line.strip()]
+
+    @property
+    def footer_lines(self) -> list[str]:
+        """The org's name, then its address; the name only once when the address starts with it."""
+        lines = self.address_lines
+        if lines and lines[0].casefold().startswith(self.name.strip().casefold()):
+            return lines
+        return [self.name, *lines]
+
 
 def text_on(colour: str) -> str:
     """White or near-black text on a #RRGGBB background, whichever reads better (WCAG)."""
@@ -227,7 +240,7 @@ def render_authored(
     page = _inliner.inline(page)
     if text and text.strip():
         footer = "\n".join(
-            x for x in (brand.postal_address, unsubscribe and f"Unsubscribe: {unsubscribe}") if x
+            [*brand.address_lines, *([f"Unsubscribe: {unsubscribe}"] if unsubscribe else [])]
         )
         plain = render_bounded(_compiled("text", text), ctx).strip() + "\n\n-- \n" + footer + "\n"
     else:

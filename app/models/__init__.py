@@ -10,7 +10,7 @@ from app.models.campaign import (
     Suppression,
 )
 from app.models.candidate import Candidate, CandidateImport, CandidateImportProblem, Job
-from app.models.message import Event, Message, MessageStatus
+from app.models.message import TEMPLATE_TEST, Event, Message, MessageStatus
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
@@ -37,6 +37,7 @@ __all__ = [
     "Membership",
     "Message",
     "MessageStatus",
+    "TEMPLATE_TEST",
     "Organization",
     "ProviderAccount",
     "COUNTERS",

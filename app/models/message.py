@@ -37,6 +37,10 @@ class MessageStatus(StrEnum):
     DISCARDED = "discarded"  # failed, then set aside by a person with a reason
 
 
+# "Send test to me" from the template editor: marked [Test] and left out of every figure.
+TEMPLATE_TEST = "template_test"
+
+
 class Message(TenantMixin, TimestampMixin, db.Model):
     """One email to one recipient. PostgreSQL is the truth; RQ jobs carry only its id."""
 

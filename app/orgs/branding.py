@@ -185,7 +185,8 @@ def update(
     org.sender_name = (values.get("sender_name") or "").strip() or None
     org.sender_email, org.reply_to = sender, reply_to
     org.footer_text = (values.get("footer_text") or "").strip() or None
-    org.postal_address = " ".join((values.get("postal_address") or "").split()) or None
+    lines = (" ".join(line.split()) for line in (values.get("postal_address") or "").splitlines())
+    org.postal_address = "\n".join(line for line in lines if line) or None
     if key:
         org.logo_key = key
     elif remove_logo:

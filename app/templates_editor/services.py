@@ -19,6 +19,7 @@ from app.mail.outbox import queue_message
 from app.mail.render import Rendered
 from app.mail.sandbox import TemplateProblem
 from app.models import (
+    TEMPLATE_TEST,
     EmailTemplate,
     Message,
     MessageStatus,
@@ -346,7 +347,7 @@ def send_test(
     context["candidate"]["custom"] = dict(context["candidate"]["custom"])
     message = queue_message(
         org_id=org.id,
-        kind="template_test",
+        kind=TEMPLATE_TEST,
         template="version",
         to_email=user.email,
         to_name=user.name,

@@ -16,11 +16,11 @@ from sqlalchemy import text
 
 from app import clock
 from app.extensions import db
-from app.models import COUNTERS
+from app.models import COUNTERS, TEMPLATE_TEST
 
 # Only mail made from the org's own templates (invitations, reminders, notices to candidates)
 # is counted: Herald's built-in mail to the team (a candidate's answer, invites, resets, test
-# mail) would skew the candidates' rates.
+# mail) and a template's test sends to the team would skew the candidates' rates.
 NAME = "events"
 BATCH = 50_000
 BUCKET = "to_timestamp(floor(extract(epoch from {e}.created_at) / 900) * 900)"
@@ -67,7 +67,8 @@ _APPLY = text(
     SELECT e.org_id, {BUCKET.format(e="e")}, coalesce(m.campaign_id, 0),
            coalesce(tv.template_id, 0), coalesce(c.job_id, 0), {_COUNTS}
     {_DIMENSIONS}
-    WHERE e.id > :lo AND e.id <= :hi AND m.template = 'version' AND e.type IN {TYPES} {{org}}
+    WHERE e.id > :lo AND e.id <= :hi AND m.template = 'version' AND m.kind <> '{TEMPLATE_TEST}'
+      AND e.type IN {TYPES} {{org}}
     GROUP BY 1, 2, 3, 4, 5
     ON CONFLICT (org_id, bucket, campaign_id, template_id, job_id) DO UPDATE SET {_UPSERT}
     """.replace("{org}", "")
@@ -88,7 +89,7 @@ _CORRECT = text(
     LEFT JOIN template_versions tv ON tv.id = m.template_version_id
     LEFT JOIN campaigns c ON c.id = m.campaign_id
     WHERE e.id > :lo AND e.id <= :hi AND e.type = 'reclassified' AND o.id <= :applied
-      AND m.template = 'version'
+      AND m.template = 'version' AND m.kind <> '{TEMPLATE_TEST}'
     GROUP BY 1, 2, 3, 4, 5
     ON CONFLICT (org_id, bucket, campaign_id, template_id, job_id) DO UPDATE SET {_UPSERT}
     """
