@@ -47,6 +47,12 @@ def test_signup_bad_input_gets_clear_messages_and_400(client, ctx, post, factori
         assert message in response.get_data(as_text=True), change
     assert db.session.scalars(select(User)).all()[0].email == "taken@example.com"
     assert len(db.session.scalars(select(User)).all()) == 1
+    bad = {"org_name": "", "name": "", "email": "not-an-email", "password": "short"}
+    page = post("/signup", bad).get_data(as_text=True)  # every problem at once, each at its field
+    for name in bad:
+        assert f'id="{name}-error"' in page, name
+    taken = post("/signup", {**SIGNUP, "email": "taken@example.com", "password": "x"}).text
+    assert "already exists" in taken and 'id="password-error"' in taken
 
 
 def test_form_without_csrf_token_is_refused(client, ctx):

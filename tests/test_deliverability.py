@@ -65,6 +65,11 @@ def test_test_connection_reports_success_and_refusal(admin, client, post, factor
     assert "Connected." in ok.text and "logged in" not in ok.text  # no login was asked for
     refused = post(f"/settings/providers/{bad.id}/test", headers={"HX-Request": "true"})
     assert "connection refused" in refused.get_data(as_text=True)
+    badge = f'<span id="badge-{bad.id}" hx-swap-oob="true"><span class="badge badge-breaker-open"'
+    assert badge in refused.text and "test failed</span>" in refused.text  # no longer "up"
+    page = client.get("/settings/providers").text
+    assert f'<span id="badge-{bad.id}"><span class="badge badge-breaker-open"' in page
+    assert f'<span id="badge-{good.id}"><span class="badge badge-breaker-closed"' in page
 
 
 def test_provider_input_is_checked(admin, app, post, monkeypatch):

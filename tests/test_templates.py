@@ -411,6 +411,7 @@ def test_logo_upload_is_validated_stored_and_cached(admin, client, post):
         content_type="multipart/form-data",
     )
     assert big.status_code == 400 and "The logo is over 512 KB." in big.get_data(as_text=True)
+    assert big.text.count("Emails show it 40 px high and at most 220 px wide") == 2  # help, error
     ok = post(
         "/settings/branding",
         {**BRANDING, "logo": (io.BytesIO(_png()), "logo.png")},

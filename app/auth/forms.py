@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length
+from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
-from app.auth.services import MIN_PASSWORD
+from app.auth.services import MIN_PASSWORD, AccountError, find_user, normalize_email
 
 _password = [
     InputRequired("Choose a password."),
@@ -21,6 +21,15 @@ class SignupForm(FlaskForm):
     name = StringField("Your name", [InputRequired("Tell us your name."), Length(max=120)])
     email = EmailField("Work email", [InputRequired("Enter your email address."), Length(max=254)])
     password = PasswordField("Password", _password)
+
+    def validate_email(self, field: EmailField) -> None:
+        """Checked with the other fields, so one submit shows every field's problem."""
+        try:
+            email = normalize_email(field.data or "")
+        except AccountError as exc:
+            raise ValidationError(str(exc)) from exc
+        if find_user(email):
+            raise ValidationError("An account with this email already exists. Log in instead.")
 
 
 class LoginForm(FlaskForm):

@@ -93,12 +93,16 @@ def change_provider(provider_account_id: int, action: str) -> ResponseReturnValu
 @bp.post("/settings/providers/<int:provider_account_id>/test")
 @role_required(Role.ADMIN)
 def test_provider(provider_account_id: int) -> ResponseReturnValue:
-    """Test the connection; HTMX swaps in the result line, a plain POST reloads the page."""
+    """Test the connection; HTMX swaps in the result line and the badge, a plain POST reloads
+    the page."""
     account = get_for_org_or_404(ProviderAccount, provider_account_id)
     svc.test_connection(account)
     db.session.commit()
-    if request.headers.get("HX-Request"):
-        return render_template("deliverability/_check.html", account=account)
+    if request.headers.get("HX-Request"):  # the result line, and the badge beside the name
+        state = breaker().state(account.key)
+        return render_template("deliverability/_check.html", account=account) + render_template(
+            "deliverability/_badge.html", account=account, state=state, oob=True
+        )
     return redirect(url_for(".providers"))
 
 

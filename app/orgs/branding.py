@@ -15,6 +15,8 @@ from app.models import Organization, User
 from app.team.services import audit
 
 MAX_LOGO_BYTES = 512 * 1024
+# How the email layout shows a logo (height 40px, max-width 220px): said by the help and the error.
+LOGO_SHOWN = "Emails show it 40 px high and at most 220 px wide, so about 440 × 80 px is plenty."
 COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 KEY = re.compile(r"^\d+-[0-9a-f]{20}\.(png|jpg|svg)$")
 TYPES = {"png": "image/png", "jpg": "image/jpeg", "svg": "image/svg+xml"}
@@ -126,9 +128,7 @@ def store_logo(org: Organization, data: bytes) -> str:
     if not data:
         raise BrandingError("The logo file is empty.")
     if len(data) > MAX_LOGO_BYTES:
-        raise BrandingError(
-            "The logo is over 512 KB. Use a smaller image: it shows at most 220 × 48 pixels."
-        )
+        raise BrandingError(f"The logo is over 512 KB. Use a smaller image. {LOGO_SHOWN}")
     kind = _kind(data)
     if kind == "svg":
         data = sanitize_svg(data)

@@ -162,7 +162,11 @@ def branding() -> ResponseReturnValue:
             return redirect(url_for("orgs.branding"))
     status = 400 if request.method == "POST" else 200
     body = render_template(
-        "orgs/branding.html", form=form, error=error, preview=_branding_preview(form)
+        "orgs/branding.html",
+        form=form,
+        error=error,
+        preview=_branding_preview(form),
+        logo_shown=branding_rules.LOGO_SHOWN,
     )
     return body, status, {"Content-Security-Policy": PREVIEW_CSP}  # (the preview's styles)
 
