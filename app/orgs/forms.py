@@ -7,9 +7,11 @@ from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from markupsafe import Markup
+from wtforms import BooleanField, Field, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
+from wtforms.widgets import TextInput
 
 ZONE_TAB = Path("/usr/share/zoneinfo/zone.tab")
 
@@ -30,16 +32,54 @@ def _offered_zones() -> list[str]:
 TIMEZONES = _offered_zones()
 
 
+class ZoneInput(TextInput):
+    """A text input whose suggestions are the zones (a <datalist>): typing part of a name, such
+    as a city, finds it among some 420, and assistive tech reads it as a combobox."""
+
+    def __call__(self, field: Field, **kwargs: object) -> Markup:
+        kwargs.setdefault("list", f"{field.id}-zones")
+        kwargs.setdefault("autocomplete", "off")
+        kwargs.setdefault("spellcheck", "false")
+        options = Markup("").join(Markup('<option value="{}">').format(z) for z in TIMEZONES)
+        datalist = Markup('<datalist id="{}-zones">{}</datalist>').format(field.id, options)
+        return super().__call__(field, **kwargs) + datalist
+
+
+def find_zone(typed: str | None, zones: list[str]) -> str:
+    """The zone meant by what was typed: its exact name (any case), or the one zone whose name
+    contains it (Paris, new york); ValidationError saying why otherwise."""
+    wanted = "_".join((typed or "").split()).casefold()
+    found = [z for z in zones if z.casefold() == wanted] or [
+        z for z in zones if wanted and wanted in z.casefold()
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        some = ", ".join(found[:3])
+        raise ValidationError(f"“{typed}” fits {len(found)} time zones ({some}…): pick one.")
+    raise ValidationError(f"“{typed}” is not a time zone. Type a city, like Paris, and pick one.")
+
+
 class OrgForm(FlaskForm):
     name = StringField(
         "Organization name", [InputRequired("Name your organization."), Length(max=120)]
     )
-    timezone = SelectField("Default time zone", choices=TIMEZONES, default="UTC")
+    timezone = StringField(
+        "Default time zone",
+        [InputRequired("Pick a time zone."), Length(max=64)],
+        default="UTC",
+        widget=ZoneInput(),
+    )
+    zones = TIMEZONES
 
     def keep_zone(self, current: str | None) -> None:
         """An org already on a zone the list leaves out (an alias chosen before) keeps it."""
         if current and current not in TIMEZONES and current in available_timezones():
-            self.timezone.choices = sorted([*TIMEZONES, current])
+            self.zones = sorted([*TIMEZONES, current])
+
+    def validate_timezone(self, field: StringField) -> None:
+        """Only a zone from the list (or the org's own), whatever the browser let through."""
+        field.data = find_zone(field.data, self.zones)
 
 
 class SendingForm(FlaskForm):
