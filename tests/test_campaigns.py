@@ -540,3 +540,17 @@ def test_review_warns_when_the_org_has_no_postal_address(setup, client, post):
     db.session.commit()
     review = client.get(f"/campaigns/{campaign.id}").text
     assert "without your postal address" in review and "Ask an admin" in review  # a recruiter
+
+
+def test_progress_says_the_rate_and_the_time_left(ctx, factories, login_as, client):
+    org = factories.make_org()
+    campaign = factories.launch_campaign(org, 3)
+    org.send_rate_per_minute = 2
+    db.session.commit()
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    page = client.get(f"/campaigns/{campaign.id}", headers={"HX-Request": "true"}).text
+    assert "0 of 3 handled. Sending at up to 2 a minute (this organization's rate)" in page
+    assert "about 2 minutes left." in page
+    login_as(factories.make_user(org, Role.ADMIN), org)
+    page = client.get(f"/campaigns/{campaign.id}").text
+    assert 'rate, set in <a href="/settings">Settings</a>), about 2 minutes left.' in page

@@ -172,6 +172,10 @@ def new() -> ResponseReturnValue:
     ), status
 
 
+def _progress(campaign: Campaign) -> dict[str, int]:
+    return services.progress(campaign, current_org.send_rate_per_minute)
+
+
 @bp.get("/<int:campaign_id>")
 @role_required(Role.VIEWER)
 def show(campaign_id: int) -> ResponseReturnValue:
@@ -182,11 +186,11 @@ def show(campaign_id: int) -> ResponseReturnValue:
         if was and was != campaign.status:  # sent, paused, started: the header and buttons too
             return "", 204, {"HX-Refresh": "true"}
         return render_template(
-            "campaigns/_progress.html", campaign=campaign, progress=services.progress(campaign)
+            "campaigns/_progress.html", campaign=campaign, progress=_progress(campaign)
         )
     context = {
         "campaign": campaign,
-        "progress": services.progress(campaign),
+        "progress": _progress(campaign),
         "can_send": current_role().at_least(Role.RECRUITER),
         "form": LaunchForm(),
     }

@@ -567,8 +567,9 @@ def resend_failed(org: Organization, campaign: Campaign, user: User) -> int:
         raise CampaignError("No failed emails to resend.") from exc
 
 
-def progress(campaign: Campaign) -> dict[str, int]:
-    """Message statuses and invitation answers for the progress view."""
+def progress(campaign: Campaign, per_minute: int) -> dict[str, int]:
+    """Message statuses and invitation answers for the progress view, and the minutes left at
+    the org's rate (`per_minute`), which is what paces a healthy campaign."""
     messages = Counter(
         dict(
             db.session.execute(
@@ -603,6 +604,7 @@ def progress(campaign: Campaign) -> dict[str, int]:
         "accepted": answers["accepted"],
         "declined": answers["declined"],
         "pending": answers["pending"],
+        "minutes_left": -(-queued // max(1, per_minute)),
     }
 
 
