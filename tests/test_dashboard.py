@@ -178,3 +178,26 @@ def test_a_new_orgs_dashboard_says_nothing_was_sent_yet(factories, client, login
     login_as(factories.make_user(org, Role.RECRUITER), org)
     page = client.get("/dashboard").get_data(as_text=True)
     assert "Nothing sent yet" in page and 'href="/campaigns/new">Start a campaign' in page
+
+
+def _emails(html: str) -> list[str]:
+    return re.findall(r"<br><span class=\"muted small\">(p\d+@example\.com)</span>", html)
+
+
+def test_overview_pages_through_every_email(factories, login_as, client):
+    org = factories.make_org()
+    for n in range(30):
+        factories.make_message(org, to_email=f"p{n}@example.com")
+    login_as(factories.make_user(org, Role.VIEWER), org)
+    first = client.get("/").text
+    assert _emails(first) == [f"p{n}@example.com" for n in range(29, 4, -1)]
+    assert 'aria-label="Recent emails pages"' in first and "Newer" not in first
+    older = re.search(r'href="(/\?before=\d+)" rel="next">Older', first).group(1)
+    second = client.get(older).text
+    assert _emails(second) == [f"p{n}@example.com" for n in range(4, -1, -1)]
+    assert f'hx-get="/messages?{older[2:]}"' in second  # the poll keeps the page
+    assert "Older →" not in second
+    newer = re.search(r'href="(/\?after=\d+)" rel="prev">← Newer', second).group(1)
+    assert _emails(client.get(newer).text) == _emails(first)  # back to the newest 25
+    for odd in ("before=abc", "after=99999999999999999999999", "before=0"):
+        assert client.get(f"/?{odd}").status_code == 200, odd

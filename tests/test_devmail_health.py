@@ -22,6 +22,28 @@ def _send(port: int, subject: str, html: str) -> None:
         smtp.send_message(msg)
 
 
+def test_mailbox_pages_through_every_mail(app, client, factories, login_as, tmp_path):
+    import re
+
+    raw = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Mail {n}\r\n\r\nHi\r\n"
+    for n in range(55):
+        store.save(str(tmp_path), raw.replace(b"{n}", str(n).encode()), "a@x", ["b@x"])
+    org = factories.make_org()
+    login_as(factories.make_user(org), org)
+    app.config["DEVMAIL_DIR"], old = str(tmp_path), app.config["DEVMAIL_DIR"]
+    try:
+        first = client.get("/dev/mail/").text
+        assert "Mail 54<" in first and "Mail 5<" in first and "Mail 4<" not in first
+        assert 'aria-label="Dev mailbox pages"' in first and "Newer" not in first
+        older = re.search(r'href="(/dev/mail/\?before=[\w-]+)" rel="next">Older', first).group(1)
+        second = client.get(older).text
+        assert "Mail 4<" in second and "Mail 0<" in second and "Mail 5<" not in second
+        newer = re.search(r'href="(/dev/mail/\?after=[\w-]+)" rel="prev">', second).group(1)
+        assert "Mail 54<" in client.get(newer).text and "Older →" not in second
+    finally:
+        app.config["DEVMAIL_DIR"] = old
+
+
 def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_path):
     port = _free_port()
     controller = start_sink(str(tmp_path), port=port)
@@ -29,7 +51,7 @@ def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_pat
         _send(port, "Hello sink", "<!DOCTYPE html><p>Hi <script>alert(1)</script></p>")
     finally:
         controller.stop()
-    [mail] = store.list_mails(str(tmp_path))
+    [mail] = store.list_mails(str(tmp_path)).mails
     assert mail.subject == "Hello sink" and mail.envelope_to == ["b@example.com"]
 
     org = factories.make_org()

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import login_required
 
 from app.devmail import bp, store
@@ -25,9 +34,13 @@ def only_when_enabled() -> None:
 @bp.get("/")
 @login_required
 def index() -> str:
-    """Every mail the sink received, newest first."""
-    mails = store.list_mails(current_app.config["DEVMAIL_DIR"])
-    return render_template("devmail/index.html", mails=mails)
+    """Every mail the sink received, newest first, a page at a time (Newer/Older)."""
+    page = store.list_mails(
+        current_app.config["DEVMAIL_DIR"],
+        before=request.args.get("before", "")[:60] or None,
+        after=request.args.get("after", "")[:60] or None,
+    )
+    return render_template("devmail/index.html", mails=page.mails, page=page)
 
 
 @bp.get("/<mail_key>")

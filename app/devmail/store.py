@@ -82,13 +82,37 @@ def _parse(folder: Path, key: str, full: bool) -> StoredMail:
     return mail
 
 
-def list_mails(directory: str, limit: int = 200) -> list[StoredMail]:
-    """Newest first."""
+@dataclass
+class MailPage:
+    """One page of the mailbox, newest first, and the keys its Newer/Older links start from."""
+
+    mails: list[StoredMail]
+    newer: str | None = None  # ?after=: the page just newer than this one
+    older: str | None = None  # ?before=: the page just older
+
+
+def list_mails(
+    directory: str, before: str | None = None, after: str | None = None, size: int = 50
+) -> MailPage:
+    """Newest first, a page of `size` mails older than `before` or newer than `after` (keys,
+    which sort by arrival; a stale or odd one just lands on the nearest page)."""
     folder = Path(directory)
     if not folder.is_dir():
-        return []
+        return MailPage([])
     keys = sorted((p.stem for p in folder.glob("*.eml") if KEY.match(p.stem)), reverse=True)
-    return [_parse(folder, key, full=False) for key in keys[:limit]]
+    start = 0
+    if after:
+        start = max(0, sum(key > after for key in keys) - size)
+    elif before:
+        start = sum(key >= before for key in keys)
+    shown = keys[start : start + size]
+    if not shown:  # past the end (emptied meanwhile): the newest page
+        start, shown = 0, keys[:size]
+    return MailPage(
+        [_parse(folder, key, full=False) for key in shown],
+        newer=shown[0] if start and shown else None,
+        older=shown[-1] if shown and start + size < len(keys) else None,
+    )
 
 
 def get_mail(directory: str, key: str) -> StoredMail | None:

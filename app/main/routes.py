@@ -15,8 +15,14 @@ from app.tenancy import current_org, get_for_org_or_404, role_required, scoped
 ACTIVE = (MessageStatus.QUEUED, MessageStatus.SENDING)
 
 
-def _recent() -> list[Message]:
-    return db.session.scalars(scoped(Message).order_by(Message.id.desc()).limit(25)).all()
+def _recent() -> services.RecentPage:
+    """The page of emails the Newer/Older links (and the poll) ask for."""
+    return services.recent(current_org.id, _cursor("before"), _cursor("after"))
+
+
+def _cursor(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isascii() and value.isdecimal() and len(value) < 19 else None
 
 
 @bp.get("/")
@@ -29,12 +35,13 @@ def home() -> ResponseReturnValue:
 
 @role_required(Role.VIEWER)
 def _overview() -> ResponseReturnValue:
-    messages = _recent()
+    page = _recent()
     return render_template(
         "main/home.html",
-        messages=messages,
-        polling=any(m.status in ACTIVE for m in messages),
-        has_candidates=_has_candidates(messages),
+        messages=page.messages,
+        page=page,
+        polling=any(m.status in ACTIVE for m in page.messages),
+        has_candidates=_has_candidates(page.messages),
     )
 
 
@@ -51,11 +58,15 @@ def _has_candidates(messages: list[Message]) -> bool:
 @role_required(Role.VIEWER)
 def messages() -> ResponseReturnValue:
     """The recent-messages table (HTMX polls it while anything is in flight)."""
-    messages = _recent()
-    polling = any(m.status in ACTIVE for m in messages)
+    page = _recent()
+    polling = any(m.status in ACTIVE for m in page.messages)
     template = "main/_messages.html" if htmx else "main/home.html"
     return render_template(
-        template, messages=messages, polling=polling, has_candidates=_has_candidates(messages)
+        template,
+        messages=page.messages,
+        page=page,
+        polling=polling,
+        has_candidates=_has_candidates(page.messages),
     )
 
 

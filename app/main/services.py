@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from app import clock
 from app.extensions import db
@@ -28,6 +31,42 @@ def send_test_email(org: Organization, user: User) -> Message:
     )
     db.session.commit()
     return message
+
+
+PAGE = 25
+
+
+@dataclass
+class RecentPage:
+    """One page of the Overview's emails, newest first, and the ids its links start from."""
+
+    messages: list[Message]
+    newer: int | None = None  # ?after=: the page just newer than this one
+    older: int | None = None  # ?before=: the page just older
+
+
+def recent(
+    org_id: int, before: int | None = None, after: int | None = None, size: int = PAGE
+) -> RecentPage:
+    """A page of the org's emails by id (keyset: a page stays put while new mail arrives)."""
+    mine = select(Message).where(Message.org_id == org_id)
+    if after is not None:
+        rows = db.session.scalars(
+            mine.where(Message.id > after).order_by(Message.id).limit(size + 1)
+        ).all()
+        if len(rows) > size:  # newer mail beyond these: a page in between
+            rows = rows[:size][::-1]
+            return RecentPage(rows, newer=rows[0].id, older=rows[-1].id)
+        before = None  # these reach the newest: the first page
+    query = mine.order_by(Message.id.desc()).limit(size + 1)
+    rows = db.session.scalars(query.where(Message.id < before) if before else query).all()
+    if before and not rows:  # past the end: the first page
+        return recent(org_id, size=size)
+    return RecentPage(
+        rows[:size],
+        newer=rows[0].id if before else None,
+        older=rows[size - 1].id if len(rows) > size else None,
+    )
 
 
 def find_messages(org_id: int, q: str, limit: int = 100) -> list:
