@@ -285,3 +285,14 @@ def test_a_removed_teammate_is_told_and_can_log_out(app, client, ctx, factories,
     page = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert "You are not in any organization now" in page
     assert 'action="/logout"' in page and ">Log out</button>" in page
+
+
+def test_a_new_org_finds_its_zone_from_a_city(client, ctx, factories, login_as, post):
+    from app.models import Organization
+
+    _admin(factories, login_as)
+    page = client.get("/orgs/new").text
+    assert 'list="timezone-zones"' in page and '<option value="Europe/London">' in page
+    assert post("/orgs/new", {"name": "Beta", "timezone": "london"}).status_code == 302
+    beta = db.session.scalars(select(Organization).where(Organization.name == "Beta")).one()
+    assert beta.timezone == "Europe/London"
