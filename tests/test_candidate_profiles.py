@@ -161,7 +161,9 @@ def test_delete_keeps_sent_mail_closes_links_and_stops_unsent_mail(
     campaign = factories.launch_campaign(org, people=2, tag="round")
     run_worker()
     links = _links(sink)
-    gone = db.session.scalars(select(Candidate).where(Candidate.email == "round1@example.com")).one()
+    gone = db.session.scalars(
+        select(Candidate).where(Candidate.email == "round1@example.com")
+    ).one()
     sent = db.session.scalars(select(Message).where(Message.candidate_id == gone.id)).one()
     later = queue_message(
         org_id=org.id, kind="custom", template="test_email", to_email=gone.email, to_name="P1"
