@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("candidates", __name__)
 
-from app.candidates import routes  # noqa: E402,F401
+from app.candidates import import_routes, routes  # noqa: E402,F401

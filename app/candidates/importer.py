@@ -96,8 +96,17 @@ def parse(data: bytes) -> Parsed:
     return Parsed(text, encoding, delimiter, header, preview)
 
 
-def _slug(name: str) -> str:
+def field_name(name: str) -> str:
+    """A custom field's name as templates use it (candidate.custom.<name>): 'Portfolio URL' →
+    'portfolio_url', at most 40 characters."""
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")[:40] or "field"
+
+
+def normalised_email(email: str) -> str:
+    """The address as Herald stores it (validated, lower-cased); EmailNotValidError says why not."""
+    return validate_email(
+        email, check_deliverability=False, allow_smtputf8=False
+    ).normalized.lower()
 
 
 def guess_mapping(header: list[str]) -> dict[str, str]:
@@ -109,7 +118,7 @@ def guess_mapping(header: list[str]) -> dict[str, str]:
         field = next((f for f, names in _GUESSES.items() if key in names and f not in taken), None)
         if field:
             taken.add(field)
-        mapping[str(index)] = field or (f"custom:{_slug(name)}" if name.strip() else "ignore")
+        mapping[str(index)] = field or (f"custom:{field_name(name)}" if name.strip() else "ignore")
     return mapping
 
 
@@ -143,9 +152,7 @@ def _check(record: dict) -> str | None:
     if not email:
         return "No email address."
     try:
-        record["email"] = validate_email(
-            email, check_deliverability=False, allow_smtputf8=False
-        ).normalized.lower()
+        record["email"] = normalised_email(email)
     except EmailNotValidError as exc:
         return f"Invalid email address: {exc}"
     zone = record.get("timezone")

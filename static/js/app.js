@@ -59,6 +59,15 @@
     all.indeterminate = checked > 0 && checked < boxes.length;
   });
 
+  // On a phone the main menu is a row that scrolls sideways: show the current section in it.
+  document.addEventListener("DOMContentLoaded", function () {
+    var nav = document.querySelector(".mainnav");
+    var current = nav && nav.querySelector('[aria-current="page"]');
+    if (current && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = current.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
+    }
+  });
+
   // Destructive forms ask first: <form data-confirm="Remove Tom from Acme?">.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
