@@ -16,6 +16,7 @@ from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
 from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
 from app.models.user import User
+from app.models.webhook_token import WebhookToken
 
 __all__ = [
     "AuditEntry",
@@ -47,4 +48,5 @@ __all__ = [
     "Role",
     "TeamInvite",
     "User",
+    "WebhookToken",
 ]
