@@ -33,7 +33,7 @@ def test_sink_stores_and_mailbox_shows(app, client, factories, login_as, tmp_pat
     assert mail.subject == "Hello sink" and mail.envelope_to == ["b@example.com"]
 
     org = factories.make_org()
-    login_as(factories.make_user(org), org)
+    login_as(factories.make_user(org, email="b@example.com"), org)  # mail Herald has no row for
     app.config["DEVMAIL_DIR"], old = str(tmp_path), app.config["DEVMAIL_DIR"]
     try:
         assert "Hello sink" in client.get("/dev/mail/").get_data(as_text=True)
@@ -184,7 +184,7 @@ def test_mailbox_lists_attachments_and_downloads_them(app, client, factories, lo
     mail.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
     key = store.save(str(tmp_path), mail.as_bytes(), "a@example.com", ["b@example.com"])
     org = factories.make_org()
-    login_as(factories.make_user(org), org)
+    login_as(factories.make_user(org, email="b@example.com"), org)
     app.config["DEVMAIL_DIR"], old = str(tmp_path), app.config["DEVMAIL_DIR"]
     try:
         page = client.get(f"/dev/mail/{key}").get_data(as_text=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 from flask import Response, abort, current_app, flash, redirect, render_template, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from app.devmail import bp, store
+from app.devmail.services import Reader, visible
+from app.devmail.store import StoredMail
+from app.tenancy import current_org
 
 MAIL_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data: http: https:; "
@@ -22,11 +25,25 @@ def only_when_enabled() -> None:
         abort(404)
 
 
+def _mine(mails: list[StoredMail]) -> list[StoredMail]:
+    """The mails the logged-in person may read (services.visible)."""
+    org_id = current_org.id if current_org else None
+    return visible(mails, Reader(current_user.id, current_user.email, org_id))
+
+
+def _mail_or_404(mail_key: str) -> StoredMail:
+    """One mail the logged-in person may read; another org's (or person's) mail is a 404."""
+    mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key)
+    if mail is None or not _mine([mail]):
+        abort(404)
+    return mail
+
+
 @bp.get("/")
 @login_required
 def index() -> str:
-    """Every mail the sink received, newest first."""
-    mails = store.list_mails(current_app.config["DEVMAIL_DIR"])
+    """The mails the sink received that are this org's or this person's, newest first."""
+    mails = _mine(store.list_mails(current_app.config["DEVMAIL_DIR"]))
     return render_template("devmail/index.html", mails=mails)
 
 
@@ -34,7 +51,7 @@ def index() -> str:
 @login_required
 def show(mail_key: str) -> str:
     """One mail with tabs for the rendered HTML, the text part and the headers."""
-    mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
+    mail = _mail_or_404(mail_key)
     return render_template("devmail/show.html", mail=mail, safe_name=safe_name)
 
 
@@ -45,7 +62,7 @@ _DOCTYPE = re.compile(r"\s*<!doctype[^>]*>", re.IGNORECASE)
 @login_required
 def html(mail_key: str) -> Response:
     """The mail's HTML part alone, for the sandboxed iframe; scripts cannot run in it."""
-    mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
+    mail = _mail_or_404(mail_key)
     body = mail.html or "<p>(This mail has no HTML part.)</p>"
     # links open outside the frame; after the mail's doctype, or it would render in quirks mode
     doctype = _DOCTYPE.match(body)
@@ -61,7 +78,7 @@ def html(mail_key: str) -> Response:
 @login_required
 def attachment(mail_key: str, name: str) -> Response:
     """One attachment of a mail by its (cleaned) file name, as a download (never inline)."""
-    mail = store.get_mail(current_app.config["DEVMAIL_DIR"], mail_key) or abort(404)
+    mail = _mail_or_404(mail_key)
     for item in mail.attachments:
         if safe_name(item.filename) == name:
             return Response(
@@ -81,7 +98,8 @@ def safe_name(name: str) -> str:
 @bp.post("/clear")
 @login_required
 def clear() -> Response:
-    """Empty the dev mailbox."""
-    count = store.clear(current_app.config["DEVMAIL_DIR"])
+    """Delete the mails this person sees (other orgs' mail stays theirs)."""
+    directory = current_app.config["DEVMAIL_DIR"]
+    count = store.delete(directory, [m.key for m in _mine(store.list_mails(directory))])
     flash(f"Deleted {count} mail{'s' if count != 1 else ''} from the dev mailbox.", "success")
     return redirect(url_for("devmail.index"))

@@ -30,6 +30,7 @@ class StoredMail:
     text: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     raw_size: int = 0
+    message_id: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
 
 
@@ -69,6 +70,7 @@ def _parse(folder: Path, key: str, full: bool) -> StoredMail:
         sender=str(msg.get("From", "")),
         to=str(msg.get("To", "")),
         raw_size=len(raw),
+        message_id=str(msg.get("Message-ID", "")).strip() or None,
     )
     if full:
         html, text = msg.get_body(("html",)), msg.get_body(("plain",))
@@ -107,4 +109,17 @@ def clear(directory: str) -> int:
         path.unlink(missing_ok=True)
         path.with_suffix(".json").unlink(missing_ok=True)
         count += 1
+    return count
+
+
+def delete(directory: str, keys: list[str]) -> int:
+    """Delete these stored mails; returns how many were there."""
+    folder = Path(directory)
+    count = 0
+    for key in keys:
+        path = folder / f"{key}.eml"
+        if KEY.match(key) and path.is_file():
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
+            count += 1
     return count

@@ -10,7 +10,7 @@ from app.models.campaign import (
     Suppression,
 )
 from app.models.candidate import Candidate, CandidateImport, CandidateImportProblem, Job
-from app.models.message import Event, Message, MessageStatus
+from app.models.message import ACCOUNT_MAIL_KINDS, Event, Message, MessageStatus
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
@@ -19,6 +19,7 @@ from app.models.user import User
 from app.models.webhook_token import WebhookToken
 
 __all__ = [
+    "ACCOUNT_MAIL_KINDS",
     "AuditEntry",
     "Campaign",
     "CampaignStatus",

@@ -37,6 +37,10 @@ class MessageStatus(StrEnum):
     DISCARDED = "discarded"  # failed, then set aside by a person with a reason
 
 
+# Herald's own mail about a person's account: it belongs to that person, not to their org's team
+ACCOUNT_MAIL_KINDS = frozenset({"verify_email", "password_reset", "team_invite"})
+
+
 class Message(TenantMixin, TimestampMixin, db.Model):
     """One email to one recipient. PostgreSQL is the truth; RQ jobs carry only its id."""
 
