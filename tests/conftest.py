@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import re
 import shutil
 import socket
@@ -23,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 import pytest
 from flask.testing import FlaskClient
+from redis.connection import parse_url
 from sqlalchemy.engine import make_url
 
 from app.config import database_url
@@ -54,10 +54,11 @@ def _libpq(url: str) -> str:
 _BASE_DB = database_url(os.environ.get("DATABASE_URL"))
 _TEST_DB = f"herald_test_{uuid.uuid4().hex[:10]}"
 _TEST_DB_URL = make_url(_BASE_DB).set(database=_TEST_DB).render_as_string(hide_password=False)
-_REDIS_DB = int(os.environ.get("HERALD_TEST_REDIS_DB") or random.randint(1, 15))
-_REDIS_URL = _redis_url_with_db(
-    os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", _REDIS_DB
-)
+GIVEN_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+# The suite flushes this DB after every test: HERALD_TEST_REDIS_DB names one kept for it on a
+# shared server; else the one REDIS_URL names (its own embedded server under `make test`).
+_REDIS_DB = int(os.environ.get("HERALD_TEST_REDIS_DB") or parse_url(GIVEN_REDIS_URL).get("db", 0))
+_REDIS_URL = _redis_url_with_db(GIVEN_REDIS_URL, _REDIS_DB)
 _TMP = tempfile.mkdtemp(prefix="herald-test-")
 atexit.register(shutil.rmtree, _TMP, True)
 _DEVMAIL_DIR = os.path.join(_TMP, "devmail")
@@ -123,7 +124,8 @@ def app(_database: str):
 
 @pytest.fixture(autouse=True)
 def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Each test starts with empty tables and an empty Redis DB, and the real clock."""
+    """Each test starts with empty tables and an empty Redis DB (FLUSHDB of the suite's own DB
+    number, never FLUSHALL), and the real clock."""
     yield
     from app import clock
 

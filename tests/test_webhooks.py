@@ -154,3 +154,59 @@ def test_bad_requests_are_refused_and_change_nothing(app, org_message, factories
     assert int(counted[b"mailgun_webhook|forged"]) == 1
     assert int(counted[b"mailgun_webhook|replayed"]) == 1
     assert int(counted[b"mailgun_webhook|oversized"]) == 1
+
+
+def test_a_delivery_whose_commit_failed_is_accepted_when_mailgun_retries(
+    app, org_message, monkeypatch
+):
+    """The token is spent only with the event's commit: Mailgun's retry is applied, not 401."""
+    import app.webhooks.routes as routes
+
+    org, message = org_message
+    real_apply, calls = routes.apply, []
+
+    def apply_then_fail(*args, **kwargs):
+        calls.append(1)
+        real_apply(*args, **kwargs)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away before the commit")
+        return True
+
+    monkeypatch.setattr(routes, "apply", apply_then_fail)
+    body = signed(event("delivered", message))
+    with pytest.raises(RuntimeError):
+        post(app, org, body)
+    assert _events("delivered") == []
+    assert post(app, org, body) == (200, {"status": "applied"})  # Mailgun's retry, same token
+    assert len(_events("delivered")) == 1
+    replay = {**body, "event-data": event("complained", message)}
+    assert post(app, org, replay)[0] == 401  # a true replay after success
+    assert _events("complained") == []
+
+
+def test_a_redis_flush_does_not_let_a_replay_through(app, org_message):
+    org, message = org_message
+    body = signed(event("delivered", message))
+    assert post(app, org, body)[0] == 200
+    redis.client.flushdb()
+    assert post(app, org, {**body, "event-data": event("complained", message)})[0] == 401
+    assert post(app, org, body)[0] == 401
+    assert _events("complained") == [] and db.session.scalars(select(Suppression)).all() == []
+
+
+def test_tokens_are_forgotten_once_their_signatures_are_too_old(app, org_message):
+    from app.jobs.retention import purge_events
+    from app.models import WebhookToken
+
+    org, message = org_message
+    frozen = clock.FrozenClock()
+    clock.set_clock(frozen)
+    old = signed(event("delivered", message))
+    assert post(app, org, old)[0] == 200
+    frozen.advance(app.config["WEBHOOK_MAX_AGE_SECONDS"] + 61)
+    fresh = signed(event("delivered", message))
+    assert post(app, org, fresh)[0] == 200
+    purge_events()
+    db.session.expire_all()
+    kept = db.session.scalars(select(WebhookToken.token)).all()
+    assert kept == [fresh["signature"]["token"]]

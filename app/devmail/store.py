@@ -6,6 +6,7 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -30,6 +31,7 @@ class StoredMail:
     text: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     raw_size: int = 0
+    message_id: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
 
 
@@ -69,6 +71,7 @@ def _parse(folder: Path, key: str, full: bool) -> StoredMail:
         sender=str(msg.get("From", "")),
         to=str(msg.get("To", "")),
         raw_size=len(raw),
+        message_id=str(msg.get("Message-ID", "")).strip() or None,
     )
     if full:
         html, text = msg.get_body(("html",)), msg.get_body(("plain",))
@@ -92,27 +95,57 @@ class MailPage:
 
 
 def list_mails(
-    directory: str, before: str | None = None, after: str | None = None, size: int = 50
+    directory: str,
+    before: str | None = None,
+    after: str | None = None,
+    size: int = 50,
+    keep: Callable[[list[StoredMail]], list[StoredMail]] | None = None,
 ) -> MailPage:
     """Newest first, a page of `size` mails older than `before` or newer than `after` (keys,
-    which sort by arrival; a stale or odd one just lands on the nearest page)."""
+    which sort by arrival; a stale or odd one just lands on the nearest page). `keep` picks the
+    mails the reader may see; headers are read a chunk at a time until a page is full."""
     folder = Path(directory)
     if not folder.is_dir():
         return MailPage([])
     keys = sorted((p.stem for p in folder.glob("*.eml") if KEY.match(p.stem)), reverse=True)
-    start = 0
     if after:
-        start = max(0, sum(key > after for key in keys) - size)
-    elif before:
-        start = sum(key >= before for key in keys)
-    shown = keys[start : start + size]
-    if not shown:  # past the end (emptied meanwhile): the newest page
-        start, shown = 0, keys[:size]
-    return MailPage(
-        [_parse(folder, key, full=False) for key in shown],
-        newer=shown[0] if start and shown else None,
-        older=shown[-1] if shown and start + size < len(keys) else None,
+        newer = _kept(folder, reversed([k for k in keys if k > after]), size + 1, keep)[::-1]
+        if len(newer) > size:
+            return MailPage(newer[-size:], newer=newer[-size].key, older=newer[-1].key)
+        before = None  # fewer than a page newer: the newest page
+    candidates = [k for k in keys if k < before] if before else keys
+    shown = _kept(folder, candidates, size + 1, keep)
+    if before and not shown:  # past the end (emptied meanwhile): the newest page
+        return list_mails(directory, size=size, keep=keep)
+    has_newer = bool(before) and bool(
+        _kept(folder, reversed([k for k in keys if k >= before]), 1, keep)
     )
+    return MailPage(
+        shown[:size],
+        newer=shown[0].key if has_newer and shown else None,
+        older=shown[size - 1].key if len(shown) > size else None,
+    )
+
+
+def _kept(
+    folder: Path,
+    keys: Iterable[str],
+    wanted: int,
+    keep: Callable[[list[StoredMail]], list[StoredMail]] | None,
+) -> list[StoredMail]:
+    """The first `wanted` mails of `keys` that `keep` lets through, parsed 100 at a time."""
+    found: list[StoredMail] = []
+    chunk: list[str] = []
+    for key in [*keys, None]:
+        if key is not None:
+            chunk.append(key)
+        if chunk and (key is None or len(chunk) == 100):
+            mails = [_parse(folder, k, full=False) for k in chunk]
+            found.extend(keep(mails) if keep else mails)
+            chunk = []
+            if len(found) >= wanted:
+                break
+    return found[:wanted]
 
 
 def get_mail(directory: str, key: str) -> StoredMail | None:
@@ -131,4 +164,17 @@ def clear(directory: str) -> int:
         path.unlink(missing_ok=True)
         path.with_suffix(".json").unlink(missing_ok=True)
         count += 1
+    return count
+
+
+def delete(directory: str, keys: list[str]) -> int:
+    """Delete these stored mails; returns how many were there."""
+    folder = Path(directory)
+    count = 0
+    for key in keys:
+        path = folder / f"{key}.eml"
+        if KEY.match(key) and path.is_file():
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
+            count += 1
     return count

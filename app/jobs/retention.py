@@ -1,13 +1,20 @@
-"""Periodic: delete events past each organization's retention (hourly)."""
+"""Periodic: delete events past each organization's retention, and used webhook tokens whose
+signatures are too old to be accepted again (hourly)."""
 
 from __future__ import annotations
 
+from flask import current_app
+
+from app.extensions import db
 from app.jobs import with_app_context
+from app.tracking.retention import purge
+from app.webhooks.mailgun import purge_tokens
 
 
 @with_app_context
 def purge_events() -> int:
     """How many events were deleted."""
-    from app.tracking.retention import purge
-
-    return purge()
+    deleted = purge()
+    purge_tokens(current_app.config["WEBHOOK_MAX_AGE_SECONDS"])
+    db.session.commit()
+    return deleted

@@ -10,14 +10,22 @@ from app.models.campaign import (
     Suppression,
 )
 from app.models.candidate import Candidate, CandidateImport, CandidateImportProblem, Job
-from app.models.message import TEMPLATE_TEST, Event, Message, MessageStatus
+from app.models.message import (
+    ACCOUNT_MAIL_KINDS,
+    TEMPLATE_TEST,
+    Event,
+    Message,
+    MessageStatus,
+)
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
 from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
 from app.models.user import User
+from app.models.webhook_token import WebhookToken
 
 __all__ = [
+    "ACCOUNT_MAIL_KINDS",
     "AuditEntry",
     "Campaign",
     "CampaignStatus",
@@ -48,4 +56,5 @@ __all__ = [
     "Role",
     "TeamInvite",
     "User",
+    "WebhookToken",
 ]

@@ -39,6 +39,8 @@ class MessageStatus(StrEnum):
 
 # "Send test to me" from the template editor: marked [Test] and left out of every figure.
 TEMPLATE_TEST = "template_test"
+# Herald's own mail about a person's account: it belongs to that person, not to their org's team
+ACCOUNT_MAIL_KINDS = frozenset({"verify_email", "password_reset", "team_invite"})
 
 
 class Message(TenantMixin, TimestampMixin, db.Model):

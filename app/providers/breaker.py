@@ -51,6 +51,22 @@ class Breaker:
             return OPEN
         return HALF_OPEN if was_tripped else CLOSED
 
+    def tripped(self) -> dict[str, str]:
+        """Every provider key whose breaker is open or half-open, from Redis alone: a report
+        costs a scan of the breaker keys, nothing per provider that is closed."""
+        prefix, suffix = "herald:breaker:", ":tripped"
+        try:
+            found = self.client.scan_iter(match=f"{prefix}*{suffix}", count=1000)
+            keys = [k.decode()[len(prefix) : -len(suffix)] for k in found]
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.exists(self._keys(key)[1])
+            opened = pipe.execute() if keys else []
+        except RedisError:
+            return {}
+        states = zip(keys, opened, strict=True)
+        return {key: OPEN if is_open else HALF_OPEN for key, is_open in states}
+
     def reopens_in(self, key: str) -> float:
         """Seconds until an open breaker lets a probe through (0 when not open)."""
         try:

@@ -1,20 +1,27 @@
 """Mailgun webhook bodies: verify ({"signature": …, "event-data": …}), then normalise them to
 Herald's event vocabulary. Mailgun's signature covers timestamp + token only, not the body, so
-a reused token is refused (Redis SET NX) and each event is applied once by its id."""
+a reused token is refused and each event is applied once by its id. The token is recorded in
+PostgreSQL in the event's own transaction: a delivery that failed to commit spent nothing, and a
+Redis flush cannot let a replay through."""
 
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from mailgun.security import SecurityGuard
-from redis.exceptions import RedisError
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert
 
-from app.extensions import redis
+from app import clock
+from app.extensions import db
+from app.models import WebhookToken
 
 FUTURE_SKEW = 60
+MAX_TOKEN = 256
 
 
 class WebhookRefused(Exception):
@@ -50,10 +57,12 @@ def parse(body: bytes) -> dict:
     return data
 
 
-def verify(data: dict, signing_key: str, org_id: int, max_age: int) -> None:
-    """Signature, age and single use of the token; raises WebhookRefused."""
+def verify(data: dict, signing_key: str, max_age: int) -> str:
+    """Signature and age; the token, for claim_token(). Raises WebhookRefused."""
     sig = data["signature"]
     token, timestamp, signature = sig.get("token"), sig.get("timestamp"), sig.get("signature")
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
+        raise WebhookRefused(400, "malformed", "The signature token is missing or too long.")
     try:
         if float(timestamp) > time.time() + FUTURE_SKEW:
             raise WebhookRefused(401, "future", "The timestamp is in the future.")
@@ -66,14 +75,26 @@ def verify(data: dict, signing_key: str, org_id: int, max_age: int) -> None:
         raise WebhookRefused(400, "malformed", "The signature fields are malformed.") from exc
     if not ok:
         raise WebhookRefused(401, "forged", "The signature does not match, or it is too old.")
-    try:
-        fresh = redis.client.set(
-            f"herald:mg-token:{org_id}:{token[:100]}", 1, nx=True, ex=2 * max_age
-        )
-    except RedisError:
-        fresh = True  # events are still applied once, by their id
-    if not fresh:
+    return token
+
+
+def claim_token(org_id: int, token: str) -> None:
+    """Record the token as used, in the caller's transaction (no commit); a token used before
+    (or being used by a delivery not yet committed, which this waits for) raises a 401."""
+    claimed = db.session.execute(
+        insert(WebhookToken)
+        .values(org_id=org_id, token=token, seen_at=clock.now())
+        .on_conflict_do_nothing(index_elements=["org_id", "token"])
+        .returning(WebhookToken.token)
+    ).scalar()
+    if claimed is None:
         raise WebhookRefused(401, "replayed", "This signature was already used.")
+
+
+def purge_tokens(max_age: int) -> int:
+    """Forget tokens whose signature is too old to pass verify() again; how many. No commit."""
+    cutoff = clock.now() - timedelta(seconds=max_age + FUTURE_SKEW)
+    return db.session.execute(delete(WebhookToken).where(WebhookToken.seen_at < cutoff)).rowcount
 
 
 def _int(value: Any) -> int | None:

@@ -18,7 +18,7 @@ from app.models import Message, Organization
 from app.tenancy import ALL_ORGS
 from app.tracking.apply import apply
 from app.webhooks import bp
-from app.webhooks.mailgun import WebhookRefused, normalise, parse, verify
+from app.webhooks.mailgun import WebhookRefused, claim_token, normalise, parse, verify
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,14 @@ def mailgun(webhook_id: str) -> ResponseReturnValue:
         return _refuse(404, "unknown_url", "No organization receives events at this address.")
     try:
         data = parse(body)
-        verify(data, key, org.id, cfg["WEBHOOK_MAX_AGE_SECONDS"])
+        token = verify(data, key, cfg["WEBHOOK_MAX_AGE_SECONDS"])
         event = normalise(data)
+        claim_token(org.id, token)  # committed with the event below, or not at all
     except WebhookRefused as exc:
+        db.session.rollback()
         return _refuse(exc.status, exc.reason, str(exc))
     if event.kind is None:
+        db.session.commit()
         log.info(
             "mailgun %s event ignored (Herald tracks opens and clicks itself)",
             data["event-data"].get("event"),
