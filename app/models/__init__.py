@@ -15,7 +15,7 @@ from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
 from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
-from app.models.user import User
+from app.models.user import User, UserSession
 
 __all__ = [
     "AuditEntry",
@@ -47,4 +47,5 @@ __all__ = [
     "Role",
     "TeamInvite",
     "User",
+    "UserSession",
 ]
