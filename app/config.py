@@ -85,10 +85,22 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.WTF_CSRF_TIME_LIMIT = None
-        # Login rate limits: attempts per window, per client IP and per account
+        # Sessions live in PostgreSQL: idle ones end; last-seen is written at most once a minute
+        self.SESSION_IDLE_SECONDS = _int("SESSION_IDLE_SECONDS", 14 * 24 * 3600)
+        self.SESSION_TOUCH_SECONDS = _int("SESSION_TOUCH_SECONDS", 60)
+        # Failed password attempts per window: tight per (account, IP), loose per account (then
+        # only IPs that have not failed for it may try), per IP across accounts
+        self.LOGIN_LIMIT_PER_ACCOUNT_IP = _int("LOGIN_LIMIT_PER_ACCOUNT_IP", 5)
+        self.LOGIN_LIMIT_ACCOUNT_IP_WINDOW_SECONDS = _int(
+            "LOGIN_LIMIT_ACCOUNT_IP_WINDOW_SECONDS", 900
+        )
+        self.LOGIN_LIMIT_PER_ACCOUNT = _int("LOGIN_LIMIT_PER_ACCOUNT", 50)
+        self.LOGIN_LIMIT_ACCOUNT_WINDOW_SECONDS = _int("LOGIN_LIMIT_ACCOUNT_WINDOW_SECONDS", 3600)
         self.LOGIN_LIMIT_PER_IP = _int("LOGIN_LIMIT_PER_IP", 30)
-        self.LOGIN_LIMIT_PER_ACCOUNT = _int("LOGIN_LIMIT_PER_ACCOUNT", 5)
-        self.LOGIN_LIMIT_WINDOW_SECONDS = _int("LOGIN_LIMIT_WINDOW_SECONDS", 900)
+        self.LOGIN_LIMIT_IP_WINDOW_SECONDS = _int("LOGIN_LIMIT_IP_WINDOW_SECONDS", 900)
+        # "Forgot password" requests per IP per window
+        self.PASSWORD_RESET_LIMIT_PER_IP = _int("PASSWORD_RESET_LIMIT_PER_IP", 10)
+        self.PASSWORD_RESET_LIMIT_WINDOW_SECONDS = _int("PASSWORD_RESET_LIMIT_WINDOW_SECONDS", 900)
         self.TEAM_INVITE_MAX_AGE_SECONDS = _int("TEAM_INVITE_MAX_AGE_SECONDS", 7 * 24 * 3600)
         self.PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
         # Outgoing mail (the SMTP provider)

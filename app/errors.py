@@ -20,11 +20,15 @@ TITLES = {
 }
 
 
-def _render(code: int, message: str):  # noqa: ANN202
+DEFAULT_RETRY_AFTER = "60"  # a 429 raised without its own wait (app.limits always gives one)
+
+
+def _render(code: int, message: str, headers: dict[str, str] | None = None):  # noqa: ANN202
     title = TITLES.get(code, "Something went wrong")
     if request.headers.get("HX-Request"):
-        return render_template("_error_fragment.html", title=title, message=message), code
-    return render_template("error.html", code=code, title=title, message=message), code
+        return render_template("_error_fragment.html", title=title, message=message), code, headers
+    page = render_template("error.html", code=code, title=title, message=message)
+    return page, code, headers
 
 
 def init_app(app: Flask) -> None:
@@ -41,7 +45,11 @@ def init_app(app: Flask) -> None:
         if error.code is None or error.code < 400:
             return error
         default = error.code == 404 and "We couldn't find that page. It may have been removed."
-        return _render(error.code, default or error.description or "")
+        headers = None
+        if error.code == 429:  # every 429 says when to come back
+            retry = dict(error.get_headers()).get("Retry-After", DEFAULT_RETRY_AFTER)
+            headers = {"Retry-After": retry}
+        return _render(error.code, default or error.description or "", headers)
 
     if app.testing:
         return  # let tests see real exceptions

@@ -1,4 +1,4 @@
-"""Security headers on every response, and the login manager's user loader."""
+"""Security headers on every response, and the login manager's user loader (app/sessions.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from flask import Flask, Response, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.extensions import db, login_manager
+from app import sessions
+from app.extensions import login_manager
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -50,17 +51,9 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader
-    def load_user(session_id: str):  # noqa: ANN202
-        """Resolve 'id:fingerprint'; a changed password invalidates the fingerprint."""
-        from app.models import User
-
-        user_id, _, fingerprint = session_id.partition(":")
-        if not user_id.isdigit():
-            return None
-        user = db.session.get(User, int(user_id))
-        if user is None or user.credential_fingerprint != fingerprint:
-            return None
-        return user
+    def load_user(token: str):  # noqa: ANN202
+        """The cookie names a session row; only a live one logs the browser in."""
+        return sessions.user_for(token)
 
     @app.after_request
     def headers(response: Response) -> Response:

@@ -256,16 +256,27 @@ def factories(ctx):
 
 @pytest.fixture
 def login_as(client):
-    """Log the test client in as `user` in `org` (through the session, as flask-login reads it)."""
+    """Log the test client in as `user` in `org`: a live session row, its token in the cookie."""
 
     def _login(user, org=None) -> None:
         with client.session_transaction() as sess:
-            sess["_user_id"] = user.get_id()
+            sess["_user_id"] = session_token(client.application, user)
             sess["_fresh"] = True
             if org is not None:
                 sess["org_id"] = org.id
 
     return _login
+
+
+def session_token(app, user) -> str:
+    """Open a server-side session for `user` (committed) and return the token its cookie holds."""
+    from app import sessions
+    from app.extensions import db
+
+    with app.app_context():
+        sessions.begin(user)
+        db.session.commit()
+    return user.get_id()
 
 
 def csrf_token(client) -> str:

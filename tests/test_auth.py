@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Membership, Message, Organization, Role, User
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, session_token
 from tests.factories import PASSWORD
 
 SIGNUP = {
@@ -115,7 +115,7 @@ def test_password_reset_is_single_use_and_ends_other_sessions(client, app, ctx, 
     user = factories.make_user(factories.make_org(), email="li@example.com")
     other = app.test_client()
     with other.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
+        sess["_user_id"] = session_token(app, user)
     assert other.get("/team/").status_code == 200
 
     response = post("/forgot", {"email": "li@example.com"})

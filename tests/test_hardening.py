@@ -8,7 +8,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from app import clock
+from app import clock, sessions
 from app.config import Config
 from app.extensions import db
 from app.jobs.sweep import sweep
@@ -142,6 +142,7 @@ def test_tenant_filter_is_on_before_anything_reads_current_org(app, factories):
     from flask_login import login_user
 
     with app.test_request_context("/"):
+        sessions.begin(user)
         login_user(user)
         app.preprocess_request()  # before_request hooks, as for every real request
         assert db.session.scalars(select(Message)).all() == []

@@ -9,6 +9,8 @@ from tests.test_tenancy import _snake, any_choices
 # State-changing routes a viewer may use: they act on the viewer's own session or account.
 PERSONAL = {
     "auth.logout",
+    "auth.logout_everywhere",
+    "auth.change_password",
     "auth.login",
     "auth.signup",
     "auth.forgot",

@@ -87,10 +87,12 @@ def test_safety_net_scopes_unfiltered_queries_to_the_current_org(app, factories)
     factories.make_message(org_b)
     from flask_login import login_user
 
+    from app import sessions
     from app.models import Message
     from app.tenancy import current_org
 
     with app.test_request_context("/"):
+        sessions.begin(user)
         login_user(user)
         assert current_org.id == org_a.id
         rows = db.session.scalars(select(Message)).all()  # no org filter written here

@@ -46,6 +46,16 @@ class NewPasswordForm(FlaskForm):
     confirm = PasswordField("Repeat it", [EqualTo("password", "The two passwords differ.")])
 
 
+class ChangePasswordForm(FlaskForm):
+    """A logged-in user's new password; the current one proves it is them at the keyboard."""
+
+    current = PasswordField(
+        "Current password", [InputRequired("Enter your current password."), Length(max=200)]
+    )
+    password = PasswordField("New password", _password)
+    confirm = PasswordField("Repeat it", [EqualTo("password", "The two passwords differ.")])
+
+
 class JoinForm(FlaskForm):
     """Accept a team invite: a new user picks a name and password."""
 

@@ -1,70 +1,93 @@
-"""Login rate limits in Redis: attempts per client IP and failures per account, per window."""
+"""Password guessing stays slow without letting a stranger lock the owner out.
+
+Failed passwords are counted three ways (app/limits.py counters, windows and limits in config):
+per (account, IP) tightly, per account loosely, per IP across accounts. An IP over its own limits
+waits, the right password included. When the account's loose limit trips, an IP that has not
+failed for this account may still try, so the owner logging in from home gets in while a botnet
+gets one guess per address. Each attempt counts before the password is checked (parallel guesses
+count too) and a right password takes its count back.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import logging
+from dataclasses import dataclass
 
 from flask import current_app
-from redis.exceptions import RedisError
 
-from app.extensions import redis
-
-log = logging.getLogger(__name__)
+from app import limits
 
 
 class TooManyAttempts(Exception):
-    """The IP or the account is over its limit for now."""
+    """This IP may not try this account's password for now."""
 
     def __init__(self, retry_after: int, scope: str) -> None:
         super().__init__(scope)
-        self.retry_after = retry_after
-        self.scope = scope
+        self.retry_after = max(1, retry_after)
+        self.scope = scope  # "ip" (guessing across accounts) or "account"
+
+    def message(self) -> str:
+        """What the person at the login form reads."""
+        minutes = max(1, round(self.retry_after / 60))
+        if self.scope == "ip":
+            return f"Too many login attempts from your network. Try again in {minutes} minute(s)."
+        return (
+            f"Too many failed attempts for this account. Try again in {minutes} minute(s), "
+            "or reset your password."
+        )
 
 
-def _key(scope: str, value: str) -> str:
-    digest = hashlib.sha256(value.encode()).hexdigest()[:32]  # no address stored in Redis
-    return f"herald:login:{scope}:{digest}"
+@dataclass(frozen=True)
+class Attempt:
+    """One counted password attempt; `succeeded` takes it back."""
+
+    account_ip: str
+    account: str
+    ip: str
 
 
-def check_and_count_ip(ip: str) -> None:
-    """Count one attempt from this IP; refuse when over LOGIN_LIMIT_PER_IP in the window."""
+def _keys(email: str, ip: str) -> Attempt:
+    email = email.strip().lower()
+    return Attempt(
+        limits.key("login-account-ip", email, ip),
+        limits.key("login-account", email),
+        limits.key("login-ip", ip),
+    )
+
+
+def attempt(email: str, ip: str) -> Attempt:
+    """Count one password attempt on `email` from `ip`, or raise TooManyAttempts (uncounted)."""
     cfg = current_app.config
-    key = _key("ip", ip)
-    try:
-        pipe = redis.client.pipeline()
-        pipe.set(key, 0, ex=cfg["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)  # window starts once
-        pipe.incr(key)
-        pipe.ttl(key)
-        _, count, ttl = pipe.execute()
-    except RedisError:
-        log.warning("login rate limit unavailable (Redis down); allowing the attempt")
-        return
-    if count > cfg["LOGIN_LIMIT_PER_IP"]:
-        raise TooManyAttempts(max(ttl, 1), "ip")
+    keys = _keys(email, ip)
+    counted = limits.count(
+        {
+            keys.account_ip: cfg["LOGIN_LIMIT_ACCOUNT_IP_WINDOW_SECONDS"],
+            keys.account: cfg["LOGIN_LIMIT_ACCOUNT_WINDOW_SECONDS"],
+            keys.ip: cfg["LOGIN_LIMIT_IP_WINDOW_SECONDS"],
+        }
+    )
+    if counted is None:
+        return keys
+    (pair, pair_ttl), (account, account_ttl), (ip_count, ip_ttl) = counted
+    refusal = None
+    if ip_count > cfg["LOGIN_LIMIT_PER_IP"]:
+        refusal = TooManyAttempts(ip_ttl, "ip")
+    elif pair > cfg["LOGIN_LIMIT_PER_ACCOUNT_IP"]:
+        refusal = TooManyAttempts(pair_ttl, "account")
+    elif account > cfg["LOGIN_LIMIT_PER_ACCOUNT"] and pair > 1:  # this IP failed here before
+        refusal = TooManyAttempts(account_ttl, "account")
+    if refusal is not None:
+        limits.uncount(keys.account_ip, keys.account, keys.ip)  # a refusal is not a guess
+        raise refusal
+    return keys
 
 
-def count_account_attempt(email: str) -> None:
-    """Count a password attempt on this account before checking it (so parallel guesses count
-    too); refuse when over LOGIN_LIMIT_PER_ACCOUNT in the window. A success clears the count."""
-    cfg = current_app.config
-    key = _key("account", email)
-    try:
-        pipe = redis.client.pipeline()
-        pipe.set(key, 0, ex=cfg["LOGIN_LIMIT_WINDOW_SECONDS"], nx=True)
-        pipe.incr(key)
-        pipe.ttl(key)
-        _, count, ttl = pipe.execute()
-    except RedisError:
-        log.warning("login rate limit unavailable (Redis down); allowing the attempt")
-        return
-    if count > cfg["LOGIN_LIMIT_PER_ACCOUNT"]:
-        raise TooManyAttempts(max(ttl, 1), "account")
+def succeeded(counted: Attempt) -> None:
+    """The password was right: this IP's failures on the account are forgotten and the attempt
+    is taken back from the account and IP counts (other IPs' failures stay)."""
+    limits.clear(counted.account_ip)
+    limits.uncount(counted.account, counted.ip)
 
 
-def clear_failures(email: str) -> None:
-    """A successful login (or a password reset) clears the account's attempts."""
-    try:
-        redis.client.delete(_key("account", email))
-    except RedisError:
-        pass
+def forgive(email: str, ip: str) -> None:
+    """A password reset by email proves the owner: this IP may try the account again."""
+    limits.clear(_keys(email, ip).account_ip)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
+from app import limits, sessions
 from app.auth import bp, ratelimit, services
 from app.auth.forms import (
     ForgotForm,
@@ -34,13 +37,29 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _start_session(user: User, org_id: int | None = None) -> None:
+def client_ip() -> str:
+    """The client's address (ProxyFix has resolved TRUSTED_PROXY_COUNT proxies by now)."""
+    return request.remote_addr or "unknown"
+
+
+def start_session(user: User, org_id: int | None = None) -> None:
+    """A new server-side session for `user` in a fresh cookie (no fixation). Commits."""
     session.clear()
-    login_user(user)
+    sessions.begin(user, request.user_agent.string)
     memberships = services.memberships_of(user)
+    db.session.commit()
+    login_user(user)
     if org_id is None and memberships:
         org_id = memberships[0].org_id
     session["org_id"] = org_id
+
+
+def blocked(
+    template: str, form: FlaskForm, refusal: ratelimit.TooManyAttempts, **context: Any
+) -> tuple[str, int, dict[str, str]]:
+    """The form again, saying how long to wait: 429 with Retry-After."""
+    page = render_template(template, form=form, blocked=refusal.message(), **context)
+    return page, 429, {"Retry-After": str(refusal.retry_after)}
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -55,7 +74,7 @@ def signup() -> ResponseReturnValue:
         except AccountError as exc:
             form.email.errors.append(str(exc))
         else:
-            _start_session(user)
+            start_session(user)
             flash(f"Welcome to Herald, {user.name}! Your organization is ready.", "success")
             return redirect(url_for("main.home"))
     status = 400 if request.method == "POST" else 200
@@ -64,41 +83,33 @@ def signup() -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    """Log in, rate-limited per IP and per account."""
+    """Log in; failed passwords are limited per (account, IP), per account and per IP."""
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
-    if request.method == "POST":
-        try:
-            ratelimit.check_and_count_ip(request.remote_addr or "unknown")
-            if form.validate_on_submit():
-                email = form.email.data.strip().lower()
-                ratelimit.count_account_attempt(email)
-                user = services.authenticate(email, form.password.data)
-                if user is not None:
-                    ratelimit.clear_failures(email)
-                    _start_session(user)
-                    return redirect(_safe_next(request.args.get("next")))
-                form.password.errors.append("That email and password don't match an account.")
-                return render_template("auth/login.html", form=form), 401
-        except ratelimit.TooManyAttempts as exc:
-            minutes = max(1, round(exc.retry_after / 60))
-            message = (
-                f"Too many failed attempts for this account. Try again in {minutes} minute(s), "
-                "or reset your password."
-                if exc.scope == "account"
-                else f"Too many login attempts from your network. Try again in {minutes} minute(s)."
-            )
-            response = render_template("auth/login.html", form=form, blocked=message)
-            return response, 429, {"Retry-After": str(exc.retry_after)}
-        return render_template("auth/login.html", form=form), 400
-    return render_template("auth/login.html", form=form)
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("auth/login.html", form=form), status
+    email = form.email.data.strip().lower()
+    try:
+        counted = ratelimit.attempt(email, client_ip())
+    except ratelimit.TooManyAttempts as refusal:
+        return blocked("auth/login.html", form, refusal)
+    user = services.authenticate(email, form.password.data)
+    if user is None:
+        form.password.errors.append("That email and password don't match an account.")
+        return render_template("auth/login.html", form=form), 401
+    ratelimit.succeeded(counted)
+    start_session(user)
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
 @login_required
 def logout() -> ResponseReturnValue:
-    """End the session."""
+    """End this session on the server: a copy of its cookie is worthless from now on."""
+    sessions.end(current_user.session_id)
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
@@ -110,11 +121,13 @@ def forgot() -> ResponseReturnValue:
     """Ask for a password reset link (the answer never says whether the account exists)."""
     form = ForgotForm()
     if form.validate_on_submit():
-        ratelimit_key = request.remote_addr or "unknown"
-        try:
-            ratelimit.check_and_count_ip(ratelimit_key)
-        except ratelimit.TooManyAttempts:
-            abort(429, description="Too many requests. Try again in a few minutes.")
+        limits.hit(
+            "password-reset",
+            client_ip(),
+            current_app.config["PASSWORD_RESET_LIMIT_PER_IP"],
+            current_app.config["PASSWORD_RESET_LIMIT_WINDOW_SECONDS"],
+            "Too many reset requests from your network. Try again in a few minutes.",
+        )
         services.request_password_reset(form.email.data.strip().lower())
         flash(
             "If that address has an account, a reset link is on its way. It works for one hour.",
@@ -133,10 +146,10 @@ def reset(token: str) -> ResponseReturnValue:
         return render_template("auth/link_problem.html", message=str(exc)), 400
     form = NewPasswordForm()
     if form.validate_on_submit():
-        services.set_password(user, form.password.data)
-        ratelimit.clear_failures(user.email)
-        _start_session(user)
-        flash("Your password is changed. Other sessions were logged out.", "success")
+        services.set_password(user, form.password.data)  # ends every session, this one too
+        ratelimit.forgive(user.email, client_ip())
+        start_session(user)
+        flash("Your password is changed. All other sessions were logged out.", "success")
         return redirect(url_for("main.home"))
     return render_template("auth/reset.html", form=form), 400 if request.method == "POST" else 200
 
@@ -179,14 +192,14 @@ def join(token: str) -> ResponseReturnValue:
             user = _joining_user(existing, team_invite.email, form)
             if user is not None:
                 team.accept(team_invite, user)
-        except ratelimit.TooManyAttempts:
-            abort(429, description="Too many password attempts. Try again later.")
+        except ratelimit.TooManyAttempts as refusal:
+            return blocked("auth/join.html", form, refusal, invite=team_invite, existing=existing)
         except (team.InviteUnusable, IntegrityError):
             db.session.rollback()
             message = "This invitation was already used. Log in to continue."
             return render_template("auth/link_problem.html", message=message), 410
         if user is not None:
-            _start_session(user, team_invite.org_id)
+            start_session(user, team_invite.org_id)
             flash(f"You joined {team_invite.org.name}.", "success")
             return redirect(url_for("main.home"))
     status = 400 if request.method == "POST" else 200
@@ -208,10 +221,10 @@ def _joining_user(
         db.session.add(user)
         db.session.flush()
         return user
-    ratelimit.count_account_attempt(existing.email)
+    counted = ratelimit.attempt(existing.email, client_ip())
     user = services.authenticate(existing.email, form.password.data)
     if user is None:
         form.password.errors.append("That password doesn't match your Herald account.")
     else:
-        ratelimit.clear_failures(existing.email)
+        ratelimit.succeeded(counted)
     return user

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import clock
+from app import clock, sessions
 from app.extensions import db
 from app.mail.links import LINKS, signed_link
 from app.mail.outbox import queue_message
@@ -159,7 +159,8 @@ def user_for_reset(token: str) -> User:
     return user
 
 
-def set_password(user: User, password: str) -> None:
-    """Store a new password (ends the user's other sessions) and commit."""
+def set_password(user: User, password: str, keep_session: str | None = None) -> None:
+    """Store a new password and end every session of the user but `keep_session` (the browser
+    that changed it). Not committed."""
     user.password_hash = hash_password(password)
-    db.session.commit()
+    sessions.end_all(user, keep=keep_session)

@@ -21,7 +21,7 @@ from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
 from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
-from app.models.user import User
+from app.models.user import User, UserSession
 from app.models.webhook_token import WebhookToken
 
 __all__ = [
@@ -56,5 +56,6 @@ __all__ = [
     "Role",
     "TeamInvite",
     "User",
+    "UserSession",
     "WebhookToken",
 ]

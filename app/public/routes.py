@@ -4,17 +4,15 @@ gets the same 404 page, rate-limited per IP, saying nothing about whether it eve
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from flask import abort, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from app import clock
+from app import clock, limits
 from app.campaigns.tokens import digest, well_formed
-from app.extensions import csrf, db, redis
+from app.extensions import csrf, db
 from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
 from app.models import (
@@ -40,18 +38,13 @@ UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
 
 def _rate_limit() -> None:
     """Per-IP budget for the public pages (token guessing gets nowhere fast)."""
-    from flask import current_app
-
-    key = "herald:public:" + hashlib.sha256((request.remote_addr or "?").encode()).hexdigest()[:24]
-    try:
-        pipe = redis.client.pipeline()
-        pipe.set(key, 0, ex=60, nx=True)
-        pipe.incr(key)
-        _, hits = pipe.execute()
-    except RedisError:
-        return
-    if hits > current_app.config["INVITE_RATE_PER_MINUTE"]:
-        abort(429, description="Too many requests. Wait a minute and try again.")
+    limits.hit(
+        "public",
+        request.remote_addr or "?",
+        current_app.config["INVITE_RATE_PER_MINUTE"],
+        60,
+        "Too many requests. Wait a minute and try again.",
+    )
 
 
 def _row(model: Any, row_id: int | None) -> Any:

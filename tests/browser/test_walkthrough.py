@@ -24,7 +24,7 @@ def test_signup_send_and_invite_walkthrough(
 
     # log out and back in
     page.get_by_role("group").filter(has_text="Gina Owner").locator("summary").click()
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     expect(page.get_by_text("You are logged out.")).to_be_visible()
     page.get_by_label("Email").fill("gina@example.com")
     page.get_by_label("Password").fill("wrong-password")
