@@ -18,6 +18,7 @@ from app.models import (
     Campaign,
     Candidate,
     CandidateImport,
+    CandidateImportChunk,
     CandidateImportProblem,
     EmailTemplate,
     Event,
@@ -162,7 +163,6 @@ def make_candidate_import(org: Organization) -> CandidateImport:
     item = CandidateImport(
         org_id=org.id,
         filename="c.csv",
-        data=b"email\na@example.com\n",
         encoding="utf-8",
         delimiter=",",
         header=["email"],
@@ -170,6 +170,15 @@ def make_candidate_import(org: Organization) -> CandidateImport:
     db.session.add(item)
     db.session.commit()
     return item
+
+
+def make_candidate_import_chunk(org: Organization) -> CandidateImportChunk:
+    chunk = CandidateImportChunk(
+        org_id=org.id, import_id=make_candidate_import(org).id, seq=0, data=b"email\n"
+    )
+    db.session.add(chunk)
+    db.session.commit()
+    return chunk
 
 
 def make_candidate_import_problem(org: Organization) -> CandidateImportProblem:
@@ -270,6 +279,7 @@ TENANT_FACTORIES = {
     Job: make_job,
     Candidate: make_candidate,
     CandidateImport: make_candidate_import,
+    CandidateImportChunk: make_candidate_import_chunk,
     CandidateImportProblem: make_candidate_import_problem,
     Campaign: make_campaign,
     Invitation: make_invitation,

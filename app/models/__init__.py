@@ -9,7 +9,13 @@ from app.models.campaign import (
     Reminder,
     Suppression,
 )
-from app.models.candidate import Candidate, CandidateImport, CandidateImportProblem, Job
+from app.models.candidate import (
+    Candidate,
+    CandidateImport,
+    CandidateImportChunk,
+    CandidateImportProblem,
+    Job,
+)
 from app.models.message import Event, Message, MessageStatus
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
@@ -23,6 +29,7 @@ __all__ = [
     "CampaignStatus",
     "Candidate",
     "CandidateImport",
+    "CandidateImportChunk",
     "CandidateImportProblem",
     "Invitation",
     "InvitationStatus",
