@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from app import clock
 from app.auth.services import hash_password
 from app.extensions import db
@@ -168,17 +170,21 @@ def make_candidate_import(org: Organization) -> CandidateImport:
         header=["email"],
     )
     db.session.add(item)
+    db.session.flush()
+    db.session.add(
+        CandidateImportChunk(
+            org_id=org.id, import_id=item.id, seq=0, data=b"email\na@example.com\n"
+        )
+    )
     db.session.commit()
     return item
 
 
 def make_candidate_import_chunk(org: Organization) -> CandidateImportChunk:
-    chunk = CandidateImportChunk(
-        org_id=org.id, import_id=make_candidate_import(org).id, seq=0, data=b"email\n"
-    )
-    db.session.add(chunk)
-    db.session.commit()
-    return chunk
+    import_id = make_candidate_import(org).id
+    return db.session.scalars(
+        select(CandidateImportChunk).where(CandidateImportChunk.import_id == import_id)
+    ).one()
 
 
 def make_candidate_import_problem(org: Organization) -> CandidateImportProblem:

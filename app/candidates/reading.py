@@ -21,7 +21,6 @@ _C1 = bytes(range(0x80, 0xA0))
 _NOT_C1 = bytes(b for b in range(256) if b not in _C1)
 _CP1252_UNDEFINED = {0x81, 0x8D, 0x8F, 0x90, 0x9D}  # C1 bytes Windows-1252 leaves unassigned
 _NON_SPACE = re.compile(rb"[^ \t\r\n\f\v]")
-_BLANK_LINES = re.compile(rb"(?:[ \t\r\f\v]*\n)+")
 _IN_QUOTES = re.compile(r'[^"]*(?:""[^"]*)*')  # a quoted cell's inside, up to its closing quote
 BOM = codecs.BOM_UTF8
 
@@ -98,10 +97,11 @@ def lines(pieces: Iterable[bytes], encoding: str, limit: int) -> Iterator[tuple[
                     pos = len(buffer)
                     break
                 pos, number, dropping = end + 1, number + 1, False
-            blank = _BLANK_LINES.match(buffer, pos)
-            if blank:
-                number += buffer.count(b"\n", pos, blank.end())
-                pos = blank.end()
+            text = _NON_SPACE.search(buffer, pos)  # blank lines before it are skipped at once
+            blank_end = buffer.rfind(b"\n", pos, text.start() if text else len(buffer)) + 1
+            if blank_end:
+                number += buffer.count(b"\n", pos, blank_end)
+                pos = blank_end
             end = buffer.find(b"\n", pos)
             if end < 0:
                 if len(buffer) - pos > limit:

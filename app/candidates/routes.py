@@ -261,7 +261,11 @@ def mapping(candidate_import_id: int) -> ResponseReturnValue:
     item = get_for_org_or_404(CandidateImport, candidate_import_id)
     if item.status != "uploaded":
         return redirect(url_for("candidates.progress", candidate_import_id=item.id))
-    parsed = importer.parse(item.id, item.encoding)
+    try:
+        parsed = importer.parse(item.id, item.encoding)
+    except importer.ImportFileError as exc:  # its file is gone or was never readable
+        flash(f"{exc} Upload the file again.", "error")
+        return redirect(url_for("candidates.upload"))
     error = None
     if request.method == "POST":
         choices = {str(i): request.form.get(f"col-{i}", "ignore") for i in range(len(item.header))}
