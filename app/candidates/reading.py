@@ -148,8 +148,13 @@ def records(
             kb = limits.line_bytes // 1024
             yield number, Problem(f"The line is over {kb} KB, so it was not read.")
             continue
+        if '"' not in text:  # the common line: no csv needed
+            cells = _plain_cells(text, delimiter, limits)
+            if cells is not None:
+                yield number, cells
+            continue
         held = [item]
-        inside = '"' in text and ends_in_quotes(text, delimiter, False)
+        inside = ends_in_quotes(text, delimiter, False)
         while inside:
             following = again.popleft() if again else next(source, None)
             if following is None:
@@ -174,6 +179,25 @@ def records(
             yield number, cells
 
 
+def _plain_cells(text: str, delimiter: str, limits: Limits) -> list[str] | Problem | None:
+    """A line without quotes, as csv would read it (None when blank), at str.split's speed."""
+    body = text.rstrip("\r\n")
+    if "\r" in body or "\x00" in body:  # csv's errors for these
+        cells = _cells([(0, text)], delimiter, limits)
+        return cells if isinstance(cells, Problem) or any(c.strip() for c in cells) else None
+    if not body.replace(delimiter, "").strip():
+        return None
+    cells = body.split(delimiter)
+    if len(body) > limits.cell_chars and any(len(c) > limits.cell_chars for c in cells):
+        return _too_long(cells, limits)
+    return cells
+
+
+def _too_long(cells: list[str], limits: Limits) -> Problem:
+    shown = [c if len(c) <= 100 else c[:100] + "…" for c in cells[:50]]
+    return Problem(f"A cell is over {limits.cell_chars:,} characters.", shown)
+
+
 def _cells(held: list[tuple[int, str | None]], delimiter: str, limits: Limits) -> list | Problem:
     """Parse one record; blank lines skipped inside a quoted cell were newlines of that cell."""
     parts, last = [], held[0][0]
@@ -186,6 +210,5 @@ def _cells(held: list[tuple[int, str | None]], delimiter: str, limits: Limits) -
         return Problem(f"Unreadable: {exc}.", [held[0][1][:200]])  # type: ignore[index]
     cells = rows[0] if rows else []
     if any(len(cell) > limits.cell_chars for cell in cells):
-        shown = [c if len(c) <= 100 else c[:100] + "…" for c in cells[:50]]
-        return Problem(f"A cell is over {limits.cell_chars:,} characters.", shown)
+        return _too_long(cells, limits)
     return cells
