@@ -78,6 +78,13 @@ class Config:
         self.UPLOAD_DIR = _env("UPLOAD_DIR", str(instance / "uploads"))
         self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)  # reverse proxies in front
         self.MAX_CONTENT_LENGTH = 52 * 1024 * 1024  # CSV imports up to 50 MB
+        # CSV imports of candidates: size limits, and how long an unfinished upload is kept
+        self.IMPORT_MAX_BYTES = _int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+        self.IMPORT_MAX_LINE_BYTES = _int("IMPORT_MAX_LINE_BYTES", 100 * 1024)
+        self.IMPORT_MAX_CELL_CHARS = _int("IMPORT_MAX_CELL_CHARS", 10_000)
+        self.IMPORT_MAX_RECORD_LINES = _int("IMPORT_MAX_RECORD_LINES", 20)  # a quoted cell's
+        self.IMPORT_UPLOAD_KEEP_SECONDS = _int("IMPORT_UPLOAD_KEEP_SECONDS", 24 * 3600)
+        self.IMPORT_HOUSEKEEPING_SECONDS = _int("IMPORT_HOUSEKEEPING_SECONDS", 3600)
         # Cookies and CSRF
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from app import clock
 from app.auth.services import hash_password
 from app.extensions import db
@@ -18,6 +20,7 @@ from app.models import (
     Campaign,
     Candidate,
     CandidateImport,
+    CandidateImportChunk,
     CandidateImportProblem,
     EmailTemplate,
     Event,
@@ -162,14 +165,26 @@ def make_candidate_import(org: Organization) -> CandidateImport:
     item = CandidateImport(
         org_id=org.id,
         filename="c.csv",
-        data=b"email\na@example.com\n",
         encoding="utf-8",
         delimiter=",",
         header=["email"],
     )
     db.session.add(item)
+    db.session.flush()
+    db.session.add(
+        CandidateImportChunk(
+            org_id=org.id, import_id=item.id, seq=0, data=b"email\na@example.com\n"
+        )
+    )
     db.session.commit()
     return item
+
+
+def make_candidate_import_chunk(org: Organization) -> CandidateImportChunk:
+    import_id = make_candidate_import(org).id
+    return db.session.scalars(
+        select(CandidateImportChunk).where(CandidateImportChunk.import_id == import_id)
+    ).one()
 
 
 def make_candidate_import_problem(org: Organization) -> CandidateImportProblem:
@@ -270,6 +285,7 @@ TENANT_FACTORIES = {
     Job: make_job,
     Candidate: make_candidate,
     CandidateImport: make_candidate_import,
+    CandidateImportChunk: make_candidate_import_chunk,
     CandidateImportProblem: make_candidate_import_problem,
     Campaign: make_campaign,
     Invitation: make_invitation,

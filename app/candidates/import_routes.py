@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -21,32 +21,32 @@ from app.tenancy import current_org, get_for_org_or_404, role_required, scoped
 @bp.route("/candidates/import", methods=["GET", "POST"])
 @role_required(Role.RECRUITER)
 def upload() -> ResponseReturnValue:
-    """Step 1: upload a CSV (UTF-8 or Latin-1; comma, semicolon or tab)."""
+    """Step 1: upload a CSV (UTF-8, Windows-1252 or Latin-1; comma, semicolon or tab). It is
+    stored as it streams in, never read whole."""
     form = UploadForm()
     error = None
     if form.validate_on_submit():
         file = request.files.get("file")
-        data = file.read(importer.MAX_BYTES + 1) if file and file.filename else b""
-        try:
-            if not (file and file.filename):
-                raise importer.ImportFileError("Choose a CSV file to import.")
-            parsed = importer.parse(data)
-        except importer.ImportFileError as exc:
-            error = str(exc)
+        if not (file and file.filename):
+            error = "Choose a CSV file to import."
         else:
             item = CandidateImport(
                 org_id=current_org.id,
                 filename=(file.filename or "")[:255],
-                data=data,
-                encoding=parsed.encoding,
-                delimiter=parsed.delimiter,
-                header=parsed.header,
-                mapping=importer.guess_mapping(parsed.header),
+                encoding="",
+                delimiter="",
                 created_by_id=current_user.id,
             )
             db.session.add(item)
-            db.session.commit()
-            return redirect(url_for("candidates.mapping", candidate_import_id=item.id))
+            db.session.flush()
+            try:
+                importer.receive(item, file.stream)
+            except importer.ImportFileError as exc:
+                db.session.rollback()
+                error = str(exc)
+            else:
+                db.session.commit()
+                return redirect(url_for("candidates.mapping", candidate_import_id=item.id))
     status = 400 if request.method == "POST" else 200
     return render_template("candidates/upload.html", form=form, error=error), status
 
@@ -58,7 +58,11 @@ def mapping(candidate_import_id: int) -> ResponseReturnValue:
     item = get_for_org_or_404(CandidateImport, candidate_import_id)
     if item.status != "uploaded":
         return redirect(url_for("candidates.progress", candidate_import_id=item.id))
-    parsed = importer.parse(item.data)
+    try:
+        parsed = importer.parse(item.id, item.encoding)
+    except importer.ImportFileError as exc:  # its file is gone or was never readable
+        flash(f"{exc} Upload the file again.", "error")
+        return redirect(url_for("candidates.upload"))
     error = None
     if request.method == "POST":
         choices = {str(i): request.form.get(f"col-{i}", "ignore") for i in range(len(item.header))}
@@ -81,7 +85,12 @@ def mapping(candidate_import_id: int) -> ResponseReturnValue:
             default_queue().enqueue("app.jobs.imports.run_import", item.id, job_timeout=3600)
             return redirect(url_for("candidates.progress", candidate_import_id=item.id))
     return render_template(
-        "candidates/mapping.html", item=item, parsed=parsed, fields=importer.FIELDS, error=error
+        "candidates/mapping.html",
+        item=item,
+        parsed=parsed,
+        fields=importer.FIELDS,
+        encoding=importer.encoding_label(item.encoding),
+        error=error,
     ), 400 if error else 200
 
 
@@ -98,7 +107,13 @@ def progress(candidate_import_id: int) -> ResponseReturnValue:
     ).all()
     fragment = bool(request.headers.get("HX-Request"))
     template = "candidates/_progress.html" if fragment else "candidates/progress.html"
-    return render_template(template, item=item, problems=problems, fragment=fragment)
+    return render_template(
+        template,
+        item=item,
+        problems=problems,
+        fragment=fragment,
+        encoding=importer.encoding_label(item.encoding),
+    )
 
 
 @bp.get("/candidates/imports/<int:candidate_import_id>/problems.csv")

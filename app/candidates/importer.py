@@ -1,26 +1,31 @@
-"""CSV import of candidates: decode (UTF-8 with or without BOM, else Latin-1), detect the
-delimiter (comma, semicolon, tab), guess the column mapping, then import in the background with
-progress, reporting each bad row with its line number and reason while the good rows import."""
+"""CSV import of candidates: detect the encoding (UTF-8 with or without BOM, Windows-1252,
+Latin-1) and the delimiter (comma, semicolon, tab), guess the column mapping, then import in the
+background with progress, reporting each bad row with its line number and reason while the good
+rows import. The file is streamed from its stored chunks (app/candidates/uploads.py) through
+app/candidates/reading.py, never read whole."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
+from typing import BinaryIO
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app import clock
+from app.candidates import uploads
+from app.candidates.reading import ENCODINGS, Limits, Problem, lines, records
 from app.extensions import db
 from app.models import Candidate, CandidateImport, CandidateImportProblem
 
-MAX_BYTES = 50 * 1024 * 1024
 BATCH = 2000
+BATCH_CHARS = 4_000_000  # or fewer rows, when they are long: what a batch may hold in memory
 MAX_PROBLEMS = 100_000
 FIELDS = {
     "email": "Email",
@@ -49,51 +54,71 @@ class ImportFileError(Exception):
 
 @dataclass
 class Parsed:
-    """A decoded file: how it was read, its header and first rows."""
+    """A stored file: how it was read, its header and first rows."""
 
-    text: str
     encoding: str
     delimiter: str
     header: list[str]
     preview: list[list[str]]
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """UTF-8 (BOM or not), else Latin-1; refuse binary files."""
-    if not data.strip():
+def limits() -> Limits:
+    """The line, cell and quoted-cell limits from the settings."""
+    config = current_app.config
+    return Limits(
+        config["IMPORT_MAX_LINE_BYTES"],
+        config["IMPORT_MAX_CELL_CHARS"],
+        config["IMPORT_MAX_RECORD_LINES"],
+    )
+
+
+def encoding_label(encoding: str) -> str:
+    """How the UI names an encoding ('Windows-1252')."""
+    return ENCODINGS.get(encoding, encoding)
+
+
+def receive(item: CandidateImport, stream: BinaryIO) -> Parsed:
+    """Store an upload (the item has an id) as it streams in, judge it, read its header and
+    first rows, and set what was learned on the item. ImportFileError: the caller rolls back."""
+    most = current_app.config["IMPORT_MAX_BYTES"]
+    sniff = uploads.store(item, stream, most)
+    if not sniff.has_text:
         raise ImportFileError("The file is empty.")
-    if len(data) > MAX_BYTES:
-        raise ImportFileError(f"The file is over {MAX_BYTES // (1024 * 1024)} MB. Split it.")
-    if b"\x00" in data[:65536]:
+    if sniff.size > most:
+        raise ImportFileError(f"The file is over {most // (1024 * 1024)} MB. Split it.")
+    if sniff.binary:
         raise ImportFileError("This file is not a CSV (it contains binary data).")
-    try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+    parsed = parse(item.id, sniff.encoding())
+    item.encoding, item.delimiter, item.header = parsed.encoding, parsed.delimiter, parsed.header
+    item.mapping = guess_mapping(parsed.header)
+    return parsed
 
 
-def parse(data: bytes) -> Parsed:
-    """Decode, detect the delimiter from the header line, read the header and five rows."""
-    text, encoding = decode(data)
-    first = text.splitlines()[0] if text.splitlines() else ""
-    delimiter = max((",", ";", "\t"), key=first.count)
-    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-    try:
-        header = [h.strip() for h in next(rows)]
-        preview = [row for _, row in zip(range(5), rows, strict=False)]
-        filled = any(any(c.strip() for c in row) for row in preview) or any(
-            any(c.strip() for c in row) for row in rows
-        )
-    except csv.Error as exc:
-        raise ImportFileError(f"This file could not be read as CSV: {exc}.") from exc
-    if not any(header):
-        raise ImportFileError("The first line should name the columns, but it is empty.")
-    if not filled:
+def parse(import_id: int, encoding: str) -> Parsed:
+    """Detect the delimiter from the header line, read the header and up to five rows (blank
+    lines, however many, are skipped on the way)."""
+    numbered = lines(uploads.pieces(import_id), encoding, limits().line_bytes)
+    first = next(numbered, None)
+    if first is None:
+        raise ImportFileError("The file is empty.")
+    if first[1] is None:
+        raise ImportFileError("The first line is over 100 KB: it should name the columns.")
+    delimiter = max((",", ";", "\t"), key=first[1].count)
+    rows = records(chain([first], numbered), delimiter, limits())
+    _, header = next(rows)
+    if isinstance(header, Problem):
+        raise ImportFileError(f"The first line, naming the columns, was not read. {header.reason}")
+    preview = [
+        cells if isinstance(cells, list) else [f"(line {line} not read: {cells.reason})"]
+        for line, cells in (next(rows, (0, None)) for _ in range(5))
+        if cells is not None
+    ]
+    if not preview:
         raise ImportFileError(
             "This file names its columns but has no candidates under them: one row per "
             "candidate goes below the first line."
         )
-    return Parsed(text, encoding, delimiter, header, preview)
+    return Parsed(encoding, delimiter, [h.strip() for h in header], preview)
 
 
 def field_name(name: str) -> str:
@@ -165,38 +190,30 @@ def _check(record: dict) -> str | None:
     return None
 
 
-def rows(item: CandidateImport, text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of every data row; the header is line 1."""
-    reader = csv.reader(io.StringIO(text), delimiter=item.delimiter)
-    next(reader, None)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield reader.line_num, [f"<unreadable: {exc}>"]
-            continue
-        if any(cell.strip() for cell in row):
-            yield reader.line_num, row
+def rows(item: CandidateImport) -> Iterator[tuple[int, list[str] | Problem]]:
+    """(line number, cells or why not read) of every data row, streamed from the stored file."""
+    numbered = lines(uploads.pieces(item.id), item.encoding, limits().line_bytes)
+    read = records(numbered, item.delimiter, limits())
+    next(read, None)  # the header
+    return read
 
 
 def run(item: CandidateImport) -> None:
-    """Import every good row in batches, committing progress; bad rows become problems."""
-    text, _ = decode(item.data)
-    existing = set(
-        db.session.scalars(select(Candidate.email).where(Candidate.org_id == item.org_id))
-    )
-    item.total_rows = sum(1 for _ in rows(item, text))
+    """Import every good row in batches, committing progress; bad rows become problems. The
+    stored file is deleted at the end."""
+    item.total_rows = sum(1 for _ in rows(item))
     item.status, item.processed = "running", 0
     db.session.commit()
     seen: dict[str, int] = {}
-    batch, problems = [], []
-    for line, row in rows(item, text):
-        record = _record(row, item.mapping)
-        reason = _check(record) if not row[0].startswith("<unreadable") else row[0][1:-1]
-        if reason is None and record["email"] in seen:
-            reason = f"Duplicate of line {seen[record['email']]} in this file."
+    batch, problems, held = [], [], 0
+    for line, cells in rows(item):
+        if isinstance(cells, Problem):
+            reason, raw = cells.reason, cells.raw
+        else:
+            record, raw = _record(cells, item.mapping), cells
+            reason = _check(record)
+            if reason is None and record["email"] in seen:
+                reason = f"Duplicate of line {seen[record['email']]} in this file."
         if reason:
             problems.append(
                 {
@@ -204,28 +221,47 @@ def run(item: CandidateImport) -> None:
                     "import_id": item.id,
                     "line": line,
                     "reason": reason[:300],
-                    "raw": row[:50],
+                    "raw": raw[:50],
                 }
             )
         else:
             seen[record["email"]] = line
-            if record["email"] in existing and item.on_duplicate != "update":
-                item.skipped += 1
-            else:
-                item.updated += record["email"] in existing
-                item.imported += record["email"] not in existing
-                batch.append(record)
+            batch.append(record)
         item.processed += 1
-        if len(batch) >= BATCH or len(problems) >= BATCH:
+        held += sum(map(len, raw))
+        if len(batch) >= BATCH or len(problems) >= BATCH or held >= BATCH_CHARS:
             _flush(item, batch, problems)
+            held = 0
     _flush(item, batch, problems)
+    uploads.discard(item.id)
     item.status, item.finished_at = "done", clock.now()
     db.session.commit()
 
 
+def _count(item: CandidateImport, batch: list[dict]) -> list[dict]:
+    """Count imported / updated / skipped against the candidates already there (looked up per
+    batch: in-file duplicates were caught before); the records to write."""
+    existing = set(
+        db.session.scalars(
+            select(Candidate.email).where(
+                Candidate.org_id == item.org_id, Candidate.email.in_([r["email"] for r in batch])
+            )
+        )
+    )
+    if item.on_duplicate == "update":
+        item.updated += len(existing)
+        item.imported += len(batch) - len(existing)
+        return batch
+    fresh = [r for r in batch if r["email"] not in existing]
+    item.skipped += len(existing)
+    item.imported += len(fresh)
+    return fresh
+
+
 def _flush(item: CandidateImport, batch: list[dict], problems: list[dict]) -> None:
     now = clock.now()
-    if batch:
+    writes = _count(item, batch) if batch else []
+    if writes:
         values = [
             {
                 "org_id": item.org_id,
@@ -239,7 +275,7 @@ def _flush(item: CandidateImport, batch: list[dict], problems: list[dict]) -> No
                 "created_at": now,
                 "updated_at": now,
             }
-            for r in batch
+            for r in writes
         ]
         statement = pg_insert(Candidate)  # executemany: SQLAlchemy batches the VALUES
         if item.on_duplicate == "update":

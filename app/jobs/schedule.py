@@ -62,6 +62,11 @@ def declared(app: Flask) -> list[PeriodicJob]:
             app.config["RETENTION_INTERVAL_SECONDS"],
             timeout=3600,
         ),
+        PeriodicJob(
+            "herald-import-uploads",
+            "app.jobs.imports.discard_stale_uploads",
+            app.config["IMPORT_HOUSEKEEPING_SECONDS"],
+        ),
     ]
 
 

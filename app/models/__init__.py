@@ -9,7 +9,13 @@ from app.models.campaign import (
     Reminder,
     Suppression,
 )
-from app.models.candidate import Candidate, CandidateImport, CandidateImportProblem, Job
+from app.models.candidate import (
+    Candidate,
+    CandidateImport,
+    CandidateImportChunk,
+    CandidateImportProblem,
+    Job,
+)
 from app.models.message import (
     ACCOUNT_MAIL_KINDS,
     TEMPLATE_TEST,
@@ -31,6 +37,7 @@ __all__ = [
     "CampaignStatus",
     "Candidate",
     "CandidateImport",
+    "CandidateImportChunk",
     "CandidateImportProblem",
     "Invitation",
     "InvitationStatus",

@@ -15,7 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app import clock
 from app.extensions import db
@@ -66,7 +66,6 @@ class CandidateImport(TenantMixin, TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(String(255))
-    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     encoding: Mapped[str] = mapped_column(String(20))
     delimiter: Mapped[str] = mapped_column(String(2))
     header: Mapped[list] = mapped_column(JSONB, default=list)
@@ -82,6 +81,19 @@ class CandidateImport(TenantMixin, TimestampMixin, db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CandidateImportChunk(TenantMixin, db.Model):
+    """About 1 MB of an uploaded file, in order: any worker host streams the upload from here,
+    and no one reads it whole. Deleted once the import is done, or a day after an abandoned one."""
+
+    __tablename__ = "candidate_import_chunks"
+    __table_args__ = (UniqueConstraint("import_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("candidate_imports.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class CandidateImportProblem(TenantMixin, db.Model):

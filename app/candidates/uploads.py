@@ -1,0 +1,85 @@
+"""An import's uploaded file, kept in PostgreSQL as ~1 MB chunks so that any worker host can
+stream it and no process holds it whole; deleted when the import is done, or after a day unfinished.
+Services: they never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import BinaryIO
+
+from sqlalchemy import delete, insert, select, update
+
+from app import clock
+from app.candidates.reading import Sniff
+from app.extensions import db
+from app.models import CandidateImport, CandidateImportChunk
+
+CHUNK_BYTES = 1024 * 1024
+UNFINISHED = ("uploaded", "queued", "running")
+
+
+def store(item: CandidateImport, stream: BinaryIO, limit: int) -> Sniff:
+    """Copy the stream into chunks, a piece at a time, stopping after `limit` bytes; what was
+    learned on the way (size, binary, encoding) comes back for the caller to judge."""
+    sniff, seq = Sniff(), 0
+    while sniff.size <= limit and (piece := stream.read(CHUNK_BYTES)):
+        sniff.feed(piece)
+        db.session.execute(
+            insert(CandidateImportChunk),
+            {"org_id": item.org_id, "import_id": item.id, "seq": seq, "data": piece},
+        )
+        seq += 1
+    return sniff
+
+
+def pieces(import_id: int) -> Iterator[bytes]:
+    """The stored file in order, one chunk in memory at a time."""
+    seq = 0
+    while True:
+        data = db.session.scalar(
+            select(CandidateImportChunk.data).where(
+                CandidateImportChunk.import_id == import_id, CandidateImportChunk.seq == seq
+            )
+        )
+        if data is None:
+            return
+        yield data
+        seq += 1
+
+
+def discard(import_id: int) -> None:
+    """Delete an import's stored file (it is done with)."""
+    db.session.execute(
+        delete(CandidateImportChunk).where(CandidateImportChunk.import_id == import_id)
+    )
+
+
+def discard_stale(keep_seconds: int) -> int:
+    """Close imports left unfinished longer than `keep_seconds` (abandoned at the mapping step:
+    'expired'; queued or running that long: 'failed') and delete their files, and any file a
+    finished import still has. How many imports lost their file."""
+    cutoff = clock.now() - timedelta(seconds=keep_seconds)
+    stale = (CandidateImport.status.in_(UNFINISHED), CandidateImport.created_at < cutoff)
+    db.session.execute(
+        update(CandidateImport)
+        .where(*stale, CandidateImport.status != "uploaded")
+        .values(
+            status="failed",
+            finished_at=clock.now(),
+            error="The import did not finish within a day, so its file was deleted. "
+            "Upload it again.",
+        )
+    )
+    db.session.execute(
+        update(CandidateImport)
+        .where(*stale, CandidateImport.status == "uploaded")
+        .values(status="expired", finished_at=clock.now())
+    )
+    done = select(CandidateImport.id).where(CandidateImport.status.not_in(UNFINISHED))
+    result = db.session.execute(
+        delete(CandidateImportChunk)
+        .where(CandidateImportChunk.import_id.in_(done))
+        .returning(CandidateImportChunk.import_id)
+    )
+    return len(set(result.scalars()))

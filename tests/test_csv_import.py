@@ -1,0 +1,181 @@
+"""CSV import of candidates at its edges: files near the 50 MB limit stay within ~50 MB of memory,
+an unbalanced quote costs one line, Windows-1252 is recognised and said, and the stored file is
+deleted once it is no longer needed."""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from app import clock
+from app.extensions import db
+from app.jobs.queues import default_queue
+from app.models import Candidate, CandidateImportChunk, CandidateImportProblem, Role
+from tests.test_candidates import _import, _upload
+
+MB = 1024 * 1024
+MEMORY_BUDGET = 50 * MB
+
+
+@pytest.fixture
+def recruiter(factories, login_as):
+    org = factories.make_org("Acme")
+    login_as(factories.make_user(org, Role.RECRUITER), org)
+    return org
+
+
+class Generated(io.RawIOBase):
+    """A file made as it is read (head, `size` bytes of `fill`, tail), so the test itself does
+    not hold the tens of megabytes it uploads."""
+
+    def __init__(self, head: bytes, fill: bytes, size: int, tail: bytes = b"") -> None:
+        self.block = fill * (MB // len(fill))
+        self.head, self.left, self.tail, self.done_head = head, size, tail, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        if not self.done_head:
+            data, self.done_head = self.head, True
+        elif self.left > 0:
+            data = self.block[: min(len(buffer), self.left)]
+            self.left -= len(data)
+        else:
+            data, self.tail = self.tail, b""
+        data = data[: len(buffer)]
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def peak_memory(action: Callable[[], object]) -> tuple[object, int]:
+    """What `action` returned and the most memory Python held above its start while it ran."""
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        result = action()
+        return result, tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def stored_chunks() -> int:
+    return db.session.scalar(select(func.count()).select_from(CandidateImportChunk))
+
+
+def test_45_mb_of_blank_lines_is_refused_without_holding_them(recruiter, post):
+    upload = Generated(b"email,first name\n", b"\n", 45 * MB)
+    response, peak = peak_memory(
+        lambda: post(
+            "/candidates/import",
+            {"file": (io.BufferedReader(upload), "blank.csv")},
+            content_type="multipart/form-data",
+        )
+    )
+    assert response.status_code == 400
+    assert "has no candidates under them" in response.text
+    assert peak < MEMORY_BUDGET, f"{peak / MB:.0f} MB"
+    assert stored_chunks() == 0  # a refused upload is not kept
+
+
+def test_a_49_mb_cell_is_one_reported_row_and_the_others_import(
+    recruiter, client, post, run_worker
+):
+    upload = Generated(
+        b'email,first name,notes\nada@example.com,Ada,ok\nbob@example.com,Bob,"',
+        b"x",
+        49 * MB,
+        b'"\ncy@example.com,Cy,ok\n',
+    )
+    response, peak = peak_memory(
+        lambda: post(
+            "/candidates/import",
+            {"file": (io.BufferedReader(upload), "big.csv")},
+            content_type="multipart/form-data",
+        )
+    )
+    assert response.status_code == 302 and peak < MEMORY_BUDGET, f"{peak / MB:.0f} MB"
+    url = response.location
+    assert "ada@example.com" in client.get(url).text
+    form = {"col-0": "email", "col-1": "first_name", "col-2": "custom:notes"}
+    assert post(url, {**form, "on_duplicate": "skip"}).status_code == 302
+    _, peak = peak_memory(run_worker)
+    assert peak < MEMORY_BUDGET, f"{peak / MB:.0f} MB"
+    page = client.get(f"{url}/progress").text
+    assert "Imported big.csv" in page and "The line is over 100 KB" in page
+    problem = db.session.scalars(select(CandidateImportProblem)).one()
+    assert problem.line == 3
+    emails = set(db.session.scalars(select(Candidate.email)))
+    assert emails == {"ada@example.com", "cy@example.com"}
+
+
+def test_an_unbalanced_quote_costs_its_line_only(recruiter, client, post, run_worker):
+    after = "".join(f"p{n}@example.com,P{n},\n" for n in range(25))
+    data = (
+        'email,first name,notes\nada@example.com,Ada,"two\nlines"\nbob@example.com,"Bob,\n' + after
+    ).encode()
+    item = _import(post, client, run_worker, data)
+    assert (item.status, item.total_rows, item.imported, item.failed) == ("done", 27, 26, 1)
+    ada = db.session.scalars(select(Candidate).where(Candidate.email == "ada@example.com")).one()
+    assert ada.custom == {"notes": "two\nlines"}  # a quoted cell may span lines
+    assert db.session.scalar(select(func.count()).select_from(Candidate)) == 26
+    page = client.get(f"/candidates/imports/{item.id}/progress").text
+    assert "<td>4</td><td>A quote opened here is never closed" in page
+
+
+def test_long_cells_are_reported_with_their_line(recruiter, client, post, run_worker):
+    data = (
+        "email,notes\n"
+        f"ada@example.com,{'y' * 10_001}\n"
+        "bob@example.com,fine\n"
+        f"cy@example.com,{'z' * 120_000}\n"
+    ).encode()
+    item = _import(post, client, run_worker, data)
+    assert (item.imported, item.failed) == (1, 2)
+    problems = db.session.scalars(
+        select(CandidateImportProblem).order_by(CandidateImportProblem.line)
+    ).all()
+    assert [(p.line, p.reason) for p in problems] == [
+        (2, "A cell is over 10,000 characters."),
+        (4, "The line is over 100 KB, so it was not read."),
+    ]
+
+
+def test_windows_1252_is_detected_and_said(recruiter, client, post, run_worker):
+    data = "email;name\nzoe@example.com;Zoé “Zed” Durand €\n".encode("cp1252")
+    response = _upload(post, data)
+    assert "Read as Windows-1252, semicolon separated" in client.get(response.location).text
+    item = _import(post, client, run_worker, data)
+    zoe = db.session.scalars(select(Candidate)).one()
+    assert (zoe.first_name, zoe.last_name) == ("Zoé", "“Zed” Durand €")
+    assert "Read as Windows-1252" in client.get(f"/candidates/imports/{item.id}/progress").text
+
+
+def test_the_file_is_deleted_once_imported(recruiter, client, post, run_worker):
+    response = _upload(post, b"email\nada@example.com\n")
+    post(response.location, {"col-0": "email", "on_duplicate": "skip"})
+    assert stored_chunks() == 1  # queued: a worker on any host reads it from PostgreSQL
+    run_worker()
+    assert stored_chunks() == 0
+    assert db.session.scalars(select(Candidate.email)).all() == ["ada@example.com"]
+
+
+def test_an_abandoned_upload_is_deleted_after_a_day(app, recruiter, client, post, run_worker):
+    frozen = clock.FrozenClock()
+    clock.set_clock(frozen)
+    url = _upload(post, b"email\nada@example.com\n").location
+    keep = app.config["IMPORT_UPLOAD_KEEP_SECONDS"]
+    frozen.advance(keep - 60)
+    default_queue().enqueue("app.jobs.imports.discard_stale_uploads")
+    run_worker()
+    assert stored_chunks() == 1 and "Map the columns" in client.get(url).text
+    frozen.advance(120)
+    default_queue().enqueue("app.jobs.imports.discard_stale_uploads")
+    run_worker()
+    assert stored_chunks() == 0
+    page = client.get(url, follow_redirects=True).text
+    assert "was not imported within a day of its upload, so it was deleted" in page
