@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq.exceptions import DuplicateJobError
 from sqlalchemy import and_, func, select, text
 from sqlalchemy import event as sa_event
 
@@ -360,15 +361,29 @@ def _over_candidate_cap(row: Any, org: Organization, token: str, recent: dict) -
     return True
 
 
-def _dispatch_at(when: Any) -> None:
-    """One delayed dispatcher for when the buckets have refilled (RQ's own scheduler)."""
+def _dispatch_at(org_id: int, when: datetime) -> None:
+    """The org's one delayed dispatcher, for when its buckets have refilled (RQ's own scheduler).
+    Its stable id makes a second one while it waits, is queued or runs a no-op: the atomic
+    unique schedule refuses an id whose job exists (a plain enqueue_at would overwrite it)."""
     from app.jobs.queues import send_queue
 
+    queue = send_queue()
+    delay = max(0.0, (when - clock.now()).total_seconds())
+    # if the wake-up is lost (worker killed), the id frees itself; the sweeper covers till then
+    expires = int(delay) + 2 * current_app.config["SWEEP_INTERVAL_SECONDS"]
+    job = queue.create_job(
+        "app.jobs.send.wake_dispatcher",
+        job_id=f"herald-dispatch-org-{org_id}",  # (RQ ids: letters, digits, - and _)
+        result_ttl=0,
+        ttl=expires,
+        failure_ttl=expires,
+    )
+    job.enqueue_at_front = True  # it has waited already
     try:
         # RQ schedules to the whole second: a second later, the rows are surely due
-        send_queue().enqueue_at(
-            when + timedelta(seconds=1), "app.jobs.send.dispatch_due", job_timeout=1800
-        )
+        queue.schedule_job(job, when + timedelta(seconds=1), unique=True)
+    except DuplicateJobError:
+        pass  # one waits already
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
 
@@ -486,8 +501,8 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
         db.session.rollback()
         metrics.flush()
         _release_rest(ids, rows, handled, waiting, token)
-        if waiting:
-            _dispatch_at(min(waiting.values()))
+        for org_id, when in waiting.items():
+            _dispatch_at(org_id, when)
     log.info("batch done: %s", counts)
     return counts
 
