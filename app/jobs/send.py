@@ -7,6 +7,8 @@ from collections import Counter
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq import get_current_job
+from rq.job import Dependency
 
 from app.jobs import with_app_context
 from app.jobs.queues import send_queue
@@ -53,9 +55,17 @@ def dispatch_due(max_batches: int = 50, max_seconds: float | None = None) -> dic
 @with_app_context
 def wake_dispatcher() -> None:
     """An org's delayed dispatcher came due (its buckets have refilled): a dispatcher goes to the
-    front of the send queue. The delayed job itself only wakes, so that it is gone before the
-    dispatcher may need to schedule the org's next one under the same id."""
-    _enqueue_dispatcher(at_front=True)
+    front of the send queue once this job has ended. The delayed job only wakes, and its id is
+    free (result_ttl=0) before that dispatcher may schedule the org's next one under it: RQ
+    enqueues a dependent in the same transaction that deletes the finished job."""
+    current = get_current_job()
+    after = Dependency(jobs=[current], enqueue_at_front=True) if current is not None else None
+    try:
+        send_queue().enqueue(
+            "app.jobs.send.dispatch_due", job_timeout=1800, depends_on=after, at_front=True
+        )
+    except RedisError:
+        pass  # the sweeper dispatches due rows anyway
 
 
 def _waiting() -> int:
@@ -65,11 +75,9 @@ def _waiting() -> int:
         return 0
 
 
-def _enqueue_dispatcher(max_batches: int = 50, at_front: bool = False) -> None:
+def _enqueue_dispatcher(max_batches: int) -> None:
     try:
-        send_queue().enqueue(
-            "app.jobs.send.dispatch_due", max_batches, job_timeout=1800, at_front=at_front
-        )
+        send_queue().enqueue("app.jobs.send.dispatch_due", max_batches, job_timeout=1800)
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
 
