@@ -23,13 +23,17 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
 
 
 @with_app_context
-def dispatch_due(max_batches: int = 50, max_seconds: float | None = None) -> dict[str, int]:
+def dispatch_due(
+    max_batches: int = 50, max_seconds: float | None = None, woken_for: int | None = None
+) -> dict[str, int]:
     """Claim due messages in batches and send them until none are left, for at most max_seconds
     (DISPATCH_MAX_SECONDS). One that stops with work left queues its successor at the back of the
     send queue (unless SEND_DISPATCHERS jobs wait there already: the queue must not grow): a long
     backlog takes turns with other jobs instead of holding a worker for long."""
     from app.jobs.sweep import dispatcher_alive
 
+    if woken_for is not None:  # the org's delayed dispatcher has ended: its id is free
+        sending.resume_delayed(woken_for)
     if max_seconds is None:
         max_seconds = current_app.config["DISPATCH_MAX_SECONDS"]
     stop_at = time.monotonic() + max_seconds
@@ -53,7 +57,7 @@ def dispatch_due(max_batches: int = 50, max_seconds: float | None = None) -> dic
 
 
 @with_app_context
-def wake_dispatcher() -> None:
+def wake_dispatcher(org_id: int) -> None:
     """An org's delayed dispatcher came due (its buckets have refilled): a dispatcher goes to the
     front of the send queue once this job has ended. The delayed job only wakes, and its id is
     free (result_ttl=0) before that dispatcher may schedule the org's next one under it: RQ
@@ -62,7 +66,11 @@ def wake_dispatcher() -> None:
     after = Dependency(jobs=[current], enqueue_at_front=True) if current is not None else None
     try:
         send_queue().enqueue(
-            "app.jobs.send.dispatch_due", job_timeout=1800, depends_on=after, at_front=True
+            "app.jobs.send.dispatch_due",
+            woken_for=org_id,
+            job_timeout=1800,
+            depends_on=after,
+            at_front=True,
         )
     except RedisError:
         pass  # the sweeper dispatches due rows anyway

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -24,7 +24,7 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy import event as sa_event
 
 from app import clock
-from app.extensions import db
+from app.extensions import db, redis
 from app.mail import metrics, rows, throttle
 from app.mail.build import envelope_sender, outgoing_for
 from app.mail.delivery import Attempt, Failover, Route
@@ -373,6 +373,7 @@ def _dispatch_at(org_id: int, when: datetime) -> None:
     expires = int(delay) + 2 * current_app.config["SWEEP_INTERVAL_SECONDS"]
     job = queue.create_job(
         "app.jobs.send.wake_dispatcher",
+        args=(org_id,),
         job_id=f"herald-dispatch-org-{org_id}",  # (RQ ids: letters, digits, - and _)
         result_ttl=0,
         ttl=expires,
@@ -383,9 +384,29 @@ def _dispatch_at(org_id: int, when: datetime) -> None:
         # RQ schedules to the whole second: a second later, the rows are surely due
         queue.schedule_job(job, when + timedelta(seconds=1), unique=True)
     except DuplicateJobError:
-        pass  # one waits already
+        if job.id not in queue.scheduled_job_registry:  # it fired: its dispatcher starts after
+            _later(org_id, when, expires)  # its id is free, and schedules this one then
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
+
+
+def _later_key(org_id: int) -> str:
+    return f"herald:dispatch:org:{org_id}:later"
+
+
+def _later(org_id: int, when: datetime, expires: int) -> None:
+    redis.client.set(_later_key(org_id), when.timestamp(), ex=max(1, expires))
+
+
+def resume_delayed(org_id: int) -> None:
+    """Called by the dispatcher an org's delayed one woke, once that one's id is free: schedule
+    the next one if a batch asked for it while the id was still taken."""
+    try:
+        stamp = redis.client.getdel(_later_key(org_id))
+    except RedisError:
+        return
+    if stamp is not None:
+        _dispatch_at(org_id, datetime.fromtimestamp(float(stamp), UTC))
 
 
 def _defer(message_id: int, token: str, seconds: float) -> None:
