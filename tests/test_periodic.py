@@ -239,5 +239,6 @@ def test_a_throttled_org_has_one_delayed_dispatcher_at_a_time(ctx, factories, si
         db.session.commit()
         dispatch_due()
     assert len(sink.messages) == 2  # one each: the burst
-    waiting = ScheduledJobRegistry(queue=send_queue()).get_job_ids()
-    assert sorted(waiting) == sorted(f"herald-dispatch-org-{org.id}" for org in orgs)
+    registry = ScheduledJobRegistry(queue=send_queue())
+    waiting = [send_queue().fetch_job(job_id).kwargs for job_id in registry.get_job_ids()]
+    assert sorted(w["woken_for"] for w in waiting) == sorted(org.id for org in orgs)

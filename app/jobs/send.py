@@ -7,8 +7,6 @@ from collections import Counter
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq import get_current_job
-from rq.job import Dependency
 
 from app.jobs import with_app_context
 from app.jobs.queues import send_queue
@@ -32,8 +30,8 @@ def dispatch_due(
     backlog takes turns with other jobs instead of holding a worker for long."""
     from app.jobs.sweep import dispatcher_alive
 
-    if woken_for is not None:  # the org's delayed dispatcher has ended: its id is free
-        sending.resume_delayed(woken_for)
+    if woken_for is not None:  # this is the org's delayed dispatcher
+        sending.woken(woken_for)
     if max_seconds is None:
         max_seconds = current_app.config["DISPATCH_MAX_SECONDS"]
     stop_at = time.monotonic() + max_seconds
@@ -52,28 +50,10 @@ def dispatch_due(
         more = True
     if more and _waiting() < current_app.config["SEND_DISPATCHERS"]:
         _enqueue_dispatcher(max_batches)
+    elif woken_for is not None:
+        sending.rearm(woken_for)
     _finish_campaigns()
     return dict(totals)
-
-
-@with_app_context
-def wake_dispatcher(org_id: int) -> None:
-    """An org's delayed dispatcher came due (its buckets have refilled): a dispatcher goes to the
-    front of the send queue once this job has ended. The delayed job only wakes, and its id is
-    free (result_ttl=0) before that dispatcher may schedule the org's next one under it: RQ
-    enqueues a dependent in the same transaction that deletes the finished job."""
-    current = get_current_job()
-    after = Dependency(jobs=[current], enqueue_at_front=True) if current is not None else None
-    try:
-        send_queue().enqueue(
-            "app.jobs.send.dispatch_due",
-            woken_for=org_id,
-            job_timeout=1800,
-            depends_on=after,
-            at_front=True,
-        )
-    except RedisError:
-        pass  # the sweeper dispatches due rows anyway
 
 
 def _waiting() -> int:

@@ -14,12 +14,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq.exceptions import DuplicateJobError
 from sqlalchemy import and_, func, select, text
 from sqlalchemy import event as sa_event
 
@@ -361,52 +360,52 @@ def _over_candidate_cap(row: Any, org: Organization, token: str, recent: dict) -
     return True
 
 
+def _wait_key(org_id: int) -> str:
+    return f"herald:dispatch:org:{org_id}:waiting"
+
+
 def _dispatch_at(org_id: int, when: datetime) -> None:
     """The org's one delayed dispatcher, for when its buckets have refilled (RQ's own scheduler).
-    Its stable id makes a second one while it waits, is queued or runs a no-op: the atomic
-    unique schedule refuses an id whose job exists (a plain enqueue_at would overwrite it)."""
+    A Redis key set only if absent says one waits: a second batch that hits the rate meanwhile
+    adds none. The dispatcher clears the key as it starts; should the wake-up be lost (Redis
+    flushed, worker killed), the key expires and the sweeper dispatches the due rows."""
     from app.jobs.queues import send_queue
 
-    queue = send_queue()
     delay = max(0.0, (when - clock.now()).total_seconds())
-    # if the wake-up is lost (worker killed), the id frees itself; the sweeper covers till then
     expires = int(delay) + 2 * current_app.config["SWEEP_INTERVAL_SECONDS"]
-    job = queue.create_job(
-        "app.jobs.send.wake_dispatcher",
-        args=(org_id,),
-        job_id=f"herald-dispatch-org-{org_id}",  # (RQ ids: letters, digits, - and _)
-        result_ttl=0,
-        ttl=expires,
-        failure_ttl=expires,
-    )
-    job.enqueue_at_front = True  # it has waited already
     try:
-        # RQ schedules to the whole second: a second later, the rows are surely due
-        queue.schedule_job(job, when + timedelta(seconds=1), unique=True)
-    except DuplicateJobError:
-        if job.id not in queue.scheduled_job_registry:  # it fired: its dispatcher starts after
-            _later(org_id, when, expires)  # its id is free, and schedules this one then
+        if redis.client.set(_wait_key(org_id), 1, nx=True, ex=max(1, expires)):
+            # RQ schedules to the whole second: a second later, the rows are surely due
+            send_queue().enqueue_at(
+                when + timedelta(seconds=1),
+                "app.jobs.send.dispatch_due",
+                woken_for=org_id,
+                job_timeout=1800,
+            )
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
 
 
-def _later_key(org_id: int) -> str:
-    return f"herald:dispatch:org:{org_id}:later"
+_NEXT_DUE = text("SELECT min(send_after) FROM messages WHERE org_id = :org AND status = 'queued'")
 
 
-def _later(org_id: int, when: datetime, expires: int) -> None:
-    redis.client.set(_later_key(org_id), when.timestamp(), ex=max(1, expires))
+def rearm(org_id: int) -> None:
+    """After the org's delayed dispatcher ran: wake again for its next queued row if one is due
+    within a sweep (a batch that hit the rate while another wake-up was armed left its rows for
+    later than that one; rows further out are the sweeper's)."""
+    next_due = db.session.execute(_NEXT_DUE, {"org": org_id}).scalar()
+    db.session.rollback()
+    horizon = timedelta(seconds=current_app.config["SWEEP_INTERVAL_SECONDS"])
+    if next_due is not None and next_due - clock.now() < horizon:
+        _dispatch_at(org_id, max(next_due, clock.now()))
 
 
-def resume_delayed(org_id: int) -> None:
-    """Called by the dispatcher an org's delayed one woke, once that one's id is free: schedule
-    the next one if a batch asked for it while the id was still taken."""
+def woken(org_id: int) -> None:
+    """The org's delayed dispatcher has started: the next batch that hits the rate may add one."""
     try:
-        stamp = redis.client.getdel(_later_key(org_id))
+        redis.client.delete(_wait_key(org_id))
     except RedisError:
-        return
-    if stamp is not None:
-        _dispatch_at(org_id, datetime.fromtimestamp(float(stamp), UTC))
+        pass
 
 
 def _defer(message_id: int, token: str, seconds: float) -> None:
