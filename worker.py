@@ -1,7 +1,9 @@
 """Start an RQ worker for Herald's queues: `python worker.py [--burst]`.
 
 One non-forking worker per process (jobs send batches; forking would cost ~15 ms a job). Run as
-many processes as you need, on any host that reaches the same Redis and PostgreSQL.
+many processes as you need, on any host that reaches the same Redis and PostgreSQL. Each serves the
+periodic queue first, then sends, then the rest (app/jobs/queues.py): send jobs hand their worker
+back every DISPATCH_MAX_SECONDS, so periodic jobs start on time whatever the backlog.
 """
 
 from __future__ import annotations

@@ -108,10 +108,10 @@ def sync_schedule() -> None:
     """Sync the declared periodic jobs to rq-scheduler (for a plain `rqscheduler` process)."""
     from rq_scheduler import Scheduler
 
-    from app.jobs.queues import DEFAULT
+    from app.jobs.queues import PERIODIC
     from app.jobs.schedule import declared, sync
 
-    report = sync(Scheduler(queue_name=DEFAULT, connection=redis.client), declared(current_app))
+    report = sync(Scheduler(queue_name=PERIODIC, connection=redis.client), declared(current_app))
     click.echo(report)
 
 

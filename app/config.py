@@ -150,6 +150,9 @@ class Config:
         self.SEND_LEASE_SECONDS = _float("SEND_LEASE_SECONDS", 120.0)
         self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)
         self.SEND_DISPATCHERS = _int("SEND_DISPATCHERS", 2)  # dispatchers a launch starts
+        # a dispatcher stops claiming after this long and queues its successor at the back of the
+        # send queue, so a worker is free for periodic jobs every few seconds whatever the backlog
+        self.DISPATCH_MAX_SECONDS = _float("DISPATCH_MAX_SECONDS", 5.0)
         self.SEND_BURST = _int("SEND_BURST", 10)  # token-bucket capacity (org and provider)
         self.PROVIDER_RATE_PER_MINUTE = _int("PROVIDER_RATE_PER_MINUTE", 6000)
         self.CANDIDATE_WINDOW_SECONDS = _int("CANDIDATE_WINDOW_SECONDS", 24 * 3600)

@@ -93,7 +93,7 @@ def test_mailbox_is_off_in_production_config(app, client, factories, login_as):
 def test_healthz_reports_and_fails_when_redis_is_down(app, client):
     body = client.get("/healthz").get_json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["redis"] == "ok"
-    assert set(body["queues"]) == {"herald-send", "herald-default"}
+    assert set(body["queues"]) == {"herald-periodic", "herald-send", "herald-default"}
     assert "workers" in body and "sweeper_last_run" in body
 
     from redis import Redis

@@ -1,4 +1,9 @@
-"""Queue names in one place, and the one queue factory (explicit connection, as RQ 2 wants)."""
+"""Queue names in one place, and the one queue factory (explicit connection, as RQ 2 wants).
+
+Every worker serves the queues in the order of ALL: periodic jobs first (sweeper, due campaigns,
+reminders, rollups, retention), so a send backlog never holds them back; then sends; then the rest
+(imports). RQ pops the first non-empty queue in that order each time a worker is free.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ from rq import Queue
 
 from app.extensions import redis
 
+PERIODIC = "herald-periodic"
 SEND = "herald-send"
 DEFAULT = "herald-default"
-ALL = (SEND, DEFAULT)
+ALL = (PERIODIC, SEND, DEFAULT)
 
 
 def queue(name: str) -> Queue:

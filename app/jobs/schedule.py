@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from rq_scheduler import Scheduler
 
-from app.jobs.queues import DEFAULT
+from app.jobs.queues import PERIODIC
 
 log = logging.getLogger(__name__)
 MARK = "herald_periodic"
@@ -29,7 +29,7 @@ class PeriodicJob:
     id: str
     func: str
     interval: int
-    queue: str = DEFAULT
+    queue: str = PERIODIC  # served first by every worker: never behind a send backlog
     timeout: int = 300
 
     @property
@@ -110,7 +110,7 @@ class HeraldScheduler(Scheduler):
     resync_seconds = 60.0
 
     def __init__(self, app: Flask, **kwargs: object) -> None:
-        super().__init__(queue_name=DEFAULT, **kwargs)
+        super().__init__(queue_name=PERIODIC, **kwargs)
         self.app = app
         self._synced_at = 0.0
 

@@ -46,7 +46,9 @@ def dispatcher_alive() -> None:
 
 def release_expired_leases() -> int:
     """sending rows whose lease ran out (a worker died) go back to queued, or to failed once they
-    have used every attempt (a message that kills its worker must not loop forever). Commits."""
+    have used every attempt (a message that kills its worker must not loop forever). They keep
+    the time they were due, so the claim (oldest due first) takes them before rows that became due
+    after them: a throttled backlog does not push them to its end. Commits."""
     now = clock.now()
     # the org's own retries (Settings → Delivery), like any other failure of its messages
     limit = (
@@ -64,7 +66,12 @@ def release_expired_leases() -> int:
     rows = db.session.execute(
         update(Message)
         .where(*expired)
-        .values(status=MessageStatus.QUEUED, lease_until=None, lease_token=None, send_after=now)
+        .values(
+            status=MessageStatus.QUEUED,
+            lease_until=None,
+            lease_token=None,
+            send_after=func.least(Message.send_after, now),
+        )
         .returning(Message.id, Message.org_id)
     ).all()
     for message_id, org_id in failed:

@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy import event as sa_event
 
 from app import clock
-from app.extensions import db
+from app.extensions import db, redis
 from app.mail import metrics, rows, throttle
 from app.mail.build import envelope_sender, outgoing_for
 from app.mail.delivery import Attempt, Failover, Route
@@ -360,17 +360,52 @@ def _over_candidate_cap(row: Any, org: Organization, token: str, recent: dict) -
     return True
 
 
-def _dispatch_at(when: Any) -> None:
-    """One delayed dispatcher for when the buckets have refilled (RQ's own scheduler)."""
+def _wait_key(org_id: int) -> str:
+    return f"herald:dispatch:org:{org_id}:waiting"
+
+
+def _dispatch_at(org_id: int, when: datetime) -> None:
+    """The org's one delayed dispatcher, for when its buckets have refilled (RQ's own scheduler).
+    A Redis key set only if absent says one waits: a second batch that hits the rate meanwhile
+    adds none. The dispatcher clears the key as it starts; should the wake-up be lost (Redis
+    flushed, worker killed), the key expires and the sweeper dispatches the due rows."""
     from app.jobs.queues import send_queue
 
+    delay = max(0.0, (when - clock.now()).total_seconds())
+    expires = int(delay) + 2 * current_app.config["SWEEP_INTERVAL_SECONDS"]
     try:
-        # RQ schedules to the whole second: a second later, the rows are surely due
-        send_queue().enqueue_at(
-            when + timedelta(seconds=1), "app.jobs.send.dispatch_due", job_timeout=1800
-        )
+        if redis.client.set(_wait_key(org_id), 1, nx=True, ex=max(1, expires)):
+            # RQ schedules to the whole second: a second later, the rows are surely due
+            send_queue().enqueue_at(
+                when + timedelta(seconds=1),
+                "app.jobs.send.dispatch_due",
+                woken_for=org_id,
+                job_timeout=1800,
+            )
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
+
+
+_NEXT_DUE = text("SELECT min(send_after) FROM messages WHERE org_id = :org AND status = 'queued'")
+
+
+def rearm(org_id: int) -> None:
+    """After the org's delayed dispatcher ran: wake again for its next queued row if one is due
+    within a sweep (a batch that hit the rate while another wake-up was armed left its rows for
+    later than that one; rows further out are the sweeper's)."""
+    next_due = db.session.execute(_NEXT_DUE, {"org": org_id}).scalar()
+    db.session.rollback()
+    horizon = timedelta(seconds=current_app.config["SWEEP_INTERVAL_SECONDS"])
+    if next_due is not None and next_due - clock.now() < horizon:
+        _dispatch_at(org_id, max(next_due, clock.now()))
+
+
+def woken(org_id: int) -> None:
+    """The org's delayed dispatcher has started: the next batch that hits the rate may add one."""
+    try:
+        redis.client.delete(_wait_key(org_id))
+    except RedisError:
+        pass
 
 
 def _defer(message_id: int, token: str, seconds: float) -> None:
@@ -486,8 +521,8 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
         db.session.rollback()
         metrics.flush()
         _release_rest(ids, rows, handled, waiting, token)
-        if waiting:
-            _dispatch_at(min(waiting.values()))
+        for org_id, when in waiting.items():
+            _dispatch_at(org_id, when)
     log.info("batch done: %s", counts)
     return counts
 
