@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app import clock
 from app.extensions import db
@@ -99,3 +99,16 @@ def end_all(user: User, keep: str | None = None) -> None:
     if keep:
         query = query.where(UserSession.id != _key(keep))
     db.session.execute(query.values(revoked_at=clock.now()))
+
+
+def purge(older_than: timedelta) -> int:
+    """Delete sessions that ended (revoked or idle past SESSION_IDLE_SECONDS) more than
+    `older_than` ago: the table keeps live sessions and recent history, not every login ever."""
+    cutoff = clock.now() - older_than
+    idle = timedelta(seconds=current_app.config["SESSION_IDLE_SECONDS"])
+    result = db.session.execute(
+        delete(UserSession).where(
+            (UserSession.revoked_at < cutoff) | (UserSession.last_seen_at < cutoff - idle)
+        )
+    )
+    return result.rowcount or 0

@@ -148,3 +148,21 @@ def test_a_cookie_from_before_server_sessions_is_anonymous(app, client, factorie
     with client.session_transaction() as sess:
         sess["_user_id"] = f"{user.id}:{user.credential_fingerprint}"  # the old cookie format
     assert not _logged_in(client)
+
+
+def test_ended_sessions_are_forgotten_after_a_week_and_live_ones_kept(app, factories):
+    from app.jobs.retention import purge_events
+    from app.models import UserSession
+
+    frozen = clock.FrozenClock()
+    clock.set_clock(frozen)
+    factories.make_user(factories.make_org(), email="li@example.com")
+    left, idle, kept = (_browser(app, "li@example.com") for _ in range(3))
+    _menu_post(left, "Log out")
+    for _ in range(15):  # 30 days: `kept` is used now and then, `idle` never again
+        frozen.advance(timedelta(days=2).total_seconds())
+        assert _logged_in(kept)
+    purge_events()
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(UserSession)) == 1
+    assert _logged_in(kept)
