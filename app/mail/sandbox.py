@@ -1,20 +1,17 @@
 """The sandbox every email template renders in: Jinja2's ImmutableSandboxedEnvironment with
-autoescape, strict variables, date filters in the recipient's time zone, and bounds on output size
-and render time (checked on every call, operator and output chunk, so loops cannot hang a worker).
+autoescape, strict variables, date filters in the recipient's time zone, and bounds on time and
+memory. Every step that can build something big (operators, '~', filters, string methods,
+captured blocks, output) is checked from the sizes of its inputs before it runs, and a message's
+parts share one deadline (app.mail.bounds.message_budget).
 """
 
 from __future__ import annotations
 
 import operator
 import re
-import threading
-import time
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_date, format_datetime, format_time
 from jinja2 import (
     BaseLoader,
     StrictUndefined,
@@ -22,230 +19,187 @@ from jinja2 import (
     TemplateSyntaxError,
     UndefinedError,
     nodes,
-    pass_context,
-    pass_environment,
     pass_eval_context,
 )
 from jinja2.compiler import CodeGenerator
-from jinja2.filters import FILTERS as DEFAULT_FILTERS
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-from markupsafe import Markup, escape
+from jinja2.runtime import Context, Undefined, markup_join
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SecurityError
 
-MAX_OUTPUT_CHARS = 512 * 1024
-MAX_RENDER_SECONDS = 2.0
-MAX_VALUE_LEN = 1_000_000  # the longest string or list an operator may build
+from app.mail.bounded_calls import check_method, check_percent, wrap_str_format
+from app.mail.bounded_filters import bounded_filters
+from app.mail.bounds import (
+    MAX_ITEMS,
+    MAX_OUTPUT_CHARS,
+    MAX_RENDER_SECONDS,
+    MAX_VALUE_LEN,
+    TemplateProblem,
+    charge,
+    charge_value,
+    check_len,
+    check_time,
+    check_total,
+    count_iteration,
+    escaped_len,
+    message_budget,
+    prints_a_function,
+    text_size,
+    too_many_items,
+)
+from app.mail.filters import filter_date, filter_datetime, filter_link, filter_time
 
+__all__ = [
+    "MAX_OUTPUT_CHARS",
+    "MAX_RENDER_SECONDS",
+    "TemplateProblem",
+    "compile_source",
+    "make_env",
+    "message_budget",
+    "render_bounded",
+]
 
-class TemplateProblem(Exception):
-    """A template that cannot be rendered, said for a person: what, and where when known."""
-
-    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-
-    def __str__(self) -> str:
-        where = f"Line {self.line}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.message}" if self.line else self.message
-
-
-_budget = threading.local()  # the running render's deadline, per thread
-
-
-def _check_time() -> None:
-    if time.monotonic() > getattr(_budget, "deadline", float("inf")):
-        raise TemplateProblem(f"The template took longer than {MAX_RENDER_SECONDS:g} s to render.")
-
-
-MAX_WIDTH = 1000  # padding / precision in format specs, center(), indent(), wordwrap()
 MAX_INT_BITS = 4096
-MAX_LOOP_ITEMS = 2_000_000  # iterations per render, all loops together
-_SPEC_NUMBER = re.compile(r"(\d{4,}|\*)")
-
-
-def _too_big(value: Any) -> bool:
-    return isinstance(value, str | list | tuple) and len(value) > MAX_VALUE_LEN
-
-
-def _weight(seq: Any) -> int:
-    """Rough size of a sequence, counting what its (sized) items hold."""
-    if isinstance(seq, str):
-        return len(seq)
-    return sum(len(item) if isinstance(item, str | list | tuple | dict) else 1 for item in seq)
-
-
-def _check_spec(text: str) -> None:
-    """Refuse format specs with huge widths or precisions ('%0999999999d', '{:>99999999}')."""
-    for spec in re.findall(r"%[-+ #0]*[\d*]*(?:\.[\d*]+)?[a-zA-Z%]|\{[^{}]*\}", text):
-        for number in _SPEC_NUMBER.findall(spec):
-            if number == "*" or int(number) > MAX_WIDTH:
-                raise SecurityError("That format width is too large.")
 
 
 def _loop_guard(iterable: Any) -> Any:
     """Wraps every {% for %} iterable: counts iterations and checks the deadline as it goes."""
     for item in iterable:
-        _budget.items = getattr(_budget, "items", 0) + 1
-        if _budget.items > MAX_LOOP_ITEMS:
-            raise TemplateProblem("The template loops too many times.")
-        _check_time()
+        count_iteration()
         yield item
 
 
-def _checked(value: Any) -> Any:
-    """Size check on the result of '~' concatenation."""
-    if _too_big(value):
-        raise SecurityError("That value would be too large to render.")
-    return value
+class OutputBuffer(list):
+    """What a captured block ({% set %}, {% filter %}, a macro, a call block) or a render
+    writes: refused past its limit, and its chunks joined as it grows so that many small
+    chunks do not cost an object each."""
+
+    __slots__ = ("chars", "joined", "limit")
+
+    def __init__(self, limit: int = MAX_VALUE_LEN) -> None:
+        super().__init__()
+        self.chars = 0
+        self.joined = 0  # chunks before this index are already joined
+        self.limit = limit
+
+    def append(self, chunk: Any) -> None:
+        size = len(chunk)
+        self.chars += size
+        if self.chars > self.limit:
+            check_len(self.chars, self.limit)
+        charge(2 * size * (1 if chunk.isascii() else 4))
+        super().append(chunk)
+        if len(self) - self.joined >= 256:
+            check_time()
+            tail = "".join(self[self.joined :])
+            del self[self.joined :]
+            super().append(tail)
+            self.joined = len(self)
+
+    def extend(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.append(chunk)
+
+
+def bounded_join(join: Any, items: tuple) -> str:
+    """'~' (Jinja joins its operands): the result's length worked out first."""
+    check_total(items, escaped=join is markup_join and any(hasattr(x, "__html__") for x in items))
+    return charge_value(join(items))
 
 
 class HeraldCodeGenerator(CodeGenerator):
-    """Routes '~' through a size check (Jinja compiles it to a plain join otherwise)."""
+    """'~' through bounded_join (Jinja compiles it to a plain join otherwise) and captured
+    blocks into an OutputBuffer."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:  # noqa: N802
-        self.write("environment.checked_size(")
-        super().visit_Concat(node, frame)
-        self.write(")")
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.bounded_join({join}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
-
-class HeraldSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with time and size checks on calls, loops, '~' and on *, **, +, % (no
-    constant folding); format widths and big integers are bounded."""
-
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-    code_generator_class = HeraldCodeGenerator
-    checked_size = staticmethod(_checked)
-
-    def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
-        _check_time()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def wrap_str_format(self, value: Any) -> Any:
-        """str.format / format_map with bounded widths."""
-        wrapped = super().wrap_str_format(value)
-        if wrapped is None:
-            return None
-
-        def checked(*args: Any, **kwargs: Any) -> str:
-            _check_spec(value.__self__)
-            return wrapped(*args, **kwargs)
-
-        return checked
-
-    def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
-        _check_time()
-        ints = isinstance(left, int) and isinstance(right, int)
-        if (
-            op == "**"
-            and ints
-            and (right > 100 or left.bit_length() * max(right, 0) > MAX_INT_BITS)
-        ):
-            raise SecurityError("That number would be too large.")
-        if op == "*":
-            if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                raise SecurityError("That number would be too large.")
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                    if _weight(seq) * n > MAX_VALUE_LEN:
-                        raise SecurityError("That value would be too large to render.")
-        if op == "%" and isinstance(left, str):
-            _check_spec(left)
-        table = {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod}
-        result = table[op](left, right)
-        if _too_big(result):
-            raise SecurityError("That value would be too large to render.")
-        return result
-
-
-def _width_filter(name: str) -> Any:
-    original = DEFAULT_FILTERS[name]
-
-    def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(width, int) and width > MAX_WIDTH:
-            raise SecurityError(f"The {name} width is too large.")
-        return original(value, width, *args, **kwargs)
-
-    return bounded
-
-
-def _format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
-    _check_spec(str(value))
-    return DEFAULT_FILTERS["format"](value, *args, **kwargs)
-
-
-@pass_environment
-def _sum_filter(env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
-    if not isinstance(start, int | float):
-        raise SecurityError("sum() adds numbers only.")
-    return DEFAULT_FILTERS["sum"](env, iterable, attribute, start)
-
-
-def _zone(ctx: Context) -> ZoneInfo:
-    name = ctx.get("recipient_timezone") or "UTC"
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
-    if isinstance(value, str) and value:
-        try:
-            return _as_datetime(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None
-
-
-@pass_context
-def filter_datetime(ctx: Context, value: Any) -> str:
-    """'Tuesday 3 March 2026, 14:00 CET' in the recipient's time zone and locale."""
-    moment = _as_datetime(value)
-    if moment is None:
-        return "" if value is None else str(value)
-    local = moment.astimezone(_zone(ctx))
-    text = format_datetime(local, "EEEE d MMMM y, HH:mm", locale=ctx.get("locale") or "en_GB")
-    return f"{text} {local.strftime('%Z')}"
-
-
-@pass_context
-def filter_date(ctx: Context, value: Any) -> str:
-    """'Tuesday 3 March 2026' in the recipient's time zone and locale."""
-    moment = _as_datetime(value)
-    if moment is None:
-        return format_date(value, "EEEE d MMMM y") if isinstance(value, date) else str(value or "")
-    local = moment.astimezone(_zone(ctx))
-    return format_date(local, "EEEE d MMMM y", locale=ctx.get("locale") or "en_GB")
-
-
-@pass_context
-def filter_time(ctx: Context, value: Any) -> str:
-    """'14:00 CET' in the recipient's time zone."""
-    moment = _as_datetime(value)
-    if moment is None:
-        return str(value or "")
-    local = moment.astimezone(_zone(ctx))
-    return (
-        f"{format_time(local, 'HH:mm', locale=ctx.get('locale') or 'en_GB')} {local.strftime('%Z')}"
-    )
-
-
-_LINKABLE = re.compile(r"^https?://[^\s<>\"'`]+$")
+    def buffer(self, frame: Any) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.output_buffer()")
 
 
 @pass_eval_context
-def filter_link(eval_ctx: Any, value: Any) -> str:
-    """A web address as a link in HTML (a video-call URL); anything else as plain text."""
-    text = "" if value is None else str(value)
-    if not eval_ctx.autoescape:
-        return text
-    if _LINKABLE.match(text):
-        return Markup('<a href="{0}">{0}</a>').format(text)  # (format escapes the value)
-    return escape(text)
+def _finalize(eval_ctx: Any, value: Any) -> Any:
+    """Every {{ }} before it is printed: its text bounded; a function refused (its text would
+    be its address)."""
+    if isinstance(value, str):
+        if len(value) * 6 > MAX_VALUE_LEN and eval_ctx.autoescape:
+            check_len(escaped_len(value))
+        return value
+    if value is None or isinstance(value, int | float | Undefined):
+        return value
+    if callable(value):
+        raise prints_a_function(value)
+    text_size(value, escaped=eval_ctx.autoescape)
+    return value
+
+
+def _check_size(seq: Any, n: int) -> None:
+    """A string of len(seq) * n characters or a list of len(seq) * n items would be built."""
+    if isinstance(seq, str):
+        check_len(len(seq) * n)
+    elif len(seq) * n > MAX_ITEMS:
+        raise too_many_items()
+
+
+def _check_binop(op: str, left: Any, right: Any) -> None:
+    """Refuse *, **, + and % results that would be too large, before computing them."""
+    ints = isinstance(left, int) and isinstance(right, int)
+    if op == "**" and ints and (right > 100 or left.bit_length() * max(right, 0) > MAX_INT_BITS):
+        raise TemplateProblem("A number in this template would be too large.")
+    if op == "*":
+        if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise TemplateProblem("A number in this template would be too large.")
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(n, int) and n > 1:
+                _check_size(seq, n)
+    elif op == "+" and isinstance(left, str) and isinstance(right, str):
+        if hasattr(left, "__html__") != hasattr(right, "__html__"):
+            check_len(escaped_len(left) + escaped_len(right))
+        else:
+            check_len(len(left) + len(right))
+    elif op == "+" and isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        if len(left) + len(right) > MAX_ITEMS:
+            raise too_many_items()
+    elif op == "%" and isinstance(left, str):
+        check_percent(left, right)
+
+
+_BINOPS = {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod}
+
+
+class HeraldSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox with time and size checks on calls, loops, '~', captured blocks, output and
+    on *, **, +, % (no constant folding); string methods and formats bounded."""
+
+    intercepted_binops = frozenset(_BINOPS)
+    code_generator_class = HeraldCodeGenerator
+    bounded_join = staticmethod(bounded_join)
+    output_buffer = OutputBuffer
+
+    def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+        check_time()
+        owner = getattr(__obj, "__self__", None)
+        if owner is not None and not isinstance(owner, type):
+            args = check_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+        return charge_value(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Any:
+        return wrap_str_format(self, value)
+
+    def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
+        check_time()
+        _check_binop(op, left, right)
+        return charge_value(_BINOPS[op](left, right))
 
 
 def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> HeraldSandbox:
@@ -259,18 +213,13 @@ def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> Herald
         auto_reload=False,
         cache_size=1000,
         optimized=False,
-        keep_trailing_newline=True,
-    )  # segments must join back exactly
-    env.filters.update(
-        datetime=filter_datetime,
-        date=filter_date,
-        time=filter_time,
-        center=_width_filter("center"),
-        indent=_width_filter("indent"),
-        format=_format_filter,
-        sum=_sum_filter,
-        link=filter_link,
+        keep_trailing_newline=True,  # segments must join back exactly
+        finalize=_finalize,
     )
+    env.filters.update(
+        datetime=filter_datetime, date=filter_date, time=filter_time, link=filter_link
+    )
+    env.filters = bounded_filters(env.filters)
     env.globals["_herald_loop"] = _loop_guard
     env.globals.pop("lipsum", None)  # generates unbounded text in one call
     return env
@@ -305,8 +254,14 @@ def explain(exc: Exception) -> TemplateProblem:
         return TemplateProblem(
             "Including, importing or extending other templates isn't available in email templates."
         )
-    if isinstance(exc, OverflowError | MemoryError | RecursionError):
-        return TemplateProblem(f"The template is too large or too deep to render ({exc}).")
+    if isinstance(exc, RecursionError):
+        return TemplateProblem(
+            "This template calls itself too deeply (a macro or a recursive loop that never stops)."
+        )
+    if isinstance(exc, OverflowError) and "MAX_RANGE" in str(exc):
+        return TemplateProblem(f"This template's range is too long (over {MAX_RANGE:,} numbers).")
+    if isinstance(exc, OverflowError | MemoryError):
+        return TemplateProblem(f"The template is too large to render ({exc}).")
     return TemplateProblem(f"The template could not be rendered: {exc.__class__.__name__}: {exc}")
 
 
@@ -336,27 +291,20 @@ class Limits:
 
 def render_bounded(template: Any, context: dict[str, Any], limits: Limits | None = None) -> str:
     """Render a compiled template (or a list of segments, in order) within the time and size
-    bounds; TemplateProblem otherwise."""
+    bounds; TemplateProblem otherwise. Inside message_budget(), the message's budget is used
+    (its parts share one deadline); otherwise this render has one of its own."""
     limits = limits or Limits()
-    _budget.deadline = time.monotonic() + limits.seconds
-    _budget.items = 0
-    parts: list[str] = []
-    size = 0
     templates = template if isinstance(template, list) else [template]
-    try:
-        for chunk in (c for t in templates for c in t.generate(context)):
-            size += len(chunk)
-            if size > limits.chars:
-                raise TemplateProblem(
-                    f"The rendered email is larger than {limits.chars // 1024} KB."
-                )
-            parts.append(chunk)
-            _check_time()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable problem
-        raise explain(exc) from exc
-    finally:
-        _budget.deadline = float("inf")
-    return "".join(parts)
+    output = OutputBuffer(limits.chars)
+    with message_budget(limits.seconds):
+        try:
+            for one in templates:
+                for chunk in one.generate(context):
+                    output.append(chunk)
+            check_time()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a readable problem
+            raise explain(exc) from exc
+    return "".join(output)
 
 
 def _guard_loops(ast: nodes.Template) -> nodes.Template:

@@ -1,0 +1,304 @@
+"""What one render of a message may spend, and the size a value would have before it is built.
+
+A message's parts (subject, HTML, text) share one budget: a deadline, a count of loop
+iterations and of the bytes the template builds along the way. Every place a template can make
+something big (operators, filters, string methods, captured blocks, output) asks here first, from
+the sizes of its inputs, so a template bomb is refused before it takes the memory.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2.runtime import Undefined
+from jinja2.utils import Namespace
+
+MAX_RENDER_SECONDS = 2.0  # one message, all its parts together
+MAX_OUTPUT_CHARS = 512 * 1024  # one rendered part
+MAX_VALUE_LEN = 1_000_000  # the longest string any step of a render may build (characters)
+MAX_ITEMS = 100_000  # the longest list any step may build
+MAX_BUILT_BYTES = 24 * 1024 * 1024  # everything one message's render builds, added up
+MAX_LOOP_ITEMS = 2_000_000  # iterations per message, all loops together
+MAX_WIDTH = 1000  # padding, precision, indentation, fill widths
+MAX_DEPTH = 200  # nesting of lists and dicts a value may have to be printed
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be rendered, said for a person: what, and where when known."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        where = f"Line {self.line}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.message}" if self.line else self.message
+
+
+class OutputTooLarge(TemplateProblem):
+    """A value or an output over its bound."""
+
+
+def too_much_output(limit: int = MAX_VALUE_LEN) -> TemplateProblem:
+    return OutputTooLarge(
+        f"This template would produce too much output (over {limit:,} characters)."
+    )
+
+
+def check_input(name: str, text: str, limit: int) -> None:
+    """Refuse text too long for a filter that splits it into words or runs slowly on it."""
+    if len(text) > limit:
+        raise TemplateProblem(f"The text given to {name} is too long (over {limit:,} characters).")
+
+
+def too_many_items(limit: int = MAX_ITEMS) -> TemplateProblem:
+    return TemplateProblem(
+        f"This template would make a list that is too long (over {limit:,} items)."
+    )
+
+
+def too_wide(limit: int = MAX_WIDTH) -> TemplateProblem:
+    return TemplateProblem(f"A width or length in this template is too large (over {limit:,}).")
+
+
+def prints_a_function(value: Any) -> TemplateProblem:
+    name = getattr(value, "__name__", None) or getattr(value, "_name", None) or "a function"
+    return TemplateProblem(
+        f"This template prints a function ({name}) instead of a value: "
+        "call it with () or remove it."
+    )
+
+
+@dataclass
+class Budget:
+    """What is left of one message's render."""
+
+    seconds: float
+    deadline: float
+    loop_items: int = 0
+    built: int = 0
+
+
+_local = threading.local()  # the running message's budget, per thread
+
+
+@contextmanager
+def message_budget(seconds: float = MAX_RENDER_SECONDS) -> Iterator[Budget]:
+    """One budget for everything rendered inside (a message's subject, HTML and text). Inside
+    another message_budget, the outer one goes on counting."""
+    outer = getattr(_local, "budget", None)
+    if outer is not None:
+        yield outer
+        return
+    budget = Budget(seconds, time.monotonic() + seconds)
+    _local.budget = budget
+    try:
+        yield budget
+    finally:
+        _local.budget = None
+
+
+def check_time() -> None:
+    """Stop a render that has used up its time (called from loops, calls, filters, output)."""
+    budget = getattr(_local, "budget", None)
+    if budget is not None and time.monotonic() > budget.deadline:
+        raise TemplateProblem(
+            f"This template took too long to render (over {budget.seconds:g} seconds)."
+        )
+
+
+def count_iteration() -> None:
+    budget = getattr(_local, "budget", None)
+    if budget is None:
+        return
+    budget.loop_items += 1
+    if budget.loop_items > MAX_LOOP_ITEMS:
+        raise TemplateProblem("This template loops too many times.")
+    if time.monotonic() > budget.deadline:
+        check_time()
+
+
+def charge(nbytes: int) -> None:
+    """Count memory a render has built; refuse once the message's total is over its bound."""
+    budget = getattr(_local, "budget", None)
+    if budget is None:
+        return
+    budget.built += nbytes
+    if budget.built > MAX_BUILT_BYTES:
+        raise TemplateProblem(
+            "This template would produce too much output while rendering "
+            f"(over {MAX_BUILT_BYTES // (1024 * 1024)} MB in all)."
+        )
+
+
+def charge_value(value: Any) -> Any:
+    """After a step built a value: refuse one too big, count its memory, pass it on."""
+    if isinstance(value, str | bytes):
+        if len(value) > MAX_VALUE_LEN:
+            raise too_much_output()
+        if len(value) > 64:
+            charge(sys.getsizeof(value))
+    elif isinstance(value, list | tuple | dict | set):
+        if len(value) > MAX_ITEMS:
+            raise too_many_items()
+        if len(value) > 8:
+            charge(sys.getsizeof(value) + 32 * len(value))
+    return value
+
+
+def check_len(chars: int, limit: int = MAX_VALUE_LEN) -> None:
+    """Refuse before building a string of `chars` characters."""
+    if chars > limit:
+        raise too_much_output(limit)
+
+
+def check_width(*widths: Any) -> None:
+    for width in widths:
+        if isinstance(width, int) and width > MAX_WIDTH:
+            raise too_wide()
+
+
+def bounded_list(value: Any, limit: int = MAX_ITEMS) -> Any:
+    """The items of an iterable, refused before a list longer than `limit` is built. Sized
+    collections are passed on as they are."""
+    if isinstance(value, Undefined):
+        return value
+    if hasattr(value, "__len__"):
+        if len(value) > limit:
+            raise too_many_items(limit)
+        return value
+    items = []
+    for item in value:
+        items.append(item)
+        if len(items) > limit:
+            raise too_many_items(limit)
+        if not len(items) % 4096:
+            check_time()
+    return items
+
+
+_ESCAPED = (("&", 4), ("<", 3), (">", 3), ('"', 4), ("'", 4))  # extra characters each adds
+
+
+def escaped_len(text: str) -> int:
+    """len(escape(text)), without building it."""
+    if hasattr(text, "__html__"):
+        return len(text)
+    return len(text) + sum(text.count(c) * extra for c, extra in _ESCAPED)
+
+
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def line_count(text: str) -> int:
+    """An upper bound of len(text.splitlines()) + 1."""
+    return 1 + sum(text.count(c) for c in LINE_BREAKS)
+
+
+def text_size(value: Any, limit: int = MAX_VALUE_LEN, *, escaped: bool = False) -> int:
+    """An upper bound of len(str(value)) (of the escaped text when `escaped`), refused over
+    `limit`; a function is refused (its text would be its address)."""
+    if isinstance(value, str):
+        size = escaped_len(value) if escaped else len(value)
+    else:
+        size = Shape(limit).of(value).size * (6 if escaped else 1)
+    check_len(size, limit)
+    return size
+
+
+def check_total(items: Any, base: int = 0, *, escaped: bool = False) -> None:
+    """Refuse before joining `items` (plus `base` characters of separators) into one string."""
+    check_len(base)
+    size = base
+    for item in items:
+        try:
+            size += text_size(item, MAX_VALUE_LEN - size, escaped=escaped)
+        except OutputTooLarge:
+            raise too_much_output() from None
+
+
+def json_size(value: Any, indent: int | None, limit: int = MAX_VALUE_LEN) -> int:
+    """An upper bound of the length of value|tojson(indent), refused over `limit`."""
+    shape = Shape(limit, json=True).of(value)
+    size = shape.size + shape.nodes * (1 + (indent or 0) * shape.height)
+    if size > limit:
+        raise too_much_output(limit)
+    return size
+
+
+@dataclass
+class Measure:
+    size: int  # characters of its repr (or JSON)
+    nodes: int  # values in it
+    height: int  # nesting
+
+
+class Shape:
+    """Measures the text a value prints as (repr, as str() of a list does, or JSON) from its
+    parts, each shared part once, stopping as soon as it is over the limit."""
+
+    def __init__(self, limit: int, json: bool = False) -> None:
+        self.limit = limit
+        self.json = json
+        self.seen: dict[int, Measure] = {}
+
+    def of(self, value: Any, depth: int = 0) -> Measure:
+        if isinstance(value, str):
+            return Measure(self._string(value), 1, 0)
+        if value is None or isinstance(value, bool | float):
+            return Measure(25, 1, 0)
+        if isinstance(value, int):
+            return Measure(value.bit_length() // 3 + 2, 1, 0)
+        if isinstance(value, Undefined):
+            return Measure(0, 1, 0)
+        if callable(value):
+            raise prints_a_function(value)
+        known = self.seen.get(id(value))
+        if known is not None:
+            return known
+        if depth > MAX_DEPTH:
+            raise TemplateProblem("This template builds a value nested too deeply to print.")
+        measure = self._container(value, depth)
+        self.seen[id(value)] = measure
+        return measure
+
+    def _container(self, value: Any, depth: int) -> Measure:
+        if isinstance(value, Namespace):
+            value = object.__getattribute__(value, "_Namespace__attrs")
+        if isinstance(value, bytes | bytearray):
+            return Measure(4 * len(value) + 14, 1, 0)
+        if isinstance(value, Mapping):
+            parts: Any = (x for pair in value.items() for x in pair)
+        elif isinstance(value, list | tuple | set | frozenset) or type(value).__name__.startswith(
+            "dict_"
+        ):
+            parts = value
+        else:
+            return Measure(200, 1, 0)  # a date, a range, a loop: a short repr
+        size, nodes, height = 16, 1, 0
+        for part in parts:
+            inner = self.of(part, depth + 1)
+            size += inner.size + 4
+            nodes += inner.nodes
+            height = max(height, inner.height + 1)
+            if size > self.limit:
+                raise too_much_output(self.limit)
+        return Measure(size, nodes, height)
+
+    def _string(self, text: str) -> int:
+        if self.json:
+            if text.isascii() and text.isprintable():
+                extra = text.count('"') + text.count("\\")
+                return len(text) + 2 + extra + 5 * sum(text.count(c) for c in "<>&'")
+            return 12 * len(text) + 2
+        if text.isprintable():
+            return len(text) + 10 + text.count("\\") + text.count("'")
+        return 10 * len(text) + 10
