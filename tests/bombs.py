@@ -56,6 +56,7 @@ BOMBS: list[tuple[str, str]] = [
     ("wordcount_words", '{{ ("ab " * 333333)|wordcount }}'),
     ("striptags_tags", '{{ ("<a>xy" * 200000)|striptags|length }}'),
     # str methods
+    ("markup_striptags", '{{ (("<a>xy" * 200000)|safe).striptags()|length }}'),
     ("str_replace", '{{ ("a" * 5000).replace("a", "b" * 100000)|length }}'),
     ("str_ljust", '{{ "x".ljust(10**8)|length }}'),
     ("str_rjust", '{{ "x".rjust(10**8)|length }}'),
@@ -88,6 +89,23 @@ BOMBS: list[tuple[str, str]] = [
         "plus_accumulate",
         "{% set ns = namespace(a=[]) %}{% for i in range(100000) %}{% set ns.a = ns.a + [i, i, i] %}{% endfor %}{{ ns.a|length }}",
     ),
+    (
+        "slice_accumulate",
+        _BIG
+        + "{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = ns.l + [s[i:]] %}{% endfor %}{{ ns.l|length }}",
+    ),
+    (
+        "int_doubling",
+        "{% set ns = namespace(x=1, l=none) %}{% for a in range(100000) %}{% set ns.x = ns.x - (0 - ns.x) %}{% set ns.l = [ns.l, ns.x] %}{% endfor %}x",
+    ),
+    (
+        "literal_accumulate",
+        "{% set ns = namespace(l=none) %}{% for a in range(1000) %}{% for b in range(1000) %}{% set ns.l = [ns.l] %}{% endfor %}{% endfor %}x",
+    ),
+    (
+        "object_accumulate",
+        "{% set ns = namespace(c=none) %}{% for a in range(1000) %}{% for b in range(1000) %}{% set ns.c = cycler(ns.c, b) %}{% endfor %}{% endfor %}x",
+    ),
     ("pow_big", "{{ (2 ** 100000000)|string|length }}"),
     # blocks, loops, macros
     (
@@ -118,6 +136,10 @@ BOMBS: list[tuple[str, str]] = [
     (
         "call_block",
         "{% macro m() %}{% for i in range(100000) %}{{ caller() }}{% endfor %}{% endmacro %}{% call m() %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% endcall %}",
+    ),
+    (
+        "self_block",
+        "{% if false %}{% block a %}{% for i in range(1000) %}{% for j in range(1000) %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}{% endfor %}{% endblock %}{% endif %}{{ self.a()|length }}",
     ),
     ("recursive_loop", "{% for x in [[1, [2]], [3]] recursive %}{{ loop([x, x, x]) }}{% endfor %}"),
     (

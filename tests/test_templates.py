@@ -105,7 +105,7 @@ def test_candidate_values_render_escaped(admin, post):
         ("{{ '%*d' % (999999999, 1) }}", "width or length .* too large"),
         ("{{ 'x'|center(10**9) }}", "width or length .* too large"),
         ("{{ (((10**100)**100)**100)**100 }}", "too large"),
-        ("{{ ([['x']*99999]*99999)|sum(start=[]) }}", "too large|numbers only"),
+        ("{{ ([['x']*99999]*99999)|sum(start=[]) }}", "too long|numbers only"),
         (
             "{% set ns = namespace(s='x'*99999) %}{% for i in range(30) %}"
             "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",

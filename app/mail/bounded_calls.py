@@ -19,8 +19,10 @@ from markupsafe import EscapeFormatter, Markup
 from app.mail.bounds import (
     MAX_ITEMS,
     MAX_WIDTH,
+    MAX_WORDS_INPUT,
     TemplateProblem,
     bounded_list,
+    check_input,
     check_len,
     check_total,
     check_width,
@@ -165,6 +167,8 @@ def _check_str_method(text: str, name: str, args: tuple, kwargs: dict) -> tuple:
     elif name == "translate" and args and isinstance(args[0], Mapping):
         longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
         check_len(len(text) * max(longest, 1))
+    elif name == "striptags":
+        check_input("striptags", text, MAX_WORDS_INPUT)
     elif name == "encode":
         check_len(12 * len(text))
     elif name in ("upper", "lower", "casefold", "title", "swapcase", "capitalize"):

@@ -9,12 +9,13 @@ from functools import update_wrapper
 from typing import Any
 
 from jinja2 import pass_environment, pass_eval_context
-from jinja2.filters import FILTERS, make_attrgetter
+from jinja2.filters import FILTERS, make_attrgetter, sync_do_slice
 from jinja2.utils import _PassArg
 
 from app.mail.bounded_calls import check_percent
 from app.mail.bounds import (
     MAX_ITEMS,
+    MAX_WORDS_INPUT,
     TemplateProblem,
     bounded_list,
     charge_value,
@@ -30,7 +31,6 @@ from app.mail.bounds import (
     too_many_items,
 )
 
-MAX_WORDS_INPUT = 256 * 1024  # text a filter splits into words (title, striptags...)
 MAX_URLIZE_INPUT = 64 * 1024  # urlize runs several regular expressions per word
 MAX_PPRINT_INPUT = 64 * 1024  # pprint is pure Python and measures each nested part again
 
@@ -140,6 +140,8 @@ def truncate(
 
 
 def string(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
     text_size(value)
     return FILTERS["string"](value)
 
@@ -175,14 +177,14 @@ def batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
 def slice_(value: Any, slices: int, fill_with: Any = None) -> Any:
     if isinstance(slices, int) and slices > MAX_ITEMS:
         raise too_many_items()
-    return FILTERS["slice"](bounded_list(value), slices, fill_with)
+    return sync_do_slice(bounded_list(value), slices, fill_with)
 
 
 @pass_environment
 def sum_(env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
     if not isinstance(start, int | float):
         raise TemplateProblem("sum() adds numbers only.")
-    return FILTERS["sum"](env, bounded_list(iterable), attribute, start)
+    return FILTERS["sum"](env, iterable, attribute, start)
 
 
 def _words(name: str) -> Any:
@@ -241,10 +243,7 @@ BOUNDED = {
     "slice": slice_,
     "sum": sum_,
     **{name: _words(name) for name in ("title", "wordcount", "striptags")},
-    **{
-        name: _consumes_items(name)
-        for name in ("list", "sort", "unique", "min", "max", "groupby", "reverse", "dictsort")
-    },
+    **{name: _consumes_items(name) for name in ("list", "sort", "groupby", "reverse", "dictsort")},
 }
 
 

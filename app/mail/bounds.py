@@ -22,10 +22,12 @@ from jinja2.utils import Namespace
 MAX_RENDER_SECONDS = 2.0  # one message, all its parts together
 MAX_OUTPUT_CHARS = 512 * 1024  # one rendered part
 MAX_VALUE_LEN = 1_000_000  # the longest string any step of a render may build (characters)
-MAX_ITEMS = 100_000  # the longest list any step may build
+MAX_ITEMS = 50_000  # the longest list any step may build (sorting it stays well under 0.5 s)
 MAX_BUILT_BYTES = 24 * 1024 * 1024  # everything one message's render builds, added up
 MAX_LOOP_ITEMS = 2_000_000  # iterations per message, all loops together
+MAX_WORDS_INPUT = 256 * 1024  # text a filter splits into words in one go (title, striptags...)
 MAX_WIDTH = 1000  # padding, precision, indentation, fill widths
+MAX_INT_BITS = 4096
 MAX_DEPTH = 200  # nesting of lists and dicts a value may have to be printed
 
 
@@ -139,18 +141,24 @@ def charge(nbytes: int) -> None:
         )
 
 
+ITEM_BYTES = 64  # what an item of a new list is counted as: its pointer and a small object
+
+
 def charge_value(value: Any) -> Any:
     """After a step built a value: refuse one too big, count its memory, pass it on."""
     if isinstance(value, str | bytes):
         if len(value) > MAX_VALUE_LEN:
             raise too_much_output()
-        if len(value) > 64:
-            charge(sys.getsizeof(value))
+        charge(sys.getsizeof(value))
     elif isinstance(value, list | tuple | dict | set):
         if len(value) > MAX_ITEMS:
             raise too_many_items()
-        if len(value) > 8:
-            charge(sys.getsizeof(value) + 32 * len(value))
+        charge(sys.getsizeof(value) + ITEM_BYTES * len(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > MAX_INT_BITS:
+            raise TemplateProblem("A number in this template would be too large.")
+    elif value is not None and not isinstance(value, bool | float | Undefined):
+        charge(sys.getsizeof(value) + 128)  # an iterator, a namespace...: and what it holds
     return value
 
 
@@ -208,6 +216,8 @@ def text_size(value: Any, limit: int = MAX_VALUE_LEN, *, escaped: bool = False) 
     `limit`; a function is refused (its text would be its address)."""
     if isinstance(value, str):
         size = escaped_len(value) if escaped else len(value)
+    elif isinstance(value, int | float) or value is None:
+        return 30  # (ints are at most MAX_INT_BITS long)
     else:
         size = Shape(limit).of(value).size * (6 if escaped else 1)
     check_len(size, limit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SecurityErr
 from app.mail.bounded_calls import check_method, check_percent, wrap_str_format
 from app.mail.bounded_filters import bounded_filters
 from app.mail.bounds import (
+    ITEM_BYTES,
+    MAX_INT_BITS,
     MAX_ITEMS,
     MAX_OUTPUT_CHARS,
     MAX_RENDER_SECONDS,
@@ -56,8 +59,6 @@ __all__ = [
     "message_budget",
     "render_bounded",
 ]
-
-MAX_INT_BITS = 4096
 
 
 def _loop_guard(iterable: Any) -> Any:
@@ -106,8 +107,9 @@ def bounded_join(join: Any, items: tuple) -> str:
 
 
 class HeraldCodeGenerator(CodeGenerator):
-    """'~' through bounded_join (Jinja compiles it to a plain join otherwise) and captured
-    blocks into an OutputBuffer."""
+    """'~' through bounded_join (Jinja compiles it to a plain join otherwise), captured blocks
+    into an OutputBuffer, and list, dict and tuple literals counted (a namespace can keep one
+    from each loop iteration: [ns.kept, item])."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:  # noqa: N802
         if frame.eval_ctx.volatile:
@@ -125,6 +127,37 @@ class HeraldCodeGenerator(CodeGenerator):
     def buffer(self, frame: Any) -> None:
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.output_buffer()")
+
+    def visit_Getitem(self, node: nodes.Getitem, frame: Any) -> None:  # noqa: N802
+        if not isinstance(node.arg, nodes.Slice):
+            return super().visit_Getitem(node, frame)
+        self.write("environment.sliced(")  # a copy: counted (Jinja slices without a check)
+        self.visit(node.node, frame)
+        self.write(", slice(")
+        for part in (node.arg.start, node.arg.stop, node.arg.step):
+            if part is None:
+                self.write("None")
+            else:
+                self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_List(self, node: nodes.List, frame: Any) -> None:  # noqa: N802
+        self.write("environment.literal(")
+        super().visit_List(node, frame)
+        self.write(")")
+
+    def visit_Dict(self, node: nodes.Dict, frame: Any) -> None:  # noqa: N802
+        self.write("environment.literal(")
+        super().visit_Dict(node, frame)
+        self.write(")")
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Any) -> None:  # noqa: N802
+        if node.ctx != "load":
+            return super().visit_Tuple(node, frame)
+        self.write("environment.literal(")
+        super().visit_Tuple(node, frame)
+        self.write(")")
 
 
 @pass_eval_context
@@ -174,7 +207,20 @@ def _check_binop(op: str, left: Any, right: Any) -> None:
         check_percent(left, right)
 
 
-_BINOPS = {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod}
+_BINOPS = {
+    "*": operator.mul,
+    "**": operator.pow,
+    "+": operator.add,
+    "%": operator.mod,
+    "-": operator.sub,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+}
+
+
+def _literal(value: Any) -> Any:
+    charge(sys.getsizeof(value) + ITEM_BYTES * len(value))
+    return value
 
 
 class HeraldSandbox(ImmutableSandboxedEnvironment):
@@ -185,6 +231,7 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = HeraldCodeGenerator
     bounded_join = staticmethod(bounded_join)
     output_buffer = OutputBuffer
+    literal = staticmethod(_literal)
 
     def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
         check_time()
@@ -195,6 +242,11 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Any:
         return wrap_str_format(self, value)
+
+    @staticmethod
+    def sliced(obj: Any, part: slice) -> Any:
+        check_time()
+        return charge_value(obj[part])
 
     def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
         check_time()
@@ -308,7 +360,14 @@ def render_bounded(template: Any, context: dict[str, Any], limits: Limits | None
 
 
 def _guard_loops(ast: nodes.Template) -> nodes.Template:
-    """Every {% for %} iterates through _herald_loop, which counts and checks the deadline."""
+    """Every {% for %} iterates through _herald_loop, which counts and checks the deadline.
+    self.block() and super() are refused: Jinja joins a block's output without any bound."""
+    for name in ast.find_all(nodes.Name):
+        if name.name in ("self", "super") and name.ctx == "load":
+            raise TemplateProblem(
+                f"'{name.name}' (rendering a block again) isn't available in email templates.",
+                name.lineno,
+            )
     for loop in ast.find_all(nodes.For):
         guard = nodes.Name("_herald_loop", "load", lineno=loop.lineno)
         loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.lineno)
