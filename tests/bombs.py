@@ -106,6 +106,13 @@ BOMBS: list[tuple[str, str]] = [
         "object_accumulate",
         "{% set ns = namespace(c=none) %}{% for a in range(1000) %}{% for b in range(1000) %}{% set ns.c = cycler(ns.c, b) %}{% endfor %}{% endfor %}x",
     ),
+    (
+        "compile_then_accumulate",
+        "{{ candidate.first_name }}" * 1150
+        + _BIG
+        + "{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = ns.l + [s[i:]] %}{% endfor %}{{ ns.l|length }}",
+    ),
+    ("compile_too_complex", "{{ candidate.first_name }}" * 100000),
     ("pow_big", "{{ (2 ** 100000000)|string|length }}"),
     # blocks, loops, macros
     (

@@ -22,7 +22,8 @@ MAX_MB = 64
 MAX_SECONDS = 2.5
 CLEAR = re.compile(
     r"too much output|too long|too large|too deeply|loops too many times|can be at most|"
-    r"can.t use|adds numbers only|takes its width from a value|must be at least|isn.t available"
+    r"can.t use|adds numbers only|takes its width from a value|must be at least|isn.t available|"
+    r"too complex|nests too deeply"
 )
 BRAND = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, "1 Street")
 HTML = sandbox.make_env()

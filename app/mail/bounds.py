@@ -28,6 +28,7 @@ MAX_LOOP_ITEMS = 2_000_000  # iterations per message, all loops together
 MAX_WORDS_INPUT = 256 * 1024  # text a filter splits into words in one go (title, striptags...)
 MAX_WIDTH = 1000  # padding, precision, indentation, fill widths
 MAX_INT_BITS = 4096
+MAX_TEMPLATE_TOKENS = 6_000  # compiling costs ~30 µs and ~4 KB per token of a template's tags
 MAX_DEPTH = 200  # nesting of lists and dicts a value may have to be printed
 
 
