@@ -19,11 +19,11 @@ from typing import Any
 from jinja2.runtime import Undefined
 from jinja2.utils import Namespace
 
-MAX_RENDER_SECONDS = 2.0  # one message, all its parts together
+MAX_RENDER_SECONDS = 2.0  # one message, all its parts together (TEMPLATE_RENDER_SECONDS)
 MAX_OUTPUT_CHARS = 512 * 1024  # one rendered part
 MAX_VALUE_LEN = 1_000_000  # the longest string any step of a render may build (characters)
 MAX_ITEMS = 50_000  # the longest list any step may build (sorting it stays well under 0.5 s)
-MAX_BUILT_BYTES = 24 * 1024 * 1024  # everything one message's render builds, added up
+MAX_BUILT_BYTES = 24 * 1024 * 1024  # all one message's render builds (TEMPLATE_RENDER_MEMORY_MB)
 MAX_LOOP_ITEMS = 2_000_000  # iterations per message, all loops together
 MAX_WORDS_INPUT = 256 * 1024  # text a filter splits into words in one go (title, striptags...)
 MAX_WIDTH = 1000  # padding, precision, indentation, fill widths
@@ -81,6 +81,23 @@ def prints_a_function(value: Any) -> TemplateProblem:
 
 
 @dataclass
+class Settings:
+    """The two bounds an operator can change (TEMPLATE_RENDER_SECONDS, _MEMORY_MB)."""
+
+    seconds: float = MAX_RENDER_SECONDS
+    built_bytes: int = MAX_BUILT_BYTES
+
+
+SETTINGS = Settings()
+
+
+def configure(seconds: float, memory_mb: int) -> None:
+    """Set from the app's configuration when the app is created."""
+    SETTINGS.seconds = seconds
+    SETTINGS.built_bytes = memory_mb * 1024 * 1024
+
+
+@dataclass
 class Budget:
     """What is left of one message's render."""
 
@@ -94,13 +111,14 @@ _local = threading.local()  # the running message's budget, per thread
 
 
 @contextmanager
-def message_budget(seconds: float = MAX_RENDER_SECONDS) -> Iterator[Budget]:
+def message_budget(seconds: float | None = None) -> Iterator[Budget]:
     """One budget for everything rendered inside (a message's subject, HTML and text). Inside
     another message_budget, the outer one goes on counting."""
     outer = getattr(_local, "budget", None)
     if outer is not None:
         yield outer
         return
+    seconds = SETTINGS.seconds if seconds is None else seconds
     budget = Budget(seconds, time.monotonic() + seconds)
     _local.budget = budget
     try:
@@ -135,10 +153,10 @@ def charge(nbytes: int) -> None:
     if budget is None:
         return
     budget.built += nbytes
-    if budget.built > MAX_BUILT_BYTES:
+    if budget.built > SETTINGS.built_bytes:
         raise TemplateProblem(
             "This template would produce too much output while rendering "
-            f"(over {MAX_BUILT_BYTES // (1024 * 1024)} MB in all)."
+            f"(over {SETTINGS.built_bytes // (1024 * 1024)} MB in all)."
         )
 
 

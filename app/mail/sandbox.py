@@ -338,7 +338,7 @@ def _column(exc: TemplateSyntaxError) -> int | None:
 class Limits:
     """Bounds for one render."""
 
-    seconds: float = MAX_RENDER_SECONDS
+    seconds: float | None = None  # the configured TEMPLATE_RENDER_SECONDS
     chars: int = MAX_OUTPUT_CHARS
 
 
