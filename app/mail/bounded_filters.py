@@ -55,10 +55,10 @@ def indent(s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> 
     check_width(width)
     text = _text(s)
     lines = line_count(text)
-    if lines > MAX_ITEMS:
-        raise too_many_items()
     step = len(width) if isinstance(width, str) else int(width)
     check_len(len(text) + lines * step)
+    if lines > MAX_ITEMS:  # each line is a string of its own while indenting
+        raise too_many_items()
     return FILTERS["indent"](s, width, first, blank)
 
 

@@ -73,7 +73,8 @@ def too_wide(limit: int = MAX_WIDTH) -> TemplateProblem:
 
 
 def prints_a_function(value: Any) -> TemplateProblem:
-    name = getattr(value, "__name__", None) or getattr(value, "_name", None) or "a function"
+    name = getattr(value, "__name__", None) or getattr(value, "name", None) or "a function"
+    name = {"safe_range": "range"}.get(name, name).lower()  # as the template names it
     return TemplateProblem(
         f"This template prints a function ({name}) instead of a value: "
         "call it with () or remove it."
