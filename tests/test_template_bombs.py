@@ -167,3 +167,9 @@ def test_ordinary_templates_are_not_slowed_noticeably():
 def _render_compiled(template, context):
     with sandbox.message_budget():
         return sandbox.render_bounded(template, context)
+
+
+def test_a_problem_quotes_only_the_start_of_a_big_value():
+    with pytest.raises(TemplateProblem) as problem:
+        _render("{% set s = 'x' * 999999 %}{{ {}[s] }}")
+    assert "Unknown variable" in str(problem.value) and len(str(problem.value)) < 400

@@ -24,15 +24,12 @@ from app.mail.bounds import (
     bounded_list,
     check_input,
     check_len,
-    check_total,
     check_width,
-    escaped_len,
-    line_count,
     prints_a_function,
-    text_size,
     too_many_items,
     too_wide,
 )
+from app.mail.sizes import check_total, escaped_len, line_count, text_size
 
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?[hlL]?([a-zA-Z%])")
 _NUMBER = re.compile(r"\d+")

@@ -22,14 +22,10 @@ from app.mail.bounds import (
     check_input,
     check_len,
     check_time,
-    check_total,
     check_width,
-    escaped_len,
-    json_size,
-    line_count,
-    text_size,
     too_many_items,
 )
+from app.mail.sizes import check_total, escaped_len, json_size, line_count, text_size
 
 MAX_URLIZE_INPUT = 64 * 1024  # urlize runs several regular expressions per word
 MAX_PPRINT_INPUT = 64 * 1024  # pprint is pure Python and measures each nested part again

@@ -7,9 +7,7 @@ parts share one deadline (app.mail.bounds.message_budget).
 
 from __future__ import annotations
 
-import operator
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,35 +18,31 @@ from jinja2 import (
     TemplateSyntaxError,
     UndefinedError,
     nodes,
-    pass_eval_context,
 )
-from jinja2.compiler import CodeGenerator
-from jinja2.ext import Extension
-from jinja2.runtime import Context, Undefined, markup_join
+from jinja2.runtime import Context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SecurityError
 
-from app.mail.bounded_calls import check_method, check_percent, wrap_str_format
+from app.mail.bounded_calls import check_method, wrap_str_format
+from app.mail.bounded_code import (
+    BINOPS,
+    HeraldCodeGenerator,
+    OutputBuffer,
+    TokenLimit,
+    bounded_join,
+    check_binop,
+    finalize,
+    literal,
+    loop_guard,
+)
 from app.mail.bounded_filters import bounded_filters
 from app.mail.bounds import (
-    ITEM_BYTES,
-    MAX_INT_BITS,
-    MAX_ITEMS,
     MAX_OUTPUT_CHARS,
     MAX_RENDER_SECONDS,
     MAX_TEMPLATE_TOKENS,
-    MAX_VALUE_LEN,
     TemplateProblem,
-    charge,
     charge_value,
-    check_len,
     check_time,
-    check_total,
-    count_iteration,
-    escaped_len,
     message_budget,
-    prints_a_function,
-    text_size,
-    too_many_items,
 )
 from app.mail.filters import filter_date, filter_datetime, filter_link, filter_time
 
@@ -63,177 +57,16 @@ __all__ = [
 ]
 
 
-def _loop_guard(iterable: Any) -> Any:
-    """Wraps every {% for %} iterable: counts iterations and checks the deadline as it goes."""
-    for item in iterable:
-        count_iteration()
-        yield item
-
-
-class OutputBuffer(list):
-    """What a captured block ({% set %}, {% filter %}, a macro, a call block) or a render
-    writes: refused past its limit, and its chunks joined as it grows so that many small
-    chunks do not cost an object each."""
-
-    __slots__ = ("chars", "joined", "limit")
-
-    def __init__(self, limit: int = MAX_VALUE_LEN) -> None:
-        super().__init__()
-        self.chars = 0
-        self.joined = 0  # chunks before this index are already joined
-        self.limit = limit
-
-    def append(self, chunk: Any) -> None:
-        size = len(chunk)
-        self.chars += size
-        if self.chars > self.limit:
-            check_len(self.chars, self.limit)
-        charge(2 * size * (1 if chunk.isascii() else 4))
-        super().append(chunk)
-        if len(self) - self.joined >= 256:
-            check_time()
-            tail = "".join(self[self.joined :])
-            del self[self.joined :]
-            super().append(tail)
-            self.joined = len(self)
-
-    def extend(self, chunks: Any) -> None:
-        for chunk in chunks:
-            self.append(chunk)
-
-
-def bounded_join(join: Any, items: tuple) -> str:
-    """'~' (Jinja joins its operands): the result's length worked out first."""
-    check_total(items, escaped=join is markup_join and any(hasattr(x, "__html__") for x in items))
-    return charge_value(join(items))
-
-
-class HeraldCodeGenerator(CodeGenerator):
-    """'~' through bounded_join (Jinja compiles it to a plain join otherwise), captured blocks
-    into an OutputBuffer, and list, dict and tuple literals counted (a namespace can keep one
-    from each loop iteration: [ns.kept, item])."""
-
-    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:  # noqa: N802
-        if frame.eval_ctx.volatile:
-            join = "(markup_join if context.eval_ctx.volatile else str_join)"
-        elif frame.eval_ctx.autoescape:
-            join = "markup_join"
-        else:
-            join = "str_join"
-        self.write(f"environment.bounded_join({join}, (")
-        for arg in node.nodes:
-            self.visit(arg, frame)
-            self.write(", ")
-        self.write("))")
-
-    def buffer(self, frame: Any) -> None:
-        frame.buffer = self.temporary_identifier()
-        self.writeline(f"{frame.buffer} = environment.output_buffer()")
-
-    def visit_Getitem(self, node: nodes.Getitem, frame: Any) -> None:  # noqa: N802
-        if not isinstance(node.arg, nodes.Slice):
-            return super().visit_Getitem(node, frame)
-        self.write("environment.sliced(")  # a copy: counted (Jinja slices without a check)
-        self.visit(node.node, frame)
-        self.write(", slice(")
-        for part in (node.arg.start, node.arg.stop, node.arg.step):
-            if part is None:
-                self.write("None")
-            else:
-                self.visit(part, frame)
-            self.write(", ")
-        self.write("))")
-
-    def visit_List(self, node: nodes.List, frame: Any) -> None:  # noqa: N802
-        self.write("environment.literal(")
-        super().visit_List(node, frame)
-        self.write(")")
-
-    def visit_Dict(self, node: nodes.Dict, frame: Any) -> None:  # noqa: N802
-        self.write("environment.literal(")
-        super().visit_Dict(node, frame)
-        self.write(")")
-
-    def visit_Tuple(self, node: nodes.Tuple, frame: Any) -> None:  # noqa: N802
-        if node.ctx != "load":
-            return super().visit_Tuple(node, frame)
-        self.write("environment.literal(")
-        super().visit_Tuple(node, frame)
-        self.write(")")
-
-
-@pass_eval_context
-def _finalize(eval_ctx: Any, value: Any) -> Any:
-    """Every {{ }} before it is printed: its text bounded; a function refused (its text would
-    be its address)."""
-    if isinstance(value, str):
-        if len(value) * 6 > MAX_VALUE_LEN and eval_ctx.autoescape:
-            check_len(escaped_len(value))
-        return value
-    if value is None or isinstance(value, int | float | Undefined):
-        return value
-    if callable(value):
-        raise prints_a_function(value)
-    text_size(value, escaped=eval_ctx.autoescape)
-    return value
-
-
-def _check_size(seq: Any, n: int) -> None:
-    """A string of len(seq) * n characters or a list of len(seq) * n items would be built."""
-    if isinstance(seq, str):
-        check_len(len(seq) * n)
-    elif len(seq) * n > MAX_ITEMS:
-        raise too_many_items()
-
-
-def _check_binop(op: str, left: Any, right: Any) -> None:
-    """Refuse *, **, + and % results that would be too large, before computing them."""
-    ints = isinstance(left, int) and isinstance(right, int)
-    if op == "**" and ints and (right > 100 or left.bit_length() * max(right, 0) > MAX_INT_BITS):
-        raise TemplateProblem("A number in this template would be too large.")
-    if op == "*":
-        if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
-            raise TemplateProblem("A number in this template would be too large.")
-        for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(n, int) and n > 1:
-                _check_size(seq, n)
-    elif op == "+" and isinstance(left, str) and isinstance(right, str):
-        if hasattr(left, "__html__") != hasattr(right, "__html__"):
-            check_len(escaped_len(left) + escaped_len(right))
-        else:
-            check_len(len(left) + len(right))
-    elif op == "+" and isinstance(left, list | tuple) and isinstance(right, list | tuple):
-        if len(left) + len(right) > MAX_ITEMS:
-            raise too_many_items()
-    elif op == "%" and isinstance(left, str):
-        check_percent(left, right)
-
-
-_BINOPS = {
-    "*": operator.mul,
-    "**": operator.pow,
-    "+": operator.add,
-    "%": operator.mod,
-    "-": operator.sub,
-    "/": operator.truediv,
-    "//": operator.floordiv,
-}
-
-
-def _literal(value: Any) -> Any:
-    charge(sys.getsizeof(value) + ITEM_BYTES * len(value))
-    return value
-
-
 class HeraldSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox with time and size checks on calls, loops, '~', captured blocks, output and
-    on *, **, +, % (no constant folding); string methods and formats bounded."""
+    """Jinja's immutable sandbox with time and size checks on calls (string methods and formats
+    sized first), every operator (no constant folding), '~', slices, literals, loops, captured
+    blocks and output (see app.mail.bounded_code)."""
 
-    intercepted_binops = frozenset(_BINOPS)
+    intercepted_binops = frozenset(BINOPS)
     code_generator_class = HeraldCodeGenerator
     bounded_join = staticmethod(bounded_join)
     output_buffer = OutputBuffer
-    literal = staticmethod(_literal)
+    literal = staticmethod(literal)
 
     def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
         check_time()
@@ -252,8 +85,8 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
         check_time()
-        _check_binop(op, left, right)
-        return charge_value(_BINOPS[op](left, right))
+        check_binop(op, left, right)
+        return charge_value(BINOPS[op](left, right))
 
 
 def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> HeraldSandbox:
@@ -268,14 +101,14 @@ def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> Herald
         cache_size=1000,
         optimized=False,
         keep_trailing_newline=True,  # segments must join back exactly
-        finalize=_finalize,
+        finalize=finalize,
         extensions=[TokenLimit],
     )
     env.filters.update(
         datetime=filter_datetime, date=filter_date, time=filter_time, link=filter_link
     )
     env.filters = bounded_filters(env.filters)
-    env.globals["_herald_loop"] = _loop_guard
+    env.globals["_herald_loop"] = loop_guard
     env.globals.pop("lipsum", None)  # generates unbounded text in one call
     return env
 
@@ -375,21 +208,6 @@ def _guard_loops(ast: nodes.Template) -> nodes.Template:
         guard = nodes.Name("_herald_loop", "load", lineno=loop.lineno)
         loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.lineno)
     return ast
-
-
-class TokenLimit(Extension):
-    """Refuse a template too big to compile cheaply, as the parser reads it: Jinja and
-    Python's compiler take about 30 µs and 4 KB per token (500 KB of tags: 8 s, 900 MB)."""
-
-    def filter_stream(self, stream: Any) -> Any:
-        for count, token in enumerate(stream, 1):
-            if count > MAX_TEMPLATE_TOKENS:
-                raise TemplateProblem(
-                    f"This template is too complex (over {MAX_TEMPLATE_TOKENS:,} variables, "
-                    "tags and operators): simplify it or split it into smaller templates.",
-                    token.lineno,
-                )
-            yield token
 
 
 def compile_source(env: HeraldSandbox, source: str, name: str = "template") -> Any:
