@@ -10,11 +10,14 @@ import tracemalloc
 
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import select
 
+from app.extensions import db
 from app.mail import catalogue, sandbox
 from app.mail.compose import Brand, render_authored
 from app.mail.filters import filter_date, filter_datetime, filter_link, filter_time
 from app.mail.sandbox import TemplateProblem
+from app.models import EmailTemplate, Role, TemplateKind
 from app.templates_editor.defaults import DEFAULTS
 from tests.bombs import BOMBS, CALLABLES
 
@@ -173,3 +176,39 @@ def test_a_problem_quotes_only_the_start_of_a_big_value():
     with pytest.raises(TemplateProblem) as problem:
         _render("{% set s = 'x' * 999999 %}{{ {}[s] }}")
     assert "Unknown variable" in str(problem.value) and len(str(problem.value)) < 400
+
+
+@pytest.fixture
+def admin(factories, login_as):
+    org = factories.make_org("Acme")
+    from app.templates_editor.services import create_defaults
+
+    create_defaults(org, None)
+    db.session.commit()
+    login_as(factories.make_user(org, Role.ADMIN, email="ada@example.com"), org)
+    return org
+
+
+@pytest.mark.parametrize("name", ["replace", "indent", "slice_accumulate"])
+def test_the_editor_refuses_a_bomb_clearly_and_cheaply(admin, post, name):
+    """Preview and save, through HTTP: a clear message, no 500, within 64 MB and 2.5 s."""
+    template = db.session.scalars(
+        select(EmailTemplate).where(
+            EmailTemplate.org_id == admin.id, EmailTemplate.kind == TemplateKind.INVITATION
+        )
+    ).first()
+    version = template.current_version
+    form = {"name": template.name, "subject": version.subject, "html": dict(BOMBS)[name]}
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        preview = post(f"/templates/{template.id}/preview", form | {"text": ""})
+        saved = post(f"/templates/{template.id}", form | {"text": ""})
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    assert preview.status_code == 200 and preview.headers["HX-Retarget"] == "#preview-error"
+    assert "too much output" in preview.get_data(as_text=True)
+    assert saved.status_code == 400 and "too much output" in saved.get_data(as_text=True)
+    assert peak < MAX_MB and seconds < 2 * MAX_SECONDS  # two requests

@@ -7,7 +7,9 @@ parts share one deadline (app.mail.bounds.message_budget).
 
 from __future__ import annotations
 
+import gc
 import re
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +179,9 @@ class Limits:
     chars: int = MAX_OUTPUT_CHARS
 
 
+COLLECT_AFTER_BYTES = 1024 * 1024
+
+
 def render_bounded(template: Any, context: dict[str, Any], limits: Limits | None = None) -> str:
     """Render a compiled template (or a list of segments, in order) within the time and size
     bounds; TemplateProblem otherwise. Inside message_budget(), the message's budget is used
@@ -184,15 +189,32 @@ def render_bounded(template: Any, context: dict[str, Any], limits: Limits | None
     limits = limits or Limits()
     templates = template if isinstance(template, list) else [template]
     output = OutputBuffer(limits.chars)
-    with message_budget(limits.seconds):
+    with message_budget(limits.seconds) as budget:
         try:
             for one in templates:
                 for chunk in one.generate(context):
                     output.append(chunk)
             check_time()
+            return "".join(output)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable problem
-            raise explain(exc) from exc
-    return "".join(output)
+            problem = _detached(explain(exc), exc)
+    del output
+    if budget.built > COLLECT_AFTER_BYTES:
+        gc.collect()  # see _detached: what a refused bomb built is freed now, not later
+    raise problem
+
+
+def _detached(problem: TemplateProblem, exc: BaseException) -> TemplateProblem:
+    """The problem without the render's frames. Jinja's rewritten traceback makes cycles
+    (frames, tracebacks, the exception) that keep what the template built alive, up to the
+    render's whole memory bound, until the garbage collector runs: the next render would add
+    to it. The frames' variables are cleared and the problem keeps no traceback; what
+    Jinja's fake frames still hold is collected by render_bounded after a big render."""
+    for error in (exc, exc.__context__, exc.__cause__, problem):
+        if error is not None and error.__traceback__ is not None:
+            traceback.clear_frames(error.__traceback__)
+    problem.__cause__ = problem.__context__ = None
+    return problem.with_traceback(None)
 
 
 def _guard_loops(ast: nodes.Template) -> nodes.Template:
