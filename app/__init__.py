@@ -15,6 +15,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_object(config or Config())
 
     from app import errors, logs, security
+    from app.mail import bounds
 
     app.url_map.converters["int"] = security.BoundedInt  # before any route is added
     from app.extensions import csrf, db, htmx, login_manager, migrate, redis
@@ -68,6 +69,7 @@ def create_app(config: Config | None = None) -> Flask:
         app.register_blueprint(blueprint)
     security.init_app(app)
     tenancy.init_app(app)
+    bounds.configure(app.config["TEMPLATE_RENDER_SECONDS"], app.config["TEMPLATE_RENDER_MEMORY_MB"])
     _template_globals(app)
     errors.init_app(app)
     register_cli(app)

@@ -149,6 +149,8 @@ class Config:
         # The outbox: leases, batches, retries, sweeper
         self.SEND_LEASE_SECONDS = _float("SEND_LEASE_SECONDS", 120.0)
         self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)
+        self.TEMPLATE_RENDER_SECONDS = _float("TEMPLATE_RENDER_SECONDS", 2.0)  # one whole message
+        self.TEMPLATE_RENDER_MEMORY_MB = _int("TEMPLATE_RENDER_MEMORY_MB", 24)  # built by one
         self.SEND_DISPATCHERS = _int("SEND_DISPATCHERS", 2)  # dispatchers a launch starts
         # a dispatcher stops claiming after this long and queues its successor at the back of the
         # send queue, so a worker is free for periodic jobs every few seconds whatever the backlog

@@ -24,6 +24,7 @@ from app.mail.sandbox import (
     TemplateProblem,
     compile_source,
     make_env,
+    message_budget,
     render_bounded,
     split_segments,
 )
@@ -197,13 +198,15 @@ def raw_parts(
     *, subject: str, html: str, text: str | None, brand: Brand, context: Mapping[str, Any]
 ) -> list[str]:
     """The authored subject, HTML and text rendered, nothing else done: what the render's
-    size bound applies to (app.mail.merge checks its markers against it)."""
+    size bound applies to (app.mail.merge checks its markers against it). One time budget
+    for the three."""
     ctx = dict(context)
     ctx.setdefault("org", {"name": brand.name, "address": brand.postal_address or ""})
-    parts = [render_bounded(_compiled("text", subject), ctx)]
-    parts.append(render_bounded(_compiled("html", html), ctx))
-    if text and text.strip():
-        parts.append(render_bounded(_compiled("text", text), ctx))
+    with message_budget():
+        parts = [render_bounded(_compiled("text", subject), ctx)]
+        parts.append(render_bounded(_compiled("html", html), ctx))
+        if text and text.strip():
+            parts.append(render_bounded(_compiled("text", text), ctx))
     return parts
 
 
@@ -216,7 +219,20 @@ def render_authored(
     context: Mapping[str, Any],
     bulk: bool,
 ) -> Rendered:
-    """Render subject, HTML (sanitized, in the base layout, CSS inlined) and text."""
+    """Render subject, HTML (sanitized, in the base layout, CSS inlined) and text, all within
+    one time budget."""
+    with message_budget():
+        return _render_authored(subject, html, text, brand, context, bulk)
+
+
+def _render_authored(
+    subject: str,
+    html: str,
+    text: str | None,
+    brand: Brand,
+    context: Mapping[str, Any],
+    bulk: bool,
+) -> Rendered:
     ctx = dict(context)
     ctx.setdefault("org", {"name": brand.name, "address": brand.postal_address or ""})
     rendered_subject = " ".join(render_bounded(_compiled("text", subject), ctx).split())

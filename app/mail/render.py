@@ -9,7 +9,13 @@ from typing import Any
 
 from jinja2 import FileSystemLoader, select_autoescape
 
-from app.mail.sandbox import TemplateProblem, compile_source, make_env, render_bounded
+from app.mail.sandbox import (
+    TemplateProblem,
+    compile_source,
+    make_env,
+    message_budget,
+    render_bounded,
+)
 
 EMAIL_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 
@@ -61,7 +67,8 @@ def render_builtin(key: str, context: dict[str, Any]) -> Rendered:
     """Render one of Herald's built-in system mails with plain-dict context."""
     if key not in BUILTIN_SUBJECTS:
         raise RenderError(f"There is no built-in email template called {key!r}.")
-    subject = _subject(key, context)
-    html = render_bounded(_env.get_template(f"{key}.html"), context)
-    text = render_bounded(_env.get_template(f"{key}.txt"), context)
+    with message_budget():  # one time budget for the three parts
+        subject = _subject(key, context)
+        html = render_bounded(_env.get_template(f"{key}.html"), context)
+        text = render_bounded(_env.get_template(f"{key}.txt"), context)
     return Rendered(subject=subject, html=html, text=text)
