@@ -4,12 +4,14 @@ on one row at 1440 px."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 from playwright.sync_api import Page
 
 from app import clock
 from app.campaigns import services as campaigns
+from app.candidates import importer
 from app.extensions import db
 from app.models import (
     Candidate,
@@ -126,13 +128,12 @@ def _seed(factories, run_worker) -> tuple[dict[str, str], str]:
     upload = CandidateImport(
         org_id=org.id,
         filename="spring-round-candidates-export-from-the-applicant-tracking-system.csv",
-        data=WIDE_CSV.encode(),
-        encoding="utf-8",
-        delimiter=",",
-        header=WIDE_CSV.splitlines()[0].split(","),
-        mapping={str(n): "ignore" for n in range(12)},
+        encoding="",
+        delimiter="",
     )
     db.session.add(upload)
+    db.session.flush()
+    importer.receive(upload, io.BytesIO(WIDE_CSV.encode()))
     db.session.commit()
     message = db.session.scalars(
         db.select(Message).where(Message.candidate_id == person.id)
