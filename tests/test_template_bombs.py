@@ -79,6 +79,26 @@ def test_printing_a_function_is_refused_not_shown_with_its_address(source):
             _render(source, env)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ cycler(1, 2) }}",
+        "{{ joiner() }}",
+        "{{ (1, 2)|map('string') }}",
+        "{{ [1, 2]|reverse }}",
+        "{{ namespace() if false else lipsum.__class__ }}",
+    ],
+)
+def test_printing_an_object_is_refused_not_shown_with_its_address(source):
+    for env in (HTML, TEXT):
+        try:
+            shown = _render(source, env)
+        except TemplateProblem as problem:
+            assert "0x" not in str(problem)
+        else:
+            assert " at 0x" not in shown and "object" not in shown, shown
+
+
 def test_the_parts_of_one_message_share_one_time_budget():
     """Each part alone renders within the limit; the three together do not."""
     slow = "{% for a in range(300) %}{% for b in range(1000) %}{% endfor %}{% endfor %}ok"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from types import GeneratorType
 from typing import Any
 
 from jinja2 import nodes, pass_eval_context
@@ -28,6 +29,7 @@ from app.mail.bounds import (
     check_time,
     count_iteration,
     prints_a_function,
+    prints_an_object,
     too_many_items,
 )
 from app.mail.sizes import check_total, escaped_len, text_size
@@ -135,7 +137,7 @@ class HeraldCodeGenerator(CodeGenerator):
 @pass_eval_context
 def finalize(eval_ctx: Any, value: Any) -> Any:
     """Every {{ }} before it is printed: its text bounded; a function refused (its text would
-    be its address)."""
+    be its address); so is any other object that prints only its address."""
     if isinstance(value, str):
         if len(value) * 6 > MAX_VALUE_LEN and eval_ctx.autoescape:
             check_len(escaped_len(value))
@@ -144,6 +146,8 @@ def finalize(eval_ctx: Any, value: Any) -> Any:
         return value
     if callable(value):
         raise prints_a_function(value)
+    if isinstance(value, GeneratorType) or type(value).__repr__ is object.__repr__:
+        raise prints_an_object(value)  # its text would be its address
     text_size(value, escaped=eval_ctx.autoescape)
     return value
 

@@ -83,6 +83,14 @@ def prints_a_function(value: Any) -> TemplateProblem:
     )
 
 
+def prints_an_object(value: Any) -> TemplateProblem:
+    name = type(value).__name__.lower()
+    return TemplateProblem(
+        f"This template prints an object ({name}) instead of a value: "
+        "print one of its values, or loop over it."
+    )
+
+
 @dataclass
 class Settings:
     """The two bounds an operator can change (TEMPLATE_RENDER_SECONDS, _MEMORY_MB)."""
