@@ -259,3 +259,27 @@ def test_a_throttled_org_has_one_delayed_dispatcher_at_a_time(ctx, factories, si
     registry = ScheduledJobRegistry(queue=send_queue())
     waiting = [send_queue().fetch_job(job_id).kwargs for job_id in registry.get_job_ids()]
     assert sorted(w["woken_for"] for w in waiting) == sorted(org.id for org in orgs)
+
+
+def test_a_woken_dispatcher_wakes_again_for_rows_due_soon_not_for_rows_held_back(
+    ctx, factories, sink
+):
+    """Having run, an org's delayed dispatcher arms one more wake-up for its rows that come due
+    within a sweep (a batch that hit the rate meanwhile left them past its time), and none for
+    rows already due that it could not claim (a paused campaign's), which would repeat forever."""
+    org = factories.make_org()
+    campaign = factories.launch_campaign(org, 3)
+    send_queue().empty()
+    registry = ScheduledJobRegistry(queue=send_queue())
+    services.pause(org, campaign, factories.make_user(org, role=Role.ADMIN))
+    db.session.commit()
+    dispatch_due(woken_for=org.id)
+    assert registry.count == 0
+    assert len(sink.messages) == 0
+
+    soon = clock.now() + timedelta(seconds=5)
+    factories.make_message(org, "later@example.com").send_after = soon
+    db.session.commit()
+    dispatch_due(woken_for=org.id)
+    [job_id] = registry.get_job_ids()
+    assert send_queue().fetch_job(job_id).kwargs == {"woken_for": org.id}

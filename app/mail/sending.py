@@ -386,18 +386,24 @@ def _dispatch_at(org_id: int, when: datetime) -> None:
         pass  # the sweeper dispatches due rows anyway
 
 
-_NEXT_DUE = text("SELECT min(send_after) FROM messages WHERE org_id = :org AND status = 'queued'")
+_NEXT_DUE = text(
+    "SELECT min(send_after) FROM messages"
+    " WHERE org_id = :org AND status = 'queued' AND send_after > :now"
+)
 
 
 def rearm(org_id: int) -> None:
-    """After the org's delayed dispatcher ran: wake again for its next queued row if one is due
-    within a sweep (a batch that hit the rate while another wake-up was armed left its rows for
+    """After the org's delayed dispatcher ran: wake again for its next queued row if one comes
+    due within a sweep (a batch that hit the rate while another wake-up was armed left its rows for
     later than that one; rows further out are the sweeper's)."""
-    next_due = db.session.execute(_NEXT_DUE, {"org": org_id}).scalar()
+    now = clock.now()
+    # rows due already but not claimed wait for something else (a paused campaign, or the
+    # successor of a dispatcher out of time): no wake-up for them, or it would repeat each second
+    next_due = db.session.execute(_NEXT_DUE, {"org": org_id, "now": now}).scalar()
     db.session.rollback()
     horizon = timedelta(seconds=current_app.config["SWEEP_INTERVAL_SECONDS"])
-    if next_due is not None and next_due - clock.now() < horizon:
-        _dispatch_at(org_id, max(next_due, clock.now()))
+    if next_due is not None and next_due - now < horizon:
+        _dispatch_at(org_id, next_due)
 
 
 def woken(org_id: int) -> None:
