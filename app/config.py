@@ -102,6 +102,8 @@ class Config:
             "LOGIN_LIMIT_ACCOUNT_IP_WINDOW_SECONDS", 900
         )
         self.LOGIN_LIMIT_PER_ACCOUNT = _int("LOGIN_LIMIT_PER_ACCOUNT", 50)
+        # while that loose limit is tripped, an IP with fewer failures here may still try
+        self.LOGIN_LIMIT_TRIPPED_PER_IP = _int("LOGIN_LIMIT_TRIPPED_PER_IP", 3)
         self.LOGIN_LIMIT_ACCOUNT_WINDOW_SECONDS = _int("LOGIN_LIMIT_ACCOUNT_WINDOW_SECONDS", 3600)
         self.LOGIN_LIMIT_PER_IP = _int("LOGIN_LIMIT_PER_IP", 30)
         self.LOGIN_LIMIT_IP_WINDOW_SECONDS = _int("LOGIN_LIMIT_IP_WINDOW_SECONDS", 900)

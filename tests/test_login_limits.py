@@ -57,16 +57,30 @@ def test_many_addresses_trip_the_account_limit_yet_a_clean_address_gets_in(
     monkeypatch.setitem(app.config, "LOGIN_LIMIT_PER_ACCOUNT", 4)
     factories.make_user(factories.make_org(), email="li@example.com")
     botnet = [_from(app, f"203.0.113.{n}") for n in range(1, 6)]
-    for bot in botnet:  # one guess each: under the tight limit, over the loose one in all
-        assert _login(bot, WRONG).status_code == 401
+    for bot in botnet:  # guesses from each: under the tight limit, over the loose one in all
+        for _ in range(app.config["LOGIN_LIMIT_TRIPPED_PER_IP"]):
+            assert _login(bot, WRONG).status_code == 401
 
     wait = _refused(_login(botnet[0], PASSWORD))  # an address that failed here must wait
     assert 0 < wait <= app.config["LOGIN_LIMIT_ACCOUNT_WINDOW_SECONDS"]
     newcomer = _from(app, "203.0.113.77")
-    assert _login(newcomer, WRONG).status_code == 401  # one guess per new address, then
-    _refused(_login(newcomer, PASSWORD))  # it waits like the others
+    for _ in range(app.config["LOGIN_LIMIT_TRIPPED_PER_IP"]):  # a few guesses per new address
+        assert _login(newcomer, WRONG).status_code == 401
+    _refused(_login(newcomer, PASSWORD))  # then it waits like the others
 
     owner = _from(app, "198.51.100.7")
+    assert _login(owner, PASSWORD).status_code == 302
+
+
+def test_the_owners_typo_does_not_lock_them_out_while_a_botnet_trips_the_account(
+    app, factories, monkeypatch
+):
+    monkeypatch.setitem(app.config, "LOGIN_LIMIT_PER_ACCOUNT", 4)
+    factories.make_user(factories.make_org(), email="li@example.com")
+    owner = _from(app, "198.51.100.7")
+    assert _login(owner, WRONG).status_code == 401  # a typo from home
+    for n in range(1, 6):  # then strangers push the account over its loose limit
+        assert _login(_from(app, f"203.0.113.{n}"), WRONG).status_code == 401
     assert _login(owner, PASSWORD).status_code == 302
 
 

@@ -2,9 +2,9 @@
 
 Failed passwords are counted three ways (app/limits.py counters, windows and limits in config):
 per (account, IP) tightly, per account loosely, per IP across accounts. An IP over its own limits
-waits, the right password included. When the account's loose limit trips, an IP that has not
-failed for this account may still try, so the owner logging in from home gets in while a botnet
-gets one guess per address. Each attempt counts before the password is checked (parallel guesses
+waits, the right password included. When the account's loose limit trips, an IP that has failed
+for this account fewer than LOGIN_LIMIT_TRIPPED_PER_IP times may still try, so the owner logging
+in from home (a typo or two included) gets in while a botnet gets a few guesses per address. Each attempt counts before the password is checked (parallel guesses
 count too) and a right password takes its count back.
 """
 
@@ -73,7 +73,7 @@ def attempt(email: str, ip: str) -> Attempt:
         refusal = TooManyAttempts(ip_ttl, "ip")
     elif pair > cfg["LOGIN_LIMIT_PER_ACCOUNT_IP"]:
         refusal = TooManyAttempts(pair_ttl, "account")
-    elif account > cfg["LOGIN_LIMIT_PER_ACCOUNT"] and pair > 1:  # this IP failed here before
+    elif account > cfg["LOGIN_LIMIT_PER_ACCOUNT"] and pair > cfg["LOGIN_LIMIT_TRIPPED_PER_IP"]:
         refusal = TooManyAttempts(account_ttl, "account")
     if refusal is not None:
         limits.uncount(keys.account_ip, keys.account, keys.ip)  # a refusal is not a guess

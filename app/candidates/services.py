@@ -72,7 +72,10 @@ def delete(org: Organization, actor: User, person: Candidate) -> int:
     working, no reminder or notice follows); their mail stays, under DELETED_NAME, and what
     was not sent yet never will be. Returns how many emails were stopped."""
     theirs = select(Message.id).where(Message.org_id == org.id, Message.candidate_id == person.id)
-    unsent = theirs.where(Message.status.in_([MessageStatus.QUEUED, MessageStatus.FAILED]))
+    # a row being sent has its lease taken away: the sender's begin step then skips it
+    unsent = theirs.where(
+        Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.FAILED])
+    )
     reason = {"reason": "The candidate was deleted.", "by": actor.name}
     db.session.execute(
         insert(Event).from_select(
@@ -98,7 +101,8 @@ def delete(org: Organization, actor: User, person: Candidate) -> int:
         .values(to_name=DELETED_NAME)
         .execution_options(synchronize_session=False)
     )
-    audit(org.id, actor, "candidate.deleted", email=person.email, unsent=stopped)
+    # the audit log keeps no address of a person deleted (their id tells the mail apart)
+    audit(org.id, actor, "candidate.deleted", candidate=person.id, unsent=stopped)
     db.session.delete(person)  # invitations cascade; messages keep their rows (SET NULL)
     db.session.flush()
     return stopped
