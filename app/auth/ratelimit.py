@@ -4,8 +4,9 @@ Failed passwords are counted three ways (app/limits.py counters, windows and lim
 per (account, IP) tightly, per account loosely, per IP across accounts. An IP over its own limits
 waits, the right password included. When the account's loose limit trips, an IP that has failed
 for this account fewer than LOGIN_LIMIT_TRIPPED_PER_IP times may still try, so the owner logging
-in from home (a typo or two included) gets in while a botnet gets a few guesses per address. Each attempt counts before the password is checked (parallel guesses
-count too) and a right password takes its count back.
+in from home (a typo or two included) gets in while a botnet gets a few guesses per address.
+Each attempt counts before the password is checked (parallel guesses count too) and a right
+password takes its count back.
 """
 
 from __future__ import annotations
