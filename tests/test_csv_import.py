@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import clock
+from app.candidates import uploads
 from app.extensions import db
 from app.jobs.queues import default_queue
 from app.models import Candidate, CandidateImportChunk, CandidateImportProblem, Role
@@ -179,3 +180,18 @@ def test_an_abandoned_upload_is_deleted_after_a_day(app, recruiter, client, post
     assert stored_chunks() == 0
     page = client.get(url, follow_redirects=True).text
     assert "was not imported within a day of its upload, so it was deleted" in page
+
+
+def test_an_upload_mapped_late_in_its_day_still_imports(app, recruiter, client, post, run_worker):
+    frozen = clock.FrozenClock()
+    clock.set_clock(frozen)
+    url = _upload(post, b"email\nada@example.com\n").location
+    frozen.advance(app.config["IMPORT_UPLOAD_KEEP_SECONDS"] - 60)
+    post(url, {"col-0": "email", "on_duplicate": "skip"})  # confirmed just before the day ends
+    frozen.advance(120)
+    uploads.discard_stale(app.config["IMPORT_UPLOAD_KEEP_SECONDS"])  # runs before the import
+    db.session.commit()
+    run_worker()
+    page = client.get(url, follow_redirects=True).text
+    assert "Imported" in page and "within a day" not in page
+    assert stored_chunks() == 0

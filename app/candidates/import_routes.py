@@ -9,6 +9,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from app import clock
 from app.candidates import bp, importer
 from app.candidates.forms import UploadForm
 from app.extensions import db
@@ -79,7 +80,7 @@ def mapping(candidate_import_id: int) -> ResponseReturnValue:
         else:
             item.mapping = choices
             item.on_duplicate = "update" if request.form.get("on_duplicate") == "update" else "skip"
-            item.status = "queued"
+            item.status, item.queued_at = "queued", clock.now()
             audit(current_org.id, current_user, "candidates.import", file=item.filename)
             db.session.commit()
             default_queue().enqueue("app.jobs.imports.run_import", item.id, job_timeout=3600)

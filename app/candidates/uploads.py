@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import BinaryIO
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from app import clock
 from app.candidates.reading import Sniff
@@ -57,13 +57,15 @@ def discard(import_id: int) -> None:
 
 def discard_stale(keep_seconds: int) -> int:
     """Close imports left unfinished longer than `keep_seconds` (abandoned at the mapping step:
-    'expired'; queued or running that long: 'failed') and delete their files, and any file a
-    finished import still has. How many imports lost their file."""
+    'expired'; queued or running that long after the mapping was confirmed: 'failed') and
+    delete their files, and any file a finished import still has. How many lost their file."""
     cutoff = clock.now() - timedelta(seconds=keep_seconds)
-    stale = (CandidateImport.status.in_(UNFINISHED), CandidateImport.created_at < cutoff)
     db.session.execute(
         update(CandidateImport)
-        .where(*stale, CandidateImport.status != "uploaded")
+        .where(
+            CandidateImport.status.in_(("queued", "running")),
+            func.coalesce(CandidateImport.queued_at, CandidateImport.created_at) < cutoff,
+        )
         .values(
             status="failed",
             finished_at=clock.now(),
@@ -73,7 +75,7 @@ def discard_stale(keep_seconds: int) -> int:
     )
     db.session.execute(
         update(CandidateImport)
-        .where(*stale, CandidateImport.status == "uploaded")
+        .where(CandidateImport.status == "uploaded", CandidateImport.created_at < cutoff)
         .values(status="expired", finished_at=clock.now())
     )
     done = select(CandidateImport.id).where(CandidateImport.status.not_in(UNFINISHED))

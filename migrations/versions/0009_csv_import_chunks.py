@@ -49,10 +49,13 @@ def upgrade():
     )
     with op.batch_alter_table('candidate_imports', schema=None) as batch_op:
         batch_op.drop_column('data')
+        # when the mapping was confirmed: a queued or running import is judged stale from then
+        batch_op.add_column(sa.Column('queued_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('candidate_imports', schema=None) as batch_op:
+        batch_op.drop_column('queued_at')
         batch_op.add_column(sa.Column('data', sa.LargeBinary(), nullable=True))
     op.execute(
         """
