@@ -190,8 +190,19 @@ def test_a_redis_flush_does_not_let_a_replay_through(app, org_message):
     assert post(app, org, body)[0] == 200
     redis.client.flushdb()
     assert post(app, org, {**body, "event-data": event("complained", message)})[0] == 401
-    assert post(app, org, body)[0] == 401
     assert _events("complained") == [] and db.session.scalars(select(Suppression)).all() == []
+
+
+def test_mailgun_retrying_an_applied_delivery_gets_200_and_nothing_changes(app, org_message):
+    """Mailgun lost the answer to a delivery that was applied, and sends it again (same token,
+    same event): 200, applied once; the token with another event is still a replay."""
+    org, message = org_message
+    body = signed(event("delivered", message))
+    assert post(app, org, body)[0] == 200
+    status, answer = post(app, org, body)
+    assert status == 200 and answer["status"] == "duplicate"
+    assert len(_events("delivered")) == 1
+    assert post(app, org, {**body, "event-data": event("complained", message)})[0] == 401
 
 
 def test_tokens_are_forgotten_once_their_signatures_are_too_old(app, org_message):

@@ -78,17 +78,16 @@ def verify(data: dict, signing_key: str, max_age: int) -> str:
     return token
 
 
-def claim_token(org_id: int, token: str) -> None:
-    """Record the token as used, in the caller's transaction (no commit); a token used before
-    (or being used by a delivery not yet committed, which this waits for) raises a 401."""
+def claim_token(org_id: int, token: str) -> bool:
+    """Record the token as used, in the caller's transaction (no commit): False when it was used
+    before (a delivery of it not yet committed is waited for)."""
     claimed = db.session.execute(
         insert(WebhookToken)
         .values(org_id=org_id, token=token, seen_at=clock.now())
         .on_conflict_do_nothing(index_elements=["org_id", "token"])
         .returning(WebhookToken.token)
     ).scalar()
-    if claimed is None:
-        raise WebhookRefused(401, "replayed", "This signature was already used.")
+    return claimed is not None
 
 
 def purge_tokens(max_age: int) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.crypto import decrypt
 from app.extensions import csrf, db
 from app.mail.metrics import count_reject
-from app.models import Message, Organization
+from app.models import Event, Message, Organization
 from app.tenancy import ALL_ORGS
 from app.tracking.apply import apply
 from app.webhooks import bp
@@ -40,6 +40,14 @@ def _message(org_id: int, herald_id: int | None, message_id: str | None) -> Mess
     return None
 
 
+def _applied(org_id: int, event_id: str | None) -> bool:
+    """Whether this provider event was applied to one of the org's messages already."""
+    if not event_id:
+        return False
+    found = select(Event.id).where(Event.org_id == org_id, Event.provider_event_id == event_id)
+    return db.session.scalar(found.execution_options(**ALL_ORGS).limit(1)) is not None
+
+
 @bp.post("/webhooks/mailgun/<webhook_id>")
 @csrf.exempt
 def mailgun(webhook_id: str) -> ResponseReturnValue:
@@ -61,10 +69,15 @@ def mailgun(webhook_id: str) -> ResponseReturnValue:
         data = parse(body)
         token = verify(data, key, cfg["WEBHOOK_MAX_AGE_SECONDS"])
         event = normalise(data)
-        claim_token(org.id, token)  # committed with the event below, or not at all
     except WebhookRefused as exc:
         db.session.rollback()
         return _refuse(exc.status, exc.reason, str(exc))
+    if not claim_token(org.id, token):  # else committed with the event below, or not at all
+        db.session.rollback()
+        if event.kind is None or _applied(org.id, event.event_id):
+            # Mailgun retrying a delivery whose answer it lost: it was applied, say so
+            return jsonify(status="duplicate"), 200
+        return _refuse(401, "replayed", "This signature was already used.")
     if event.kind is None:
         db.session.commit()
         log.info(
