@@ -1,6 +1,7 @@
 """An import's uploaded file, kept in PostgreSQL as ~1 MB chunks so that any worker host can
-stream it and no process holds it whole; deleted when the import is done, or after a day unfinished.
-Services: they never commit."""
+stream it and no process holds it whole; deleted when the import is done, or after a day unfinished,
+with the addresses the import read from it (app/candidates/duplicates.py). Services: they never
+commit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import delete, insert, select, update
 from app import clock
 from app.candidates.reading import Sniff
 from app.extensions import db
-from app.models import CandidateImport, CandidateImportChunk
+from app.models import CandidateImport, CandidateImportAddress, CandidateImportChunk
 
 CHUNK_BYTES = 1024 * 1024
 UNFINISHED = ("uploaded", "queued", "running")
@@ -49,16 +50,15 @@ def pieces(import_id: int) -> Iterator[bytes]:
 
 
 def discard(import_id: int) -> None:
-    """Delete an import's stored file (it is done with)."""
-    db.session.execute(
-        delete(CandidateImportChunk).where(CandidateImportChunk.import_id == import_id)
-    )
+    """Delete an import's stored file and the addresses read from it (it is done with them)."""
+    for table in (CandidateImportChunk, CandidateImportAddress):
+        db.session.execute(delete(table).where(table.import_id == import_id))
 
 
 def discard_stale(keep_seconds: int) -> int:
     """Close imports left unfinished longer than `keep_seconds` (abandoned at the mapping step:
     'expired'; queued or running that long: 'failed') and delete their files, and any file a
-    finished import still has. How many imports lost their file."""
+    finished import still has, with the addresses read from it. How many imports lost their file."""
     cutoff = clock.now() - timedelta(seconds=keep_seconds)
     stale = (CandidateImport.status.in_(UNFINISHED), CandidateImport.created_at < cutoff)
     db.session.execute(
@@ -75,6 +75,10 @@ def discard_stale(keep_seconds: int) -> int:
         update(CandidateImport)
         .where(*stale, CandidateImport.status == "uploaded")
         .values(status="expired", finished_at=clock.now())
+    )
+    unfinished = select(CandidateImport.id).where(CandidateImport.status.in_(UNFINISHED))
+    db.session.execute(  # also those of a deleted import: the table has no foreign key
+        delete(CandidateImportAddress).where(CandidateImportAddress.import_id.not_in(unfinished))
     )
     done = select(CandidateImport.id).where(CandidateImport.status.not_in(UNFINISHED))
     result = db.session.execute(
