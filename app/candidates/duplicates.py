@@ -12,10 +12,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app.extensions import db
 from app.models import CandidateImport, CandidateImportAddress
 
+ADDRESSES = CandidateImportAddress.__table__  # Core: ORM-enabled inserts take rows, not SQL
+
 
 def earlier_lines(item: CandidateImport, rows: list[tuple[int, str]]) -> dict[int, int]:
     """Record the next rows' addresses ((line, address) in file order) as read by the import;
-    for each row whose address a row before it had, {its line: the first such row's line}."""
+    for each row whose address a row before it had, {its line: the first such row's line}.
+    Values go as parameters of the execution, not bound into the statements: SQLAlchemy's cache
+    keeps the first statement it compiled for the life of the worker."""
     first: dict[str, int] = {}
     for line, email in rows:
         first.setdefault(email, line)
@@ -23,34 +27,26 @@ def earlier_lines(item: CandidateImport, rows: list[tuple[int, str]]) -> dict[in
         return {}
     read = (
         func.unnest(
-            bindparam("emails", list(first), ARRAY(String)),
-            bindparam("lines", list(first.values()), ARRAY(Integer)),
+            bindparam("emails", type_=ARRAY(String)),
+            bindparam("lines", type_=ARRAY(Integer)),
         )
         .table_valued("email", "line")
         .render_derived(name="read")
     )
     new = set(
         db.session.scalars(
-            pg_insert(CandidateImportAddress)
-            .from_select(
-                ["import_id", "email", "line"],
-                select(literal(item.id), read.c.email, read.c.line),
-            )
+            pg_insert(ADDRESSES)
+            .from_select(["import_id", "email", "line"], select(literal(item.id), *read.c))
             .on_conflict_do_nothing()
-            .returning(CandidateImportAddress.email)
+            .returning(ADDRESSES.c.email),
+            {"emails": list(first), "lines": list(first.values())},
         )
     )
     seen_before = [email for email in first if email not in new]
     if seen_before:
-        first.update(
-            db.session.execute(
-                select(CandidateImportAddress.email, CandidateImportAddress.line).where(
-                    CandidateImportAddress.import_id == item.id,
-                    CandidateImportAddress.email
-                    == any_(bindparam("seen", seen_before, ARRAY(String))),
-                )
-            )
-            .tuples()
-            .all()
+        earlier = select(ADDRESSES.c.email, ADDRESSES.c.line).where(
+            ADDRESSES.c.import_id == item.id,
+            ADDRESSES.c.email == any_(bindparam("seen", type_=ARRAY(String))),
         )
+        first.update(db.session.execute(earlier, {"seen": seen_before}).tuples().all())
     return {line: first[email] for line, email in rows if first[email] != line}

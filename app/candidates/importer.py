@@ -274,13 +274,13 @@ def _write(item: CandidateImport, records: list[dict]) -> None:
     """Insert the candidates (or update those the org has, when asked) in one statement, the
     rows sent as one JSON array; PostgreSQL's answer counts imported / updated / skipped, so
     existing candidates are never looked up first."""
-    now = clock.now()
+    now, table = clock.now(), Candidate.__table__  # Core: ORM-enabled inserts take rows, not SQL
     read = (
-        func.jsonb_to_recordset(bindparam("records", records, JSONB))
+        func.jsonb_to_recordset(bindparam("records", type_=JSONB))
         .table_valued(*(column(name, type_) for name, type_ in _COLUMNS.items()))
         .render_derived(name="record", with_types=True)
     )
-    statement = pg_insert(Candidate).from_select(
+    statement = pg_insert(table).from_select(
         ["org_id", *_COLUMNS, "created_at", "updated_at"],
         select(literal(item.org_id), *read.c, literal(now), literal(now)),
     )
@@ -291,18 +291,20 @@ def _write(item: CandidateImport, records: list[dict]) -> None:
             set_={
                 "first_name": excluded.first_name,
                 "last_name": excluded.last_name,
-                "phone": func.coalesce(excluded.phone, Candidate.phone),
-                "timezone": func.coalesce(excluded.timezone, Candidate.timezone),
+                "phone": func.coalesce(excluded.phone, table.c.phone),
+                "timezone": func.coalesce(excluded.timezone, table.c.timezone),
                 "tags": excluded.tags,
-                "custom": Candidate.custom.op("||")(excluded.custom),
+                "custom": table.c.custom.op("||")(excluded.custom),
                 "updated_at": now,
             },
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=["org_id", "email"])
-    # xmax is 0 on a row this statement inserted, not on one it updated; a skipped row
-    # returns nothing.
-    answers = db.session.scalars(statement.returning(literal_column("xmax = 0"))).all()
+    # xmax is 0 on a row this statement inserted, not on one it updated; a skipped row returns
+    # nothing. The rows go as a parameter of the execution, not bound into the statement:
+    # SQLAlchemy's cache keeps the first statement it compiled for the life of the worker.
+    statement = statement.returning(literal_column("xmax = 0"))
+    answers = db.session.scalars(statement, {"records": records}).all()
     inserted = sum(answers)
     item.imported += inserted
     if item.on_duplicate == "update":
