@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from app import clock
+from app.candidates import duplicates
 from app.extensions import db
 from app.jobs.queues import default_queue
 from app.models import (
     Candidate,
+    CandidateImport,
     CandidateImportAddress,
     CandidateImportChunk,
     CandidateImportProblem,
@@ -71,6 +73,11 @@ def peak_memory(action: Callable[[], object]) -> tuple[object, int]:
 
 def stored_chunks() -> int:
     return db.session.scalar(select(func.count()).select_from(CandidateImportChunk))
+
+
+def addresses() -> int:
+    """Addresses imports have read and not yet let go of."""
+    return db.session.scalar(select(func.count()).select_from(CandidateImportAddress))
 
 
 def test_45_mb_of_blank_lines_is_refused_without_holding_them(recruiter, post):
@@ -231,4 +238,24 @@ def test_repeated_addresses_across_batches_are_reported_with_the_first_line(
     )
     page = client.get(f"/candidates/imports/{item.id}/progress").text
     assert "Duplicate of line 2602 in this file." in page
-    assert db.session.scalar(select(func.count()).select_from(CandidateImportAddress)) == 0
+    assert addresses() == 0
+
+
+def test_a_killed_imports_addresses_are_deleted_with_its_file(app, recruiter, post, run_worker):
+    frozen = clock.FrozenClock()
+    clock.set_clock(frozen)
+    _upload(post, b"email\nada@example.com\nbob@example.com\n")
+    item = db.session.scalars(select(CandidateImport)).one()
+    item.status = "running"  # what a worker killed after its first batch leaves behind
+    duplicates.earlier_lines(item, [(2, "ada@example.com")])
+    db.session.commit()
+    frozen.advance(app.config["IMPORT_UPLOAD_KEEP_SECONDS"] - 60)
+    default_queue().enqueue("app.jobs.imports.discard_stale_uploads")
+    run_worker()
+    assert addresses() == 1 and stored_chunks() == 1  # still running, as far as anyone knows
+    frozen.advance(120)
+    default_queue().enqueue("app.jobs.imports.discard_stale_uploads")
+    run_worker()
+    assert addresses() == 0 and stored_chunks() == 0
+    db.session.expire_all()
+    assert item.status == "failed"
