@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import (
     Candidate,
     CandidateImport,
+    CandidateImportChunk,
     Message,
     MessageStatus,
     ProviderAccount,
@@ -126,13 +127,16 @@ def _seed(factories, run_worker) -> tuple[dict[str, str], str]:
     upload = CandidateImport(
         org_id=org.id,
         filename="spring-round-candidates-export-from-the-applicant-tracking-system.csv",
-        data=WIDE_CSV.encode(),
         encoding="utf-8",
         delimiter=",",
         header=WIDE_CSV.splitlines()[0].split(","),
         mapping={str(n): "ignore" for n in range(12)},
     )
     db.session.add(upload)
+    db.session.flush()
+    db.session.add(
+        CandidateImportChunk(org_id=org.id, import_id=upload.id, seq=0, data=WIDE_CSV.encode())
+    )
     db.session.commit()
     message = db.session.scalars(
         db.select(Message).where(Message.candidate_id == person.id)
