@@ -2,7 +2,8 @@
 process's baseline). Each case runs in a fresh subprocess: the upload path (stream into stored
 chunks, sniff, header and preview) then, if accepted, the worker's import. Memory: VmRSS after a
 small warm-up import, with the peak (VmHWM) reset there through /proc/self/clear_refs (ru_maxrss
-cannot be reset), against VmHWM at the end. Last line: <case>_mb=<growth> <case>_s=<seconds>."""
+cannot be reset), against VmHWM at the end. BENCH_CASES="rows …" runs only those cases. Last line:
+<case>_mb=<growth> <case>_s=<seconds>."""
 
 from __future__ import annotations
 
@@ -128,7 +129,7 @@ def run() -> None:
     with app.app_context():
         db.engine.dispose()
     figures = []
-    for case in CASES:
+    for case in os.environ.get("BENCH_CASES", " ".join(CASES)).split():
         command = [sys.executable, __file__, case, str(org_id), str(user_id)]
         out = subprocess.run(command, capture_output=True, text=True, check=True)
         out = out.stdout.strip().splitlines()[-1]

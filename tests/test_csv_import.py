@@ -12,10 +12,17 @@ import pytest
 from sqlalchemy import func, select
 
 from app import clock
-from app.candidates import uploads
+from app.candidates import duplicates, uploads
 from app.extensions import db
 from app.jobs.queues import default_queue
-from app.models import Candidate, CandidateImportChunk, CandidateImportProblem, Role
+from app.models import (
+    Candidate,
+    CandidateImport,
+    CandidateImportAddress,
+    CandidateImportChunk,
+    CandidateImportProblem,
+    Role,
+)
 from tests.test_candidates import _import, _upload
 
 MB = 1024 * 1024
@@ -66,6 +73,11 @@ def peak_memory(action: Callable[[], object]) -> tuple[object, int]:
 
 def stored_chunks() -> int:
     return db.session.scalar(select(func.count()).select_from(CandidateImportChunk))
+
+
+def addresses() -> int:
+    """Addresses imports have read and not yet let go of."""
+    return db.session.scalar(select(func.count()).select_from(CandidateImportAddress))
 
 
 def test_45_mb_of_blank_lines_is_refused_without_holding_them(recruiter, post):
@@ -195,3 +207,70 @@ def test_an_upload_mapped_late_in_its_day_still_imports(app, recruiter, client, 
     page = client.get(url, follow_redirects=True).text
     assert "Imported" in page and "within a day" not in page
     assert stored_chunks() == 0
+
+
+def _rows_with_repeats() -> tuple[bytes, list[tuple[int, str]]]:
+    """5,000 rows (several import batches) whose addresses repeat earlier ones in the same
+    batch and across batches, in other case; and the problems a user should see."""
+    emails = {n: f"p{n}@example.com" for n in range(5000)}
+    emails |= {10: "P3@Example.com", 2500: "p5@example.com", 3001: "p3000@example.com"}
+    emails |= {4500: "p2600@example.com", 20: "zed@example.com", 4000: "zed@example.com"}
+    emails |= {n: f"p{n - 4700}@example.com" for n in range(4800, 5000)}  # p100 … p299
+    zones = {20: "Mars/Olympus"}  # a bad first row: the later zed@ is not its duplicate
+    data = "email,first name,time zone\n" + "".join(
+        f"{emails[n]},F{n},{zones.get(n, '')}\n" for n in range(5000)
+    )
+    earlier = {10: 3, 2500: 5, 3001: 3000, 4500: 2600} | {n: n - 4700 for n in range(4800, 5000)}
+    problems = [
+        (n + 2, f"Duplicate of line {first + 2} in this file.") for n, first in earlier.items()
+    ]
+    problems.append((22, "Unknown time zone 'Mars/Olympus' (use names like Europe/Paris)."))
+    return data.encode(), sorted(problems)
+
+
+@pytest.mark.parametrize("on_duplicate", ["skip", "update"])
+def test_repeated_addresses_across_batches_are_reported_with_the_first_line(
+    recruiter, client, post, run_worker, on_duplicate
+):
+    data, expected = _rows_with_repeats()
+    if on_duplicate == "update":  # every address is already a candidate: rows update them
+        _import(post, client, run_worker, data)
+    item = _import(post, client, run_worker, data, on_duplicate=on_duplicate)
+    good = 5000 - len(expected)
+    assert (item.status, item.total_rows, item.failed) == ("done", 5000, len(expected))
+    counts = {"skip": (good, 0, 0), "update": (0, good, 0)}[on_duplicate]
+    assert (item.imported, item.updated, item.skipped) == counts
+    problems = db.session.execute(
+        select(CandidateImportProblem.line, CandidateImportProblem.reason)
+        .where(CandidateImportProblem.import_id == item.id)
+        .order_by(CandidateImportProblem.line)
+    ).all()
+    assert [tuple(p) for p in problems] == expected
+    names = dict(db.session.execute(select(Candidate.email, Candidate.first_name)).tuples().all())
+    assert len(names) == good and (names["p3@example.com"], names["zed@example.com"]) == (
+        "F3",
+        "F4000",
+    )
+    page = client.get(f"/candidates/imports/{item.id}/progress").text
+    assert "Duplicate of line 2602 in this file." in page
+    assert addresses() == 0
+
+
+def test_a_killed_imports_addresses_are_deleted_with_its_file(app, recruiter, post, run_worker):
+    frozen = clock.FrozenClock()
+    clock.set_clock(frozen)
+    _upload(post, b"email\nada@example.com\nbob@example.com\n")
+    item = db.session.scalars(select(CandidateImport)).one()
+    item.status = "running"  # what a worker killed after its first batch leaves behind
+    duplicates.earlier_lines(item, [(2, "ada@example.com")])
+    db.session.commit()
+    frozen.advance(app.config["IMPORT_UPLOAD_KEEP_SECONDS"] - 60)
+    default_queue().enqueue("app.jobs.imports.discard_stale_uploads")
+    run_worker()
+    assert addresses() == 1 and stored_chunks() == 1  # still running, as far as anyone knows
+    frozen.advance(120)
+    default_queue().enqueue("app.jobs.imports.discard_stale_uploads")
+    run_worker()
+    assert addresses() == 0 and stored_chunks() == 0
+    db.session.expire_all()
+    assert item.status == "failed"

@@ -15,11 +15,12 @@ from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import func, insert, select
+from sqlalchemy import Text, bindparam, column, func, insert, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app import clock
-from app.candidates import uploads
+from app.candidates import duplicates, uploads
 from app.candidates.reading import ENCODINGS, Limits, Problem, lines, records
 from app.extensions import db
 from app.models import Candidate, CandidateImport, CandidateImportProblem
@@ -46,6 +47,15 @@ _GUESSES = {
     "tags": {"tags", "tag", "labels"},
 }
 _ZONES = available_timezones()
+_COLUMNS = {  # a checked record's keys that are written, with their SQL types
+    "email": Text,
+    "first_name": Text,
+    "last_name": Text,
+    "phone": Text,
+    "timezone": Text,
+    "tags": ARRAY(Text),
+    "custom": JSONB,
+}
 
 
 class ImportFileError(Exception):
@@ -204,29 +214,19 @@ def run(item: CandidateImport) -> None:
     item.total_rows = sum(1 for _ in rows(item))
     item.status, item.processed = "running", 0
     db.session.commit()
-    seen: dict[str, int] = {}
-    batch, problems, held = [], [], 0
+    batch: list[tuple[int, dict, list[str]]] = []
+    problems: list[dict] = []
+    held = 0
     for line, cells in rows(item):
         if isinstance(cells, Problem):
             reason, raw = cells.reason, cells.raw
         else:
             record, raw = _record(cells, item.mapping), cells
             reason = _check(record)
-            if reason is None and record["email"] in seen:
-                reason = f"Duplicate of line {seen[record['email']]} in this file."
         if reason:
-            problems.append(
-                {
-                    "org_id": item.org_id,
-                    "import_id": item.id,
-                    "line": line,
-                    "reason": reason[:300],
-                    "raw": raw[:50],
-                }
-            )
+            problems.append(_problem(item, line, reason, raw))
         else:
-            seen[record["email"]] = line
-            batch.append(record)
+            batch.append((line, record, raw))
         item.processed += 1
         held += sum(map(len, raw))
         if len(batch) >= BATCH or len(problems) >= BATCH or held >= BATCH_CHARS:
@@ -238,63 +238,28 @@ def run(item: CandidateImport) -> None:
     db.session.commit()
 
 
-def _count(item: CandidateImport, batch: list[dict]) -> list[dict]:
-    """Count imported / updated / skipped against the candidates already there (looked up per
-    batch: in-file duplicates were caught before); the records to write."""
-    existing = set(
-        db.session.scalars(
-            select(Candidate.email).where(
-                Candidate.org_id == item.org_id, Candidate.email.in_([r["email"] for r in batch])
-            )
-        )
-    )
-    if item.on_duplicate == "update":
-        item.updated += len(existing)
-        item.imported += len(batch) - len(existing)
-        return batch
-    fresh = [r for r in batch if r["email"] not in existing]
-    item.skipped += len(existing)
-    item.imported += len(fresh)
-    return fresh
+def _problem(item: CandidateImport, line: int, reason: str, raw: list[str]) -> dict:
+    """A row that was not imported, as stored for the report."""
+    return {
+        "org_id": item.org_id,
+        "import_id": item.id,
+        "line": line,
+        "reason": reason[:300],
+        "raw": raw[:50],
+    }
 
 
-def _flush(item: CandidateImport, batch: list[dict], problems: list[dict]) -> None:
-    now = clock.now()
-    writes = _count(item, batch) if batch else []
-    if writes:
-        values = [
-            {
-                "org_id": item.org_id,
-                "email": r["email"],
-                "first_name": r["first_name"],
-                "last_name": r["last_name"],
-                "phone": r.get("phone"),
-                "timezone": r.get("timezone"),
-                "tags": r["tags"],
-                "custom": r["custom"],
-                "created_at": now,
-                "updated_at": now,
-            }
-            for r in writes
-        ]
-        statement = pg_insert(Candidate)  # executemany: SQLAlchemy batches the VALUES
-        if item.on_duplicate == "update":
-            excluded = statement.excluded
-            statement = statement.on_conflict_do_update(
-                index_elements=["org_id", "email"],
-                set_={
-                    "first_name": excluded.first_name,
-                    "last_name": excluded.last_name,
-                    "phone": func.coalesce(excluded.phone, Candidate.phone),
-                    "timezone": func.coalesce(excluded.timezone, Candidate.timezone),
-                    "tags": excluded.tags,
-                    "custom": Candidate.custom.op("||")(excluded.custom),
-                    "updated_at": now,
-                },
+def _flush(item: CandidateImport, batch: list[tuple[int, dict, list[str]]], problems: list) -> None:
+    """Report the batch's rows that repeat an earlier row's address, write the others, store
+    the problems and commit the progress."""
+    earlier = duplicates.earlier_lines(item, [(line, record["email"]) for line, record, _ in batch])
+    for line, _, raw in batch:
+        if line in earlier:
+            problems.append(
+                _problem(item, line, f"Duplicate of line {earlier[line]} in this file.", raw)
             )
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=["org_id", "email"])
-        db.session.execute(statement, values)
+    if len(earlier) < len(batch):
+        _write(item, [record for line, record, _ in batch if line not in earlier])
     if problems:
         room = MAX_PROBLEMS - item.failed
         if room > 0:
@@ -303,3 +268,46 @@ def _flush(item: CandidateImport, batch: list[dict], problems: list[dict]) -> No
     batch.clear()
     problems.clear()
     db.session.commit()
+
+
+def _write(item: CandidateImport, records: list[dict]) -> None:
+    """Insert the candidates (or update those the org has, when asked) in one statement, the
+    rows sent as one JSON array; PostgreSQL's answer counts imported / updated / skipped, so
+    existing candidates are never looked up first."""
+    now, table = clock.now(), Candidate.__table__  # Core: ORM-enabled inserts take rows, not SQL
+    read = (
+        func.jsonb_to_recordset(bindparam("records", type_=JSONB))
+        .table_valued(*(column(name, type_) for name, type_ in _COLUMNS.items()))
+        .render_derived(name="record", with_types=True)
+    )
+    statement = pg_insert(table).from_select(
+        ["org_id", *_COLUMNS, "created_at", "updated_at"],
+        select(literal(item.org_id), *read.c, literal(now), literal(now)),
+    )
+    if item.on_duplicate == "update":
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=["org_id", "email"],
+            set_={
+                "first_name": excluded.first_name,
+                "last_name": excluded.last_name,
+                "phone": func.coalesce(excluded.phone, table.c.phone),
+                "timezone": func.coalesce(excluded.timezone, table.c.timezone),
+                "tags": excluded.tags,
+                "custom": table.c.custom.op("||")(excluded.custom),
+                "updated_at": now,
+            },
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["org_id", "email"])
+    # xmax is 0 on a row this statement inserted, not on one it updated; a skipped row returns
+    # nothing. The rows go as a parameter of the execution, not bound into the statement:
+    # SQLAlchemy's cache keeps the first statement it compiled for the life of the worker.
+    statement = statement.returning(literal_column("xmax = 0"))
+    answers = db.session.scalars(statement, {"records": records}).all()
+    inserted = sum(answers)
+    item.imported += inserted
+    if item.on_duplicate == "update":
+        item.updated += len(records) - inserted
+    else:
+        item.skipped += len(records) - inserted

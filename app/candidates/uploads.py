@@ -1,6 +1,7 @@
 """An import's uploaded file, kept in PostgreSQL as ~1 MB chunks so that any worker host can
-stream it and no process holds it whole; deleted when the import is done, or after a day unfinished.
-Services: they never commit."""
+stream it and no process holds it whole; deleted when the import is done, or after a day unfinished,
+with the addresses the import read from it (app/candidates/duplicates.py). Services: they never
+commit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from app import clock
 from app.candidates.reading import Sniff
 from app.extensions import db
-from app.models import CandidateImport, CandidateImportChunk
+from app.models import CandidateImport, CandidateImportAddress, CandidateImportChunk
 
 CHUNK_BYTES = 1024 * 1024
 UNFINISHED = ("uploaded", "queued", "running")
@@ -49,16 +50,16 @@ def pieces(import_id: int) -> Iterator[bytes]:
 
 
 def discard(import_id: int) -> None:
-    """Delete an import's stored file (it is done with)."""
-    db.session.execute(
-        delete(CandidateImportChunk).where(CandidateImportChunk.import_id == import_id)
-    )
+    """Delete an import's stored file and the addresses read from it (it is done with them)."""
+    for table in (CandidateImportChunk, CandidateImportAddress):
+        db.session.execute(delete(table).where(table.import_id == import_id))
 
 
 def discard_stale(keep_seconds: int) -> int:
     """Close imports left unfinished longer than `keep_seconds` (abandoned at the mapping step:
     'expired'; queued or running that long after the mapping was confirmed: 'failed') and
-    delete their files, and any file a finished import still has. How many lost their file."""
+    delete their files, and any file a finished import still has, with the addresses read from
+    it. How many imports lost their file."""
     cutoff = clock.now() - timedelta(seconds=keep_seconds)
     db.session.execute(
         update(CandidateImport)
@@ -77,6 +78,10 @@ def discard_stale(keep_seconds: int) -> int:
         update(CandidateImport)
         .where(CandidateImport.status == "uploaded", CandidateImport.created_at < cutoff)
         .values(status="expired", finished_at=clock.now())
+    )
+    unfinished = select(CandidateImport.id).where(CandidateImport.status.in_(UNFINISHED))
+    db.session.execute(  # also those of a deleted import: the table has no foreign key
+        delete(CandidateImportAddress).where(CandidateImportAddress.import_id.not_in(unfinished))
     )
     done = select(CandidateImport.id).where(CandidateImport.status.not_in(UNFINISHED))
     result = db.session.execute(

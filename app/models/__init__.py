@@ -12,6 +12,7 @@ from app.models.campaign import (
 from app.models.candidate import (
     Candidate,
     CandidateImport,
+    CandidateImportAddress,
     CandidateImportChunk,
     CandidateImportProblem,
     Job,
@@ -37,6 +38,7 @@ __all__ = [
     "CampaignStatus",
     "Candidate",
     "CandidateImport",
+    "CandidateImportAddress",
     "CandidateImportChunk",
     "CandidateImportProblem",
     "Invitation",

@@ -97,6 +97,22 @@ class CandidateImportChunk(TenantMixin, db.Model):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class CandidateImportAddress(db.Model):
+    """An address a running import has read and the line it was first on, so that a later row
+    with it is reported as a duplicate without the worker holding every address (a 50 MB file
+    has ~600,000). Scratch data, written ~2,000 rows at a time: unlogged (no WAL, no replica),
+    and without foreign keys or org_id, whose checks per row cost as much as the insert itself
+    (no one reads these rows but the import). Deleted with the import's file, and any left
+    behind by the hourly housekeeping (app/candidates/uploads.py)."""
+
+    __tablename__ = "candidate_import_addresses"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    import_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer)
+
+
 class CandidateImportProblem(TenantMixin, db.Model):
     """A row that was not imported: its line number, why, and what it said."""
 
