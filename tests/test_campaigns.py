@@ -554,3 +554,9 @@ def test_progress_says_the_rate_and_the_time_left(ctx, factories, login_as, clie
     login_as(factories.make_user(org, Role.ADMIN), org)
     page = client.get(f"/campaigns/{campaign.id}").text
     assert 'rate, set in <a href="/settings">Settings</a>), about 2 minutes left.' in page
+    org.send_rate_per_minute = 60  # 3 emails at one a second
+    db.session.commit()
+    assert "less than a minute left." in client.get(f"/campaigns/{campaign.id}").text
+    org.send_rate_per_minute = 1
+    db.session.commit()
+    assert "about 3 minutes left." in client.get(f"/campaigns/{campaign.id}").text

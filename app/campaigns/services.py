@@ -568,7 +568,7 @@ def resend_failed(org: Organization, campaign: Campaign, user: User) -> int:
 
 
 def progress(campaign: Campaign, per_minute: int) -> dict[str, int]:
-    """Message statuses and invitation answers for the progress view, and the minutes left at
+    """Message statuses and invitation answers for the progress view, and the seconds left at
     the org's rate (`per_minute`), which is what paces a healthy campaign."""
     messages = Counter(
         dict(
@@ -604,7 +604,7 @@ def progress(campaign: Campaign, per_minute: int) -> dict[str, int]:
         "accepted": answers["accepted"],
         "declined": answers["declined"],
         "pending": answers["pending"],
-        "minutes_left": -(-queued // max(1, per_minute)),
+        "seconds_left": queued * 60 / max(1, per_minute),
     }
 
 
