@@ -347,7 +347,8 @@ def _parts(raw: bytes) -> tuple[str, str, str]:
 
 def test_footer_keeps_the_address_lines_and_names_the_org_once(admin, post, sink, run_worker):
     address = "Acme Talent Ltd\n120 Harbour Street, Suite 4\r\nBoston, MA <02110>"
-    post("/settings/branding", {**BRANDING, "postal_address": address})
+    note = "You hear from us about your application.\nQuestions? Reply to this email."
+    post("/settings/branding", {**BRANDING, "postal_address": address, "footer_text": note})
     template = _template(admin)
     post(f"/templates/{template.id}/test")
     run_worker()
@@ -355,12 +356,16 @@ def test_footer_keeps_the_address_lines_and_names_the_org_once(admin, post, sink
     lines = "Acme Talent Ltd<br>120 Harbour Street, Suite 4<br>Boston, MA &lt;02110&gt;</p>"
     assert lines in html and "Acme ·" not in html  # escaped, one line each, the name once
     assert "Acme Talent Ltd\n120 Harbour Street, Suite 4\nBoston, MA <02110>" in text
-    brand = Brand("Acme", None, "#3A3FD8", "#F2F3FF", None, "1 Market St\nSpringfield")
+    assert "your application.<br>Questions? Reply to this email.</p>" in html
+    assert "about your application.\nQuestions? Reply to this email." in text
+    brand = Brand(
+        "Acme", None, "#3A3FD8", "#F2F3FF", "Thanks!\nThe team", "1 Market St\nSpringfield"
+    )
     authored = render_authored(
         subject="Hi", html="<p>Hi</p>", text="Hi", brand=brand, context={}, bulk=False
     )
     assert "Acme<br>1 Market St<br>Springfield</p>" in authored.html
-    assert authored.text.endswith("-- \n1 Market St\nSpringfield\n")
+    assert authored.text.endswith("-- \nThanks!\nThe team\n1 Market St\nSpringfield\n")
 
 
 def test_a_test_send_is_marked_and_left_out_of_the_figures(admin, client, post, sink, run_worker):

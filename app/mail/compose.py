@@ -89,6 +89,11 @@ class Brand:
         return [line.strip() for line in (self.postal_address or "").splitlines() if line.strip()]
 
     @property
+    def footer_text_lines(self) -> list[str]:
+        """The org's footer note line by line, as typed."""
+        return [line.strip() for line in (self.footer_text or "").splitlines() if line.strip()]
+
+    @property
     def footer_lines(self) -> list[str]:
         """The org's name, then its address; the name only once when the address starts with it."""
         lines = self.address_lines
@@ -256,7 +261,11 @@ def _render_authored(
     page = _inliner.inline(page)
     if text and text.strip():
         footer = "\n".join(
-            [*brand.address_lines, *([f"Unsubscribe: {unsubscribe}"] if unsubscribe else [])]
+            [
+                *brand.footer_text_lines,
+                *brand.address_lines,
+                *([f"Unsubscribe: {unsubscribe}"] if unsubscribe else []),
+            ]
         )
         plain = render_bounded(_compiled("text", text), ctx).strip() + "\n\n-- \n" + footer + "\n"
     else:
