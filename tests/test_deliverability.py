@@ -60,6 +60,9 @@ def test_test_connection_reports_success_and_refusal(admin, client, post, factor
     bad = factories.make_provider_account(
         admin, label="Gone", settings={"host": "127.0.0.1", "port": closed_port()}
     )
+    untested = client.get("/settings/providers").text  # added, never tested: not "up" yet
+    assert f'<span id="badge-{good.id}"><span class="badge badge-cancelled"' in untested
+    assert "not tested</span>" in untested and ">up</span>" not in untested
     ok = post(f"/settings/providers/{good.id}/test", headers={"HX-Request": "true"})
     assert ok.status_code == 200 and "✓" in ok.get_data(as_text=True)
     assert "Connected." in ok.text and "logged in" not in ok.text  # no login was asked for
