@@ -76,7 +76,11 @@ TOPBAR = """() => {
   const links = [...document.querySelectorAll('.topbar .mainnav a')].map(
     el => Math.round(el.getBoundingClientRect().top));
   const middle = el => { const r = el.getBoundingClientRect(); return r.top + r.height / 2; };
+  const chip = document.querySelector('.topbar .role-chip');
   return {tops, content: Math.round(content), tallest: Math.round(tallest),
+          chip: chip ? chip.textContent.trim() + (chip.scrollWidth > chip.clientWidth
+            || chip.getBoundingClientRect().right > chip.closest('summary')
+              .getBoundingClientRect().right ? ' (cut)' : '') : null,
           wrapped: items.filter((el, i) => Math.abs(middle(el) - middle(items[0])) > 3
             || (el.closest('.mainnav') && links.some(t => t !== links[0]))).map(
             el => el.textContent.trim())};
@@ -206,6 +210,10 @@ def test_every_menu_page_fits_a_phone_and_a_laptop(
                     problems.append(
                         f"{name}: the top bar takes {bar['content']} px for items "
                         f"{bar['tallest']} px tall; on a second row: {bar['wrapped']}"
+                    )
+                if bar["chip"] != "Admin":  # the org menu's role, whole beside a long name
+                    problems.append(
+                        f"{name}: the role in the organization menu reads {bar['chip']}"
                     )
             if name in ("campaign with a slot", "candidate page", "dashboard", "overview"):
                 shots(page, f"layout-{name.replace(' ', '-')}-{width}")
