@@ -16,6 +16,10 @@ _DEEP = (
     + "{% set u = [t, t, t, t, t, t, t, t, t, t] %}{% set v = [u, u, u, u, u, u, u, u, u, u] %}"
 )
 
+_TWO = _BIG + '{% set t = "x" * 999998 ~ "y" %}'
+_DOUBLED = "{% set ns = namespace(a=[1], b=[1]) %}{% for i in range(60) %}{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}"
+_DOUBLED_TUPLE = "{% set ns = namespace(a=(1,)) %}{% for i in range(60) %}{% set ns.a = (ns.a, ns.a) %}{% endfor %}"
+
 BOMBS: list[tuple[str, str]] = [
     # filters that grow their input
     ("replace", '{{ ("a" * 5000)|replace("a", "b" * 100000)|length }}'),
@@ -55,6 +59,41 @@ BOMBS: list[tuple[str, str]] = [
     ("title_words", '{{ ("ab " * 333333)|title|length }}'),
     ("wordcount_words", '{{ ("ab " * 333333)|wordcount }}'),
     ("striptags_tags", '{{ ("<a>xy" * 200000)|striptags|length }}'),
+    # sorting and grouping long keys (lower-cased one by one, or compared n log n times)
+    ("sort_lowercase", _BIG + "{{ ([s] * 50000)|sort|length }}"),
+    ("groupby_lowercase", _BIG + "{{ ([[s]] * 50000)|groupby(0)|list|length }}"),
+    ("dictsort_by_value", _BIG + '{{ {}.fromkeys(range(50000), s)|dictsort(by="value")|length }}'),
+    ("unique_lowercase", _BIG + "{{ ([s] * 50000)|unique|list|length }}"),
+    ("min_lowercase", _BIG + "{{ ([s] * 50000)|min|length }}"),
+    ("max_attribute", _BIG + "{{ ([[s]] * 50000)|max(attribute=0)|length }}"),
+    ("sort_case_sensitive", _TWO + "{{ ([s, t] * 25000)|sort(case_sensitive=true)|length }}"),
+    (
+        "sort_attribute",
+        _TWO + "{{ ([[s], [t]] * 25000)|sort(attribute=0, case_sensitive=true)|length }}",
+    ),
+    # comparisons (they run in C, where the clock is not checked)
+    ("eq_doubling", _DOUBLED + "{{ ns.a == ns.b }}"),
+    ("ne_doubling", _DOUBLED + "{{ ns.a != ns.b }}"),
+    ("lt_doubling", _DOUBLED + "{{ ns.a < ns.b }}"),
+    ("chain_doubling", _DOUBLED + "{{ ns.a == ns.b == ns.a }}"),
+    ("test_eq_doubling", _DOUBLED + "{{ ns.a is eq ns.b }}"),
+    ("test_ge_doubling", _DOUBLED + "{{ ns.a is ge ns.b }}"),
+    ("select_eq_doubling", _DOUBLED + '{{ [ns.a]|select("eq", ns.b)|list|length }}'),
+    ("selectattr_doubling", _DOUBLED + '{{ [[ns.a]]|selectattr(0, "equalto", ns.b)|list|length }}'),
+    ("in_doubling", _DOUBLED + "{{ ns.a in [ns.b] }}"),
+    ("in_long_strings", _TWO + "{{ t in [s] * 50000 }}"),
+    ("not_in_long_strings", _TWO + "{{ t not in [s] * 50000 }}"),
+    ("test_in_long_strings", _TWO + "{{ t is in ([s] * 50000) }}"),
+    ("reject_in_long_strings", _TWO + '{{ [t]|reject("in", [s] * 50000)|list|length }}'),
+    ("list_count", _TWO + "{{ ([s] * 50000).count(t) }}"),
+    ("list_index", _TWO + "{{ ([s] * 49999 + [t]).index(t) }}"),
+    (
+        "loop_changed_doubling",
+        _DOUBLED + "{% for x in [ns.a, ns.b] %}{{ loop.changed(x) }}{% endfor %}",
+    ),
+    ("tuple_hash_doubling", _DOUBLED_TUPLE + "{{ ns.a in {} }}"),
+    ("tuple_key_doubling", _DOUBLED_TUPLE + "{{ {}.get(ns.a) }}"),
+    ("tuple_literal_key_doubling", _DOUBLED_TUPLE + "{{ {ns.a: 1}|length }}"),
     # str methods
     ("markup_striptags", '{{ (("<a>xy" * 200000)|safe).striptags()|length }}'),
     ("str_replace", '{{ ("a" * 5000).replace("a", "b" * 100000)|length }}'),

@@ -157,6 +157,15 @@ def test_the_default_templates_render_as_before():
             "[x]2",
         ),
         ("{{ {'b': 1, 'a': 2}|dictsort|first|first }}{{ [3, 1]|sum }}", "a4"),
+        (
+            "{{ 'tech' in STEPS }}{{ STEPS|select('eq', 'team')|first }}{{ 1 < 2 < 3 }}"
+            "{{ 3 < 2 < undefined_name }}{{ STEPS.index('tech') }}{{ 'x' not in STEPS }}",
+            "TrueteamTrueFalse1True",
+        ),
+        (
+            "{{ ['b', 'A']|sort|join }}{{ ['a', 'A']|unique|list|length }}{{ ['b', 'A']|max }}",
+            "Ab1b",
+        ),
     ],
 )
 def test_ordinary_templates_render_as_before(source, expected):

@@ -12,10 +12,11 @@ from string import Formatter
 from types import BuiltinMethodType, MethodType
 from typing import Any
 
-from jinja2.runtime import Undefined
+from jinja2.runtime import LoopContext, Undefined
 from jinja2.sandbox import SandboxedFormatter
 from markupsafe import EscapeFormatter, Markup
 
+from app.mail.bounded_compare import check_compare
 from app.mail.bounds import (
     MAX_ITEMS,
     MAX_WIDTH,
@@ -183,6 +184,10 @@ def check_method(owner: Any, name: str, args: tuple, kwargs: dict) -> tuple:
     Returns the arguments to call it with (an iterator read into a bounded list)."""
     if isinstance(owner, str):
         return _check_str_method(owner, name, args, kwargs)
+    if isinstance(owner, list | tuple) and name in ("count", "index") and args:
+        check_compare("in", args[0], owner)
+    elif isinstance(owner, LoopContext) and name == "changed":
+        check_compare("eq", args, args)  # compared with the previous iteration's values
     if isinstance(owner, bytes | bytearray) and name in _GROWING:
         raise TemplateProblem(f"Templates can't use .{name}() on bytes.")
     if isinstance(owner, int) and name == "to_bytes":

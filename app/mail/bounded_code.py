@@ -16,6 +16,7 @@ from jinja2.ext import Extension
 from jinja2.runtime import Undefined, markup_join
 
 from app.mail.bounded_calls import check_percent
+from app.mail.bounded_compare import check_tuple
 from app.mail.bounds import (
     ITEM_BYTES,
     MAX_INT_BITS,
@@ -81,9 +82,10 @@ def bounded_join(join: Any, items: tuple) -> str:
 
 
 class HeraldCodeGenerator(CodeGenerator):
-    """'~' through bounded_join (Jinja compiles it to a plain join otherwise), captured blocks
-    into an OutputBuffer, and list, dict and tuple literals counted (a namespace can keep one
-    from each loop iteration: [ns.kept, item])."""
+    """'~' through bounded_join (Jinja compiles it to a plain join otherwise), comparisons
+    through a checked helper (app.mail.bounded_compare), captured blocks into an OutputBuffer,
+    and list, dict and tuple literals counted (a namespace can keep one from each loop
+    iteration: [ns.kept, item])."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:  # noqa: N802
         if frame.eval_ctx.volatile:
@@ -115,6 +117,24 @@ class HeraldCodeGenerator(CodeGenerator):
                 self.visit(part, frame)
             self.write(", ")
         self.write("))")
+
+    def visit_Compare(self, node: nodes.Compare, frame: Any) -> None:  # noqa: N802
+        """Through environment.compare (bounded_compare): one operator, or a chain whose
+        later operands are computed only when needed, as Python does."""
+        if len(node.ops) == 1:
+            self.write(f"environment.compare({node.ops[0].op!r}, ")
+            self.visit(node.expr, frame)
+            self.write(", ")
+            self.visit(node.ops[0].expr, frame)
+            self.write(")")
+            return
+        self.write("environment.compare_chain(")
+        self.visit(node.expr, frame)
+        for operand in node.ops:
+            self.write(f", ({operand.op!r}, lambda: ")
+            self.visit(operand.expr, frame)
+            self.write(")")
+        self.write(")")
 
     def visit_List(self, node: nodes.List, frame: Any) -> None:  # noqa: N802
         self.write("environment.literal(")
@@ -199,6 +219,8 @@ def literal(value: Any) -> Any:
     """A list, dict or tuple literal: counted each time it is built (in a loop, a namespace
     can keep one per iteration)."""
     charge(sys.getsizeof(value) + ITEM_BYTES * len(value))
+    if type(value) is tuple:
+        check_tuple(value)
     return value
 
 

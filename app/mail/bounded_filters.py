@@ -13,6 +13,7 @@ from jinja2.filters import FILTERS, make_attrgetter, sync_do_slice
 from jinja2.utils import _PassArg
 
 from app.mail.bounded_calls import check_percent
+from app.mail.bounded_compare import KEYED
 from app.mail.bounds import (
     MAX_ITEMS,
     MAX_WORDS_INPUT,
@@ -239,7 +240,8 @@ BOUNDED = {
     "slice": slice_,
     "sum": sum_,
     **{name: _words(name) for name in ("title", "wordcount", "striptags")},
-    **{name: _consumes_items(name) for name in ("list", "sort", "groupby", "reverse", "dictsort")},
+    **{name: _consumes_items(name) for name in ("list", "reverse")},
+    **KEYED,
 }
 
 

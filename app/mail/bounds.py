@@ -30,6 +30,8 @@ MAX_INT_BITS = 4096
 MAX_TEMPLATE_TOKENS = 6_000  # compiling costs ~30 µs and ~4 KB per token of a template's tags
 MAX_MESSAGE_CHARS = 300
 MAX_DEPTH = 200  # nesting of lists and dicts a value may have to be printed
+MAX_COMPARED = 10_000_000  # items and characters one comparison, sort or lookup may go through
+MAX_COMPARED_TOTAL = 20_000_000  # all of one message's comparisons of long values together
 
 
 class TemplateProblem(Exception):
@@ -116,6 +118,7 @@ class Budget:
     deadline: float
     loop_items: int = 0
     built: int = 0
+    compared: int = 0
 
 
 _local = threading.local()  # the running message's budget, per thread
@@ -169,6 +172,27 @@ def charge(nbytes: int) -> None:
             "This template would produce too much output while rendering "
             f"(over {SETTINGS.built_bytes // (1024 * 1024)} MB in all)."
         )
+
+
+def too_much_compared(limit: int = MAX_COMPARED) -> TemplateProblem:
+    return TemplateProblem(
+        "This template compares or sorts values that are too large "
+        f"(over {limit:,} items and characters)."
+    )
+
+
+def count_compared(work: int) -> None:
+    """Count the items and characters a comparison of long values goes through (it runs in C,
+    where the clock is not checked); refuse once the message's total is over its bound."""
+    if work > MAX_COMPARED:
+        raise too_much_compared()
+    budget = getattr(_local, "budget", None)
+    if budget is None:
+        return
+    budget.compared += work
+    if budget.compared > MAX_COMPARED_TOTAL:
+        raise too_much_compared(MAX_COMPARED_TOTAL)
+    check_time()
 
 
 ITEM_BYTES = 64  # what an item of a new list is counted as: its pointer and a small object

@@ -36,6 +36,7 @@ from app.mail.bounded_code import (
     literal,
     loop_guard,
 )
+from app.mail.bounded_compare import bounded_tests, compare, compare_chain
 from app.mail.bounded_filters import bounded_filters
 from app.mail.bounds import (
     MAX_OUTPUT_CHARS,
@@ -69,6 +70,8 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
     bounded_join = staticmethod(bounded_join)
     output_buffer = OutputBuffer
     literal = staticmethod(literal)
+    compare = staticmethod(compare)
+    compare_chain = staticmethod(compare_chain)
 
     def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
         check_time()
@@ -110,6 +113,7 @@ def make_env(loader: BaseLoader | None = None, autoescape: Any = True) -> Herald
         datetime=filter_datetime, date=filter_date, time=filter_time, link=filter_link
     )
     env.filters = bounded_filters(env.filters)
+    env.tests = bounded_tests(env.tests)
     env.globals["_herald_loop"] = loop_guard
     env.globals.pop("lipsum", None)  # generates unbounded text in one call
     return env
