@@ -4,6 +4,7 @@ the settings finds it."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
@@ -11,7 +12,11 @@ from app.models import Role
 from tests.conftest import closed_port
 
 
-def test_dkim_pattern_provider_badge_and_zone_search(page: Page, live_server, factories, shots):
+@pytest.mark.parametrize("width,height", [(390, 844), (1440, 900)])
+def test_dkim_pattern_provider_badge_and_zone_search(
+    page: Page, live_server, factories, shots, width, height
+):
+    page.set_viewport_size({"width": width, "height": height})
     org = factories.make_org("Initech Talent")
     org.sender_email, org.timezone = "jobs@initech.test", "UTC"
     db.session.commit()
@@ -42,7 +47,7 @@ def test_dkim_pattern_provider_badge_and_zone_search(page: Page, live_server, fa
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator(f"#check-{gone.id}")).to_contain_text("✗")
     expect(badge).to_have_text("test failed")
-    shots(page, "40-provider-test-failed")
+    shots(page, f"40-provider-test-failed-{width}")
 
     page.goto(live_server + "/settings")
     zone = page.get_by_label("Default time zone")
