@@ -88,7 +88,7 @@ def _template_globals(app: Flask) -> None:
         Role=Role,
     )
     app.jinja_env.filters["org_time"] = org_time
-    from app.team.services import audit_phrase
+    from app.audit import audit_phrase
 
     app.jinja_env.filters["audit_phrase"] = audit_phrase
 

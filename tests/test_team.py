@@ -248,7 +248,7 @@ def test_recent_changes_read_as_sentences_and_every_action_has_words(
     import re
     from pathlib import Path
 
-    from app.team.services import ACTIONS
+    from app.audit import ACTIONS
 
     org, _ = _admin(factories, login_as)
     post("/team/invites", {"email": "new@example.com", "role": "recruiter"})

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, or_, select, text, update
 
 from app import clock
+from app.audit import audit
 from app.campaigns.tokens import new_token
 from app.extensions import db
 from app.mail.mime import message_domain
@@ -37,7 +38,6 @@ from app.models import (
     TemplateKind,
     User,
 )
-from app.team.services import audit
 
 CHUNK = 5000
 _CANDIDATE_COLUMNS = ("id", "email", "first_name", "last_name", "phone", "timezone", "custom")

@@ -10,12 +10,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app import clock
+from app.audit import audit
 from app.candidates import bp, importer
 from app.candidates.forms import UploadForm
 from app.extensions import db
 from app.jobs.queues import default_queue
 from app.models import CandidateImport, CandidateImportProblem, Role
-from app.team.services import audit
 from app.tenancy import current_org, get_for_org_or_404, role_required, scoped
 
 

@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from app import clock
+from app.audit import audit
 from app.candidates import bp, services
 from app.candidates.forms import CandidateForm, JobForm, TagsForm
 from app.extensions import db
@@ -23,7 +24,6 @@ from app.models import (
     Suppression,
 )
 from app.suppressions.rules import REASONS, SCOPES, normalise
-from app.team.services import audit
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
 PAGE = 50

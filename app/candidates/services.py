@@ -10,9 +10,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
+from app.audit import audit
 from app.extensions import db
 from app.models import Candidate, Event, Message, MessageStatus, Organization, User
-from app.team.services import audit
 
 DELETED_NAME = "Deleted candidate"  # what their mail shows where the name was
 

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app import clock
+from app.audit import audit
 from app.campaigns.services import revoke_open
 from app.extensions import db
 from app.like import ESCAPE, contains
@@ -22,7 +23,6 @@ from app.models import (
     ProviderAccount,
     User,
 )
-from app.team.services import audit
 
 PAGE = 200
 

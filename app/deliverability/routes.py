@@ -6,6 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from app.audit import audit
 from app.deliverability import bp
 from app.deliverability import services as svc
 from app.extensions import db
@@ -111,8 +112,6 @@ def test_provider(provider_account_id: int) -> ResponseReturnValue:
 def reset_breaker(provider_account_id: int) -> ResponseReturnValue:
     account = get_for_org_or_404(ProviderAccount, provider_account_id)
     breaker().reset(account.key)
-    from app.team.services import audit
-
     audit(current_org.id, current_user, "provider.breaker_reset", provider=account.label)
     db.session.commit()
     flash(f"{account.label} will be tried again.", "info")

@@ -9,10 +9,10 @@ from pathlib import Path
 import nh3
 from flask import current_app
 
+from app.audit import audit
 from app.auth.services import AccountError, normalize_email
 from app.extensions import db
 from app.models import Organization, User
-from app.team.services import audit
 
 MAX_LOGO_BYTES = 512 * 1024
 # How the email layout shows a logo (height 40px, max-width 220px): said by the help and the error.

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, send_file, s
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
+from app.audit import audit
 from app.auth.services import create_org
 from app.extensions import db
 from app.models import Role
@@ -13,7 +14,6 @@ from app.orgs import bp
 from app.orgs import branding as branding_rules
 from app.orgs.forms import BrandingForm, OrgForm, RemindersForm, SendingForm, SwitchForm
 from app.security import PREVIEW_CSP
-from app.team.services import audit
 from app.tenancy import current_org, role_required, user_memberships
 
 

@@ -11,12 +11,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app import clock
+from app.audit import audit
 from app.candidates.importer import neutralise
 from app.extensions import db
 from app.like import ESCAPE, contains
 from app.models import Suppression, User
 from app.suppressions.rules import REASONS, SCOPES, normalise
-from app.team.services import audit
 from app.tenancy import ALL_ORGS
 
 MAX_IMPORT_ROWS = 100_000

@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import event, func, select
 
 from app import clock
+from app.audit import audit
 from app.extensions import db
 from app.mail import catalogue
 from app.mail.compose import MAX_BODY_BYTES, MAX_SUBJECT, Brand, check_source, render_authored
@@ -28,7 +29,6 @@ from app.models import (
     TemplateVersion,
     User,
 )
-from app.team.services import audit
 from app.templates_editor.defaults import DEFAULTS
 
 
