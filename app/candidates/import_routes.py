@@ -13,6 +13,7 @@ from app import clock
 from app.audit import audit
 from app.candidates import bp, importer
 from app.candidates.forms import UploadForm
+from app.csvsafe import neutralise
 from app.extensions import db
 from app.jobs.queues import default_queue
 from app.models import CandidateImport, CandidateImportProblem, Role
@@ -124,7 +125,7 @@ def problems_csv(candidate_import_id: int) -> Response:
     item = get_for_org_or_404(CandidateImport, candidate_import_id)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["line", "reason", *(importer.neutralise(h) for h in item.header)])
+    writer.writerow(["line", "reason", *(neutralise(h) for h in item.header)])
     for problem in db.session.scalars(
         scoped(CandidateImportProblem)
         .where(CandidateImportProblem.import_id == item.id)
@@ -133,8 +134,8 @@ def problems_csv(candidate_import_id: int) -> Response:
         writer.writerow(
             [
                 problem.line,
-                importer.neutralise(problem.reason),
-                *(importer.neutralise(str(c)) for c in problem.raw),
+                neutralise(problem.reason),
+                *(neutralise(str(c)) for c in problem.raw),
             ]
         )
     name = f"import-{item.id}-problems.csv"

@@ -157,11 +157,6 @@ def guess_mapping(header: list[str]) -> dict[str, str]:
     return mapping
 
 
-def neutralise(cell: str) -> str:
-    """Cells that spreadsheets would run as formulas get a leading apostrophe on export."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
 def _record(row: list[str], mapping: dict[str, str]) -> dict:
     record: dict = {"custom": {}, "tags": []}
     for index, field in mapping.items():

@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import exists, select
 
 from app import clock
+from app.csvsafe import neutralise
 from app.dashboard import bp
 from app.dashboard import services as svc
 from app.extensions import db
@@ -137,8 +138,6 @@ def export() -> Response:
     narrowed = filters.campaign_id or filters.template_id or filters.job_id
     label = "Total for these filters" if narrowed else "All campaigns and mail"
     for name, figures in [(n, f) for _, n, f in rows] + [(label, total)]:
-        from app.candidates.importer import neutralise
-
         writer.writerow(
             [
                 neutralise(name),

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app import clock
 from app.audit import audit
-from app.candidates.importer import neutralise
+from app.csvsafe import neutralise
 from app.extensions import db
 from app.like import ESCAPE, contains
 from app.models import Suppression, User
