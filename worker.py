@@ -2,7 +2,7 @@
 
 One non-forking worker per process (jobs send batches; forking would cost ~15 ms a job). Run as
 many processes as you need, on any host that reaches the same Redis and PostgreSQL. Each serves the
-periodic queue first, then sends, then the rest (app/jobs/queues.py): send jobs hand their worker
+periodic queue first, then sends, then the rest (app/queues.py): send jobs hand their worker
 back every DISPATCH_MAX_SECONDS, so periodic jobs start on time whatever the backlog.
 """
 
@@ -14,7 +14,7 @@ from rq import SimpleWorker
 
 from app import create_app
 from app.extensions import redis
-from app.jobs.queues import ALL, queue
+from app.queues import ALL, queue
 
 
 def main() -> None:

@@ -108,8 +108,8 @@ def sync_schedule() -> None:
     """Sync the declared periodic jobs to rq-scheduler (for a plain `rqscheduler` process)."""
     from rq_scheduler import Scheduler
 
-    from app.jobs.queues import PERIODIC
     from app.jobs.schedule import declared, sync
+    from app.queues import PERIODIC
 
     report = sync(Scheduler(queue_name=PERIODIC, connection=redis.client), declared(current_app))
     click.echo(report)

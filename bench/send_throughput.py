@@ -208,7 +208,7 @@ def launch(recipients: int) -> tuple[object, int]:
     launched invitation campaign (services.create + services.launch). Returns (app, campaign id).
     """
     from app.campaigns import services
-    from app.jobs.queues import send_queue
+    from app.queues import send_queue
 
     app, org_id, user_id = app_with_org()
     with app.app_context():
@@ -248,7 +248,7 @@ def _herald_workers() -> list:
     from rq import Worker
 
     from app.extensions import redis
-    from app.jobs.queues import ALL
+    from app.queues import ALL
 
     return [w for w in Worker.all(connection=redis.client) if set(w.queue_names()) & set(ALL)]
 
@@ -316,7 +316,7 @@ def _wait_until_sent(campaign_id: int, log_dir: Path) -> float:
 
 def send_with_workers(app, campaign_id: int, log_dir: Path) -> tuple[float, list]:  # noqa: ANN001
     """Time 2 workers sending everything: messages per second, and the dispatcher jobs."""
-    from app.jobs.queues import send_queue
+    from app.queues import send_queue
 
     with app.app_context():
         procs = start_workers(log_dir)

@@ -303,7 +303,7 @@ def run_worker(ctx):
     from rq import SimpleWorker
 
     from app.extensions import redis
-    from app.jobs.queues import ALL, queue
+    from app.queues import ALL, queue
 
     def _run() -> None:
         SimpleWorker([queue(n) for n in ALL], connection=redis.client).work(burst=True)

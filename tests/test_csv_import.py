@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from app import clock
 from app.candidates import duplicates, uploads
 from app.extensions import db
-from app.jobs.queues import default_queue
 from app.models import (
     Candidate,
     CandidateImport,
@@ -23,6 +22,7 @@ from app.models import (
     CandidateImportProblem,
     Role,
 )
+from app.queues import default_queue
 from tests.test_candidates import _import, _upload
 
 MB = 1024 * 1024

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from app import clock
 from app.extensions import db, redis
-from app.jobs.queues import SEND, queue
 from app.jobs.schedule import HeraldScheduler
 from app.models import Message, Role
+from app.queues import SEND, queue
 
 ROOT = Path(__file__).resolve().parent.parent
 

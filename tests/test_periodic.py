@@ -20,12 +20,12 @@ from sqlalchemy import func, select, update
 from app import clock
 from app.campaigns import services
 from app.extensions import db, redis
-from app.jobs.queues import send_queue
 from app.jobs.schedule import declared
 from app.jobs.send import dispatch_due
 from app.jobs.sweep import sweep
 from app.mail import sending
 from app.models import Candidate, Event, Message, Role, TemplateKind
+from app.queues import send_queue
 from tests.conftest import SecondSink
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rq_scheduler import Scheduler
 
 from app.extensions import redis
-from app.jobs.queues import DEFAULT
 from app.jobs.schedule import HeraldScheduler, PeriodicJob, declared, sync
+from app.queues import DEFAULT
 
 
 def _entries(scheduler: Scheduler) -> dict[str, int]:

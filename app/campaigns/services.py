@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq import Queue
 from sqlalchemy import delete, func, or_, select, text, update
 
 from app import clock
@@ -38,6 +39,7 @@ from app.models import (
     TemplateKind,
     User,
 )
+from app.queues import send_queue
 
 CHUNK = 5000
 _CANDIDATE_COLUMNS = ("id", "email", "first_name", "last_name", "phone", "timezone", "custom")
@@ -385,10 +387,6 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
 
 def kick_dispatcher() -> None:
     """Ask for a dispatcher now (the sweeper would start one within its interval anyway)."""
-    from rq import Queue
-
-    from app.jobs.queues import send_queue
-
     n = current_app.config["SEND_DISPATCHERS"]  # one per worker: they share rows (SKIP LOCKED)
     try:
         send_queue().enqueue_many(

@@ -15,8 +15,8 @@ from app.candidates import bp, importer
 from app.candidates.forms import UploadForm
 from app.csvsafe import neutralise
 from app.extensions import db
-from app.jobs.queues import default_queue
 from app.models import CandidateImport, CandidateImportProblem, Role
+from app.queues import default_queue
 from app.tenancy import current_org, get_for_org_or_404, role_required, scoped
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from rq_scheduler import Scheduler
 
-from app.jobs.queues import PERIODIC
+from app.queues import PERIODIC
 
 log = logging.getLogger(__name__)
 MARK = "herald_periodic"

@@ -9,8 +9,8 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from app.jobs import with_app_context
-from app.jobs.queues import send_queue
 from app.mail import sending
+from app.queues import send_queue
 
 
 @with_app_context

@@ -13,8 +13,8 @@ from sqlalchemy import func, or_, select, update
 from app import clock
 from app.extensions import db, redis
 from app.jobs import with_app_context
-from app.jobs.queues import send_queue
 from app.models import Campaign, Event, Message, MessageStatus, Organization
+from app.queues import send_queue
 
 log = logging.getLogger(__name__)
 LAST_RUN_KEY = "herald:sweeper:last_run"

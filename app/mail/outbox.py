@@ -21,6 +21,7 @@ from app.extensions import db
 from app.mail.mime import new_message_id
 from app.mail.render import builtin_subject
 from app.models import Event, Message, MessageStatus, Organization
+from app.queues import send_queue
 
 log = logging.getLogger(__name__)
 _PENDING = "herald_outbox_ids"
@@ -69,8 +70,6 @@ def _enqueue_after_commit(session: Session) -> None:
     ids = session.info.pop(_PENDING, None)
     if not ids or not has_app_context():
         return
-    from app.jobs.queues import send_queue
-
     try:
         send_queue().enqueue("app.jobs.send.send_messages", ids, job_timeout=600)
     except RedisError:

@@ -39,6 +39,7 @@ from app.models import (
     Suppression,
 )
 from app.providers import Accepted, OutgoingMessage, Permanent, Transient, Withheld
+from app.queues import send_queue
 from app.suppressions.rules import blocks
 
 log = logging.getLogger(__name__)
@@ -369,8 +370,6 @@ def _dispatch_at(org_id: int, when: datetime) -> None:
     A Redis key set only if absent says one waits: a second batch that hits the rate meanwhile
     adds none. The dispatcher clears the key as it starts; should the wake-up be lost (Redis
     flushed, worker killed), the key expires and the sweeper dispatches the due rows."""
-    from app.jobs.queues import send_queue
-
     delay = max(0.0, (when - clock.now()).total_seconds())
     expires = int(delay) + 2 * current_app.config["SWEEP_INTERVAL_SECONDS"]
     try:
