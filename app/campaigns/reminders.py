@@ -26,6 +26,7 @@ from app.models import (
     Reminder,
     Suppression,
     TemplateKind,
+    default_template,
 )
 
 BUSINESS = (9, 17)  # local hours when business-hours-only reminders may go
@@ -33,8 +34,6 @@ BATCH = 1000
 
 
 def _template_for(org_id: int) -> EmailTemplate | None:
-    from app.templates_editor.services import default_template
-
     return default_template(org_id, TemplateKind.REMINDER)
 
 

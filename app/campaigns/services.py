@@ -38,6 +38,7 @@ from app.models import (
     Suppression,
     TemplateKind,
     User,
+    default_template,
 )
 from app.queues import send_queue
 
@@ -488,8 +489,6 @@ def move_interview(org: Organization, campaign: Campaign, user: User, starts_at:
 def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses: list[str]) -> int:
     """Queue a transactional notice (rescheduled / cancelled) to every candidate whose
     invitation already went out, with their own data and link."""
-    from app.templates_editor.services import default_template
-
     template = default_template(org.id, kind)
     if template is None:
         return 0

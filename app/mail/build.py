@@ -12,6 +12,7 @@ from flask import current_app
 
 from app import clock
 from app.mail import links, rows
+from app.mail.compose import brand_for
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
@@ -32,8 +33,6 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
         return render_builtin(message.template, context), None, unsubscribe
-    from app.templates_editor.services import brand_for
-
     version = rows.get(TemplateVersion, message.template_version_id)
     org = rows.get(Organization, message.org_id)
     rendered = render_merged(  # a campaign's template is rendered once, then merged

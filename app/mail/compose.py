@@ -15,6 +15,7 @@ from typing import Any
 
 import css_inline
 import nh3
+from flask import current_app
 from jinja2 import FileSystemLoader, meta, nodes
 from markupsafe import Markup
 
@@ -29,6 +30,7 @@ from app.mail.sandbox import (
     split_segments,
 )
 from app.mail.text import html_to_text
+from app.models import Organization
 
 MAX_SUBJECT = 200
 MAX_BODY_BYTES = 500 * 1024
@@ -100,6 +102,20 @@ class Brand:
         if lines and lines[0].casefold().startswith(self.name.strip().casefold()):
             return lines
         return [self.name, *lines]
+
+
+def brand_for(org: Organization) -> Brand:
+    """The org's branding as the base layout needs it. Built here, in the mail layer, because
+    Brand is mail's: the model keeps plain columns and never imports upward."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    return Brand(
+        name=org.name,
+        logo_url=f"{base}/brand/{org.logo_key}" if org.logo_key else None,
+        primary_color=org.primary_color,
+        accent_color=org.accent_color,
+        footer_text=org.footer_text,
+        postal_address=org.postal_address,
+    )
 
 
 def text_on(colour: str) -> str:

@@ -27,7 +27,13 @@ from app.models.message import (
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
-from app.models.template import BULK_KINDS, EmailTemplate, TemplateKind, TemplateVersion
+from app.models.template import (
+    BULK_KINDS,
+    EmailTemplate,
+    TemplateKind,
+    TemplateVersion,
+    default_template,
+)
 from app.models.user import User, UserSession
 from app.models.webhook_token import WebhookToken
 
@@ -50,6 +56,7 @@ __all__ = [
     "EmailTemplate",
     "TemplateKind",
     "TemplateVersion",
+    "default_template",
     "Event",
     "Membership",
     "Message",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -92,3 +93,18 @@ class TemplateVersion(TenantMixin, TimestampMixin, db.Model):
 
     template: Mapped[EmailTemplate] = relationship(foreign_keys=[template_id])
     created_by = relationship("User")
+
+
+def default_template(org_id: int, kind: TemplateKind) -> EmailTemplate | None:
+    """The org's template of this kind that mail of the kind uses: its default, else its
+    oldest; None when it has none. Campaigns, reminders and the branding preview all ask."""
+    return db.session.scalars(
+        select(EmailTemplate)
+        .where(
+            EmailTemplate.org_id == org_id,
+            EmailTemplate.kind == kind,
+            EmailTemplate.deleted_at.is_(None),
+        )
+        .order_by(EmailTemplate.is_default.desc(), EmailTemplate.id)
+        .limit(1)
+    ).first()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import abort, flash, redirect, render_template, request, send_file, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
@@ -9,11 +11,15 @@ from flask_login import current_user, login_required
 from app.audit import audit
 from app.auth.services import create_org
 from app.extensions import db
-from app.models import Role
+from app.mail.compose import brand_for, render_authored
+from app.mail.sandbox import TemplateProblem
+from app.models import Role, TemplateKind, default_template
 from app.orgs import bp
 from app.orgs import branding as branding_rules
 from app.orgs.forms import BrandingForm, OrgForm, RemindersForm, SendingForm, SwitchForm
 from app.security import PREVIEW_CSP
+from app.templates_editor.defaults import DEFAULTS
+from app.templates_editor.services import preview_context
 from app.tenancy import current_org, role_required, user_memberships
 
 
@@ -182,14 +188,6 @@ def branding_preview() -> ResponseReturnValue:
 def _branding_preview(form: BrandingForm) -> str | None:
     """The org's default invitation (or the starter one) rendered with the form's colours,
     footer and address over the saved branding; None if it cannot be rendered."""
-    from dataclasses import replace
-
-    from app.mail.compose import render_authored
-    from app.mail.sandbox import TemplateProblem
-    from app.models import TemplateKind
-    from app.templates_editor.defaults import DEFAULTS
-    from app.templates_editor.services import brand_for, default_template, preview_context
-
     brand = brand_for(current_org)
     changes = {
         name: value

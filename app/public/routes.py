@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app import clock, limits
 from app.campaigns.tokens import digest, well_formed
 from app.extensions import csrf, db
+from app.mail.compose import brand_for
 from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
 from app.models import (
@@ -30,7 +31,6 @@ from app.models import (
 from app.public import bp
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
-from app.templates_editor.services import brand_for
 from app.tenancy import ALL_ORGS
 
 UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600

@@ -8,14 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import event, func, select
 
 from app import clock
 from app.audit import audit
 from app.extensions import db
 from app.mail import catalogue
-from app.mail.compose import MAX_BODY_BYTES, MAX_SUBJECT, Brand, check_source, render_authored
+from app.mail.compose import (
+    MAX_BODY_BYTES,
+    MAX_SUBJECT,
+    brand_for,
+    check_source,
+    render_authored,
+)
 from app.mail.outbox import queue_message
 from app.mail.render import Rendered
 from app.mail.sandbox import TemplateProblem
@@ -56,34 +61,6 @@ class InvalidTemplate(Exception):
 
 class TemplateInUse(Exception):
     """The template is pinned by mail that has not gone out yet."""
-
-
-def default_template(org_id: int, kind: TemplateKind) -> EmailTemplate | None:
-    """The org's template of this kind that mail of the kind uses: its default, else its
-    oldest; None when it has none."""
-    return db.session.scalars(
-        select(EmailTemplate)
-        .where(
-            EmailTemplate.org_id == org_id,
-            EmailTemplate.kind == kind,
-            EmailTemplate.deleted_at.is_(None),
-        )
-        .order_by(EmailTemplate.is_default.desc(), EmailTemplate.id)
-        .limit(1)
-    ).first()
-
-
-def brand_for(org: Organization) -> Brand:
-    """The org's branding as the base layout needs it."""
-    base = current_app.config["PUBLIC_BASE_URL"]
-    return Brand(
-        name=org.name,
-        logo_url=f"{base}/brand/{org.logo_key}" if org.logo_key else None,
-        primary_color=org.primary_color,
-        accent_color=org.accent_color,
-        footer_text=org.footer_text,
-        postal_address=org.postal_address,
-    )
 
 
 def preview_context(org: Organization, user: User | None, overrides: dict[str, Any]) -> dict:
