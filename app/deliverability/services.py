@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 import socket
@@ -218,16 +217,3 @@ def set_dkim_enabled(org: Organization, user: User, on: bool) -> None:
         raise ProviderError("Create a DKIM key first.")
     org.dkim_enabled = on
     audit(org.id, user, "dkim.enabled" if on else "dkim.disabled", selector=org.dkim_selector)
-
-
-@functools.lru_cache(maxsize=256)
-def _signer(domain: str, selector: str, key_encrypted: str) -> dkim.Signer | None:
-    key = decrypt(key_encrypted)
-    return dkim.Signer(domain, selector, key) if key else None
-
-
-def signer_for(org: Organization) -> dkim.Signer | None:
-    """The org's signer, built once per key and reused for every message."""
-    if not org.sending_domain or not org.dkim_selector:
-        return None
-    return _signer(org.sending_domain, org.dkim_selector, org.dkim_key_encrypted)

@@ -11,7 +11,7 @@ from email.utils import formataddr
 from flask import current_app
 
 from app import clock
-from app.mail import links, rows
+from app.mail import dkim, links, rows
 from app.mail.compose import brand_for
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
@@ -176,6 +176,4 @@ def dkim_signer(org: Organization | None) -> object | None:
     """The org's DKIM signer when it has DKIM on (built once per key, then reused)."""
     if org is None or not org.dkim_enabled or not org.dkim_key_encrypted:
         return None
-    from app.deliverability.services import signer_for
-
-    return signer_for(org)
+    return dkim.signer_for(org)

@@ -11,6 +11,7 @@ the two key primitives are ours: the "private key parser" hands back an already-
 from __future__ import annotations
 
 import base64
+import functools
 import time
 import types
 from collections import Counter
@@ -26,6 +27,9 @@ import dns.resolver
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+
+from app.crypto import decrypt
+from app.models import Organization
 
 MIN_KEY_BITS = 1024
 DNS_LIFETIME_SECONDS = 5.0
@@ -307,3 +311,16 @@ def bench_sign(n: int = 500) -> float:
     for _ in range(n):
         signer.sign(raw)
     return (time.perf_counter() - started) * 1000 / n
+
+
+@functools.lru_cache(maxsize=256)
+def _signer(domain: str, selector: str, key_encrypted: str) -> Signer | None:
+    key = decrypt(key_encrypted)
+    return Signer(domain, selector, key) if key else None
+
+
+def signer_for(org: Organization) -> Signer | None:
+    """The org's signer, built once per key and reused for every message."""
+    if not org.sending_domain or not org.dkim_selector:
+        return None
+    return _signer(org.sending_domain, org.dkim_selector, org.dkim_key_encrypted)
