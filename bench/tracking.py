@@ -116,8 +116,8 @@ def _seed() -> tuple[list[str], list[str]]:
     from app import clock
     from app.campaigns import services
     from app.extensions import db
+    from app.mail.tracked_links import click_path, pixel_path
     from app.models import Campaign, CampaignStatus, Message
-    from app.tracking.links import click_path, pixel_path
 
     app, org_id, user_id = app_with_org()
     with app.app_context():

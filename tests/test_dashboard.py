@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.mail.tracked_links import click_path, pixel_path
 from app.models import Event, Invitation, Message, Role
 from app.tracking import rollups
-from app.tracking.links import click_path, pixel_path
 
 pytestmark = pytest.mark.usefixtures("ctx")
 HUMAN = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/130 Safari/537.36"}

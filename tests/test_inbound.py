@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app import clock
 from app.extensions import db, redis
-from app.inbound.verp import local_part, verp_key
+from app.mail.verp import local_part, verp_key
 from app.models import Event, Message, Organization, Suppression
 from tests.conftest import _free_port
 

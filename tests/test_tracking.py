@@ -9,9 +9,9 @@ from sqlalchemy import select, text
 
 from app import clock
 from app.extensions import db
+from app.mail.tracked_links import click_path, pixel_path, rewrite
 from app.models import COUNTERS, Event, Message
 from app.tracking import rollups
-from app.tracking.links import click_path, pixel_path, rewrite
 
 pytestmark = pytest.mark.usefixtures("ctx")
 HUMAN = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130 Safari"}
@@ -87,7 +87,7 @@ def test_click_redirects_only_to_the_signed_destination(app, sent):
     assert click.detail["url"] == "https://jobs.example.com/role?x=1" and not click.machine
     assert db.session.get(Message, sent.id).delivery == "clicked"
 
-    from app.tracking.links import _s
+    from app.mail.tracked_links import _s
 
     forged = "/t/c/" + _s("click").dumps([sent.id, "javascript:alert(1)"])
     for bad in (path[:-4], path[:-3] + "xyz", "/t/c/abc", forged, "/t/o/abc.gif"):

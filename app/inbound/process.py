@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from app import clock
 from app.extensions import db
-from app.inbound.verp import message_id_of, verp_key
 from app.mail.metrics import count_reject
+from app.mail.verp import message_id_of, verp_key
 from app.models import Message
 from app.tenancy import ALL_ORGS
 from app.tracking.apply import apply

@@ -16,6 +16,7 @@ from app.mail.compose import brand_for
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
+from app.mail.tracked_links import rewrite
 from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, TemplateVersion
 from app.providers import OutgoingMessage
 
@@ -140,8 +141,6 @@ def outgoing_for(
     subject as rendered (written with the outcome: the row is not changed here)."""
     rendered, org, unsubscribe = _render(message)
     if _tracked(message, org):
-        from app.tracking.links import rewrite
-
         rendered = replace(rendered, html=rewrite(rendered.html, message.id))
     if midway is not None:
         midway()

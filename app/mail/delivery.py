@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from app.crypto import decrypt
 from app.extensions import db, redis
-from app.inbound.verp import verp_key
 from app.mail import metrics, throttle
+from app.mail.verp import verp_key
 from app.models import ProviderAccount, ProviderKind
 from app.providers import (
     OutgoingMessage,

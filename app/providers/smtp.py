@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from app.mail.verp import local_part
 from app.providers.base import (
     Accepted,
     OutgoingMessage,
@@ -257,8 +258,6 @@ class SMTPProvider:
         return path
 
     def _verp(self, ref: int, mail_from: str) -> str:
-        from app.inbound.verp import local_part
-
         domain = self.settings.bounce_domain or mail_from.rpartition("@")[2]
         if not domain:
             return mail_from

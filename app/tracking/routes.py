@@ -10,8 +10,8 @@ from flask.typing import ResponseReturnValue
 
 from app.extensions import csrf
 from app.mail.metrics import count_reject
+from app.mail.tracked_links import GIF, BadTrackingLink, read_click, read_open
 from app.tracking import bp
-from app.tracking.links import GIF, BadTrackingLink, read_click, read_open
 from app.tracking.record import record_click, record_open
 from app.tracking.rules import classify_click, classify_open
 
