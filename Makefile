@@ -24,6 +24,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check app tests bench scripts worker.py wsgi.py
 	$(VENV)/bin/ruff format --check app tests bench scripts worker.py wsgi.py
+	$(VENV)/bin/lint-imports
 
 ## clean-instance: delete the embedded servers' data (with make run stopped); the next run starts afresh
 clean-instance:
