@@ -18,8 +18,9 @@ from sqlalchemy import delete, func, or_, select, text, update
 
 from app import clock
 from app.audit import audit
-from app.campaigns.tokens import new_token
 from app.extensions import db
+from app.invitations.lifecycle import supersede_older
+from app.invitations.tokens import new_token
 from app.mail.mime import message_domain
 from app.mail.outbox import queue_message
 from app.models import (
@@ -186,13 +187,6 @@ def _context(campaign_id: int, person: Any, invitation_id: int, default_zone: st
     }
 
 
-def full_context(campaign: Campaign, own: dict) -> dict:
-    """Shared campaign data with the recipient's own on top."""
-    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in campaign.context.items()}
-    merged.update(own)
-    return merged
-
-
 def reply_deadline(org: Organization, campaign: Campaign, send_after: datetime) -> datetime:
     """When the links expire: the reply deadline if one was set; else when the interview
     starts, if it has a time; never later than the org's link lifetime after sending."""
@@ -286,35 +280,6 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
             _copy(cursor, "events (org_id, message_id, type, detail, created_at)", events)
         written += len(people)
     return written
-
-
-def revoke_open(org_id: int, *where: Any) -> int:
-    """Close the org's pending invitations matching `where`: their links stop working and no
-    reminder follows; the token's encrypted copy goes too (nothing will ever open again)."""
-    return db.session.execute(
-        update(Invitation)
-        .where(Invitation.org_id == org_id, Invitation.status == InvitationStatus.PENDING, *where)
-        .values(status=InvitationStatus.REVOKED, token_encrypted=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-
-
-def supersede_older(campaign: Campaign) -> None:
-    """Once this campaign's invitations go out, older pending ones for the same candidates and
-    job stop working (run at send time, so a scheduled or cancelled campaign takes nothing)."""
-    db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.org_id == campaign.org_id,
-            Invitation.job_id == campaign.job_id,
-            Invitation.status == InvitationStatus.PENDING,
-            Invitation.campaign_id != campaign.id,
-            Invitation.candidate_id.in_(
-                select(Invitation.candidate_id).where(Invitation.campaign_id == campaign.id)
-            ),
-        )
-        .values(status=InvitationStatus.SUPERSEDED, token_encrypted=None)
-    )
 
 
 def _ids(sequence: str, n: int) -> list[int]:

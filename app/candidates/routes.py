@@ -12,6 +12,7 @@ from app.audit import audit
 from app.candidates import bp, services
 from app.candidates.forms import CandidateForm, JobForm, TagsForm
 from app.extensions import db
+from app.invitations.lifecycle import revoke_open
 from app.like import ESCAPE, contains
 from app.models import (
     Campaign,
@@ -294,8 +295,6 @@ def candidate(candidate_id: int) -> ResponseReturnValue:
 @role_required(Role.RECRUITER)
 def revoke_invitations(candidate_id: int) -> ResponseReturnValue:
     """Revoke this candidate's open invitation links (every campaign)."""
-    from app.campaigns.services import revoke_open
-
     person = get_for_org_or_404(Candidate, candidate_id)
     revoked = revoke_open(current_org.id, Invitation.candidate_id == person.id)
     audit(current_org.id, current_user, "candidate.invitations_revoked", revoked=revoked)

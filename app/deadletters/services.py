@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from app import clock
 from app.audit import audit
-from app.campaigns.services import revoke_open
 from app.extensions import db
+from app.invitations.lifecycle import revoke_open
 from app.like import ESCAPE, contains
 from app.models import (
     Campaign,

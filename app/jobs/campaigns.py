@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.campaigns import services
+from app.invitations import reminders
 from app.jobs import with_app_context
 
 
@@ -18,8 +19,6 @@ def start_due_campaigns() -> int:
 @with_app_context
 def send_reminders() -> dict[str, int]:
     """Queue the reminders that are due (the dispatchers send them like any other mail)."""
-    from app.campaigns import reminders
-
     counts = reminders.send_due()
     if counts["sent"]:
         services.kick_dispatcher()

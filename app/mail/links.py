@@ -10,7 +10,11 @@ from typing import Any
 
 from flask import current_app, url_for
 
+from app.invitations.context import full_context
+from app.invitations.tokens import reveal
+from app.mail import rows
 from app.mail.tokens import sign
+from app.models import Campaign, Invitation
 
 LINKS = "_links"
 _PLACEHOLDER = "__token__"
@@ -37,17 +41,9 @@ def resolve(
         context[name] = base + spec["path"].replace(_PLACEHOLDER, token)
     campaign_id = context.pop("_campaign", None)
     if campaign_id:
-        from app.campaigns.services import full_context
-        from app.mail import rows
-        from app.models import Campaign
-
         context = full_context(rows.get(Campaign, campaign_id), context)
     invitation_id = context.pop("_invitation", None)
     if invitation_id:
-        from app.campaigns.tokens import reveal
-        from app.mail import rows
-        from app.models import Invitation
-
         invitation = rows.get(Invitation, invitation_id)
         token = reveal(invitation.token_encrypted) if invitation else None
         if token is None:

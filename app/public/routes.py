@@ -11,8 +11,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from app import clock, limits
-from app.campaigns.tokens import digest, well_formed
 from app.extensions import csrf, db
+from app.invitations.tokens import digest, well_formed
 from app.mail.compose import brand_for
 from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
