@@ -12,17 +12,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from redis.exceptions import RedisError
-from rq import Queue
 from sqlalchemy import delete, func, or_, select, text, update
 
 from app import clock
 from app.audit import audit
+from app.deadletters.services import DeadLetterError, Filters, retry
 from app.extensions import db
 from app.invitations.lifecycle import supersede_older
 from app.invitations.tokens import new_token
 from app.mail.mime import message_domain
-from app.mail.outbox import queue_message
+from app.mail.outbox import kick_dispatcher, queue_message
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -41,7 +40,6 @@ from app.models import (
     User,
     default_template,
 )
-from app.queues import send_queue
 
 CHUNK = 5000
 _CANDIDATE_COLUMNS = ("id", "email", "first_name", "last_name", "phone", "timezone", "custom")
@@ -351,17 +349,6 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
     return written
 
 
-def kick_dispatcher() -> None:
-    """Ask for a dispatcher now (the sweeper would start one within its interval anyway)."""
-    n = current_app.config["SEND_DISPATCHERS"]  # one per worker: they share rows (SKIP LOCKED)
-    try:
-        send_queue().enqueue_many(
-            [Queue.prepare_data("app.jobs.send.dispatch_due", timeout=1800) for _ in range(n)]
-        )
-    except RedisError:
-        pass
-
-
 def cancel(org: Organization, campaign: Campaign, user: User) -> int:
     """Stop a scheduled or sending campaign: unsent mail is cancelled, open links stop working,
     and candidates already invited get a cancellation notice (with a calendar CANCEL)."""
@@ -518,8 +505,6 @@ def resume(org: Organization, campaign: Campaign, user: User) -> None:
 
 def resend_failed(org: Organization, campaign: Campaign, user: User) -> int:
     """Queue the failed messages again (same rows, same links): the dead-letter retry path."""
-    from app.deadletters.services import DeadLetterError, Filters, retry
-
     if campaign.status not in (CampaignStatus.SENT, CampaignStatus.SENDING):
         raise CampaignError("Resending is for a campaign that has been sent.")
     campaign.status = CampaignStatus.SENDING

@@ -14,6 +14,7 @@ from app.audit import audit
 from app.extensions import db
 from app.invitations.lifecycle import revoke_open
 from app.like import ESCAPE, contains
+from app.mail.outbox import kick_dispatcher
 from app.models import (
     Campaign,
     Event,
@@ -107,8 +108,6 @@ def retry(org_id: int, user: User, ids: list[int] | None, filters: Filters | Non
         raise DeadLetterError("No failed emails matched; nothing was retried.")
     audit(org_id, user, "dead_letters.retried", messages=count)
     db.session.commit()
-    from app.campaigns.services import kick_dispatcher
-
     kick_dispatcher()
     return count
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.campaigns import services
 from app.invitations import reminders
 from app.jobs import with_app_context
+from app.mail.outbox import kick_dispatcher
 
 
 @with_app_context
@@ -12,7 +13,7 @@ def start_due_campaigns() -> int:
     """Scheduled → sending at their time (their messages are already due in the outbox)."""
     started = services.start_due()
     if started:
-        services.kick_dispatcher()
+        kick_dispatcher()
     return started
 
 
@@ -21,5 +22,5 @@ def send_reminders() -> dict[str, int]:
     """Queue the reminders that are due (the dispatchers send them like any other mail)."""
     counts = reminders.send_due()
     if counts["sent"]:
-        services.kick_dispatcher()
+        kick_dispatcher()
     return counts

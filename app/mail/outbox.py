@@ -11,8 +11,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 from redis.exceptions import RedisError
+from rq import Queue
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,17 @@ def queue_message(
     db.session.add(Event(org_id=org_id, message_id=message.id, type="queued"))
     db.session.info.setdefault(_PENDING, []).append(message.id)
     return message
+
+
+def kick_dispatcher() -> None:
+    """Ask for a dispatcher now (the sweeper would start one within its interval anyway)."""
+    n = current_app.config["SEND_DISPATCHERS"]  # one per worker: they share rows (SKIP LOCKED)
+    try:
+        send_queue().enqueue_many(
+            [Queue.prepare_data("app.jobs.send.dispatch_due", timeout=1800) for _ in range(n)]
+        )
+    except RedisError:
+        pass
 
 
 @event.listens_for(Session, "after_commit")
