@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -125,6 +126,14 @@ def _requeued(ids: list[int]) -> list:
     ).all()
 
 
+def _most_per_org(queue, registry: ScheduledJobRegistry) -> int:
+    """The most delayed dispatchers waiting for any one org (each org at its own rate; the busy
+    org's burst can run dry for a moment too)."""
+    jobs = Job.fetch_many(registry.get_job_ids(), connection=redis.client)
+    per_org = Counter(job.kwargs.get("woken_for") for job in jobs if job is not None)
+    return max(per_org.values(), default=0)
+
+
 def _count(*where) -> int:  # noqa: ANN002
     db.session.expire_all()
     return db.session.scalar(select(func.count()).select_from(Message).where(*where))
@@ -187,7 +196,7 @@ def test_periodic_jobs_start_on_time_during_a_throttled_backlog_and_a_busy_relay
             )
             periodic.poll()
             most_queued = max(most_queued, queue.count)
-            most_delayed = max(most_delayed, delayed.count)
+            most_delayed = max(most_delayed, _most_per_org(queue, delayed))
             time.sleep(0.05)  # the poll's pace, not a wait for a condition
         busy_left = _count(Message.org_id == busy.id, Message.status != "sent")
     finally:
@@ -200,7 +209,7 @@ def test_periodic_jobs_start_on_time_during_a_throttled_backlog_and_a_busy_relay
     assert busy_left > 0  # the relay kept the workers busy the whole time
     assert periodic.missed == []
     assert all(wait < INTERVAL for waits in periodic.waits.values() for wait in waits)
-    assert most_delayed <= 1  # one throttled org: one delayed dispatcher at most
+    assert most_delayed <= 1  # one delayed dispatcher per org at most
     assert most_queued <= 10
     assert max(_requeued(first)) - lease_until <= timedelta(seconds=2 * INTERVAL)
 
