@@ -73,7 +73,7 @@ def _due(org: Organization, campaign: Campaign, minutes: int) -> list[Any]:
 
 
 def send_due() -> dict[str, int]:
-    """Queue every reminder now due (each exactly once)."""
+    """Queue every reminder now due (each exactly once); the caller commits."""
     counts = {"sent": 0}
     campaigns = db.session.scalars(select(Campaign).where(Campaign.status.in_(["sending", "sent"])))
     for campaign in campaigns:
@@ -89,7 +89,6 @@ def send_due() -> dict[str, int]:
                     continue
                 if _remind(org, campaign, template, row.id, f"t-{minutes}m"):
                     counts["sent"] += 1
-    db.session.commit()
     return counts
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.campaigns import services
+from app.extensions import db
 from app.invitations import reminders
 from app.jobs import with_app_context
 from app.mail.outbox import kick_dispatcher
@@ -21,6 +22,7 @@ def start_due_campaigns() -> int:
 def send_reminders() -> dict[str, int]:
     """Queue the reminders that are due (the dispatchers send them like any other mail)."""
     counts = reminders.send_due()
+    db.session.commit()
     if counts["sent"]:
         kick_dispatcher()
     return counts
