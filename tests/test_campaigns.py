@@ -90,6 +90,12 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     assert answer.status_code == 200 and "Your answer is recorded" in answer.get_data(as_text=True)
     again = post(f"/i/{tokens[0]}", {"answer": "decline"})
     assert again.status_code == 409 and "already accepted" in again.get_data(as_text=True)
+    answered = app.test_client().get(f"/i/{tokens[0]}").text  # no reply-to: no "reply to"
+    assert "Reply to the email" not in answered and "Changed your mind? Get in touch" in answered
+    org.reply_to = "talent@example.com"
+    db.session.commit()
+    answered = app.test_client().get(f"/i/{tokens[0]}").text
+    assert 'Write to <a href="mailto:talent@example.com">talent@example.com</a>' in answered
     notice = db.session.scalars(select(Message).where(Message.kind == "candidate_response")).one()
     assert notice.to_email == "rita@example.com"
     assert notice.context["campaign"]["url"].endswith(f"/campaigns/{campaign.id}")
