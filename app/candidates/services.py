@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.audit import audit
 from app.extensions import db
-from app.models import Candidate, Event, Message, MessageStatus, Organization, User
+from app.mail.outbox import record_events
+from app.models import Candidate, Message, MessageStatus, Organization, User
 
 DELETED_NAME = "Deleted candidate"  # what their mail shows where the name was
 
@@ -77,18 +77,7 @@ def delete(org: Organization, actor: User, person: Candidate) -> int:
         Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.FAILED])
     )
     reason = {"reason": "The candidate was deleted.", "by": actor.name}
-    db.session.execute(
-        insert(Event).from_select(
-            ["org_id", "message_id", "type", "detail", "created_at"],
-            select(
-                Message.org_id,
-                Message.id,
-                literal("cancelled"),
-                literal(reason, JSONB),
-                literal(clock.now()),
-            ).where(Message.id.in_(unsent.scalar_subquery())),
-        )
-    )
+    record_events(unsent.scalar_subquery(), "cancelled", reason)
     stopped = db.session.execute(
         update(Message)
         .where(Message.id.in_(unsent.scalar_subquery()))

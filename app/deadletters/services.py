@@ -6,18 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Select, func, select, update
 
 from app import clock
 from app.audit import audit
 from app.extensions import db
 from app.invitations.lifecycle import revoke_open
 from app.like import ESCAPE, contains
-from app.mail.outbox import kick_dispatcher
+from app.mail.outbox import kick_dispatcher, record_events
 from app.models import (
     Campaign,
-    Event,
     Invitation,
     Message,
     MessageStatus,
@@ -71,26 +69,10 @@ def _chosen(org_id: int, ids: list[int] | None, filters: Filters | None) -> Sele
     return query.with_only_columns(Message.id).order_by(None)
 
 
-def _events(ids: Select, type_: str, detail: dict) -> None:
-    """One event per chosen message, in one statement."""
-    db.session.execute(
-        insert(Event).from_select(
-            ["org_id", "message_id", "type", "detail", "created_at"],
-            select(
-                Message.org_id,
-                Message.id,
-                literal(type_),
-                literal(detail, JSONB),
-                literal(clock.now()),
-            ).where(Message.id.in_(ids)),
-        )
-    )
-
-
 def retry(org_id: int, user: User, ids: list[int] | None, filters: Filters | None) -> int:
     """Queue chosen failed messages again, with their retries reset. Commits and kicks."""
     chosen = _chosen(org_id, ids, filters).scalar_subquery()
-    _events(chosen, "retry_requested", {"by": user.name})
+    record_events(chosen, "retry_requested", {"by": user.name})
     count = db.session.execute(
         update(Message)
         .where(Message.id.in_(chosen))
@@ -126,7 +108,7 @@ def discard(org_id: int, user: User, ids: list[int], reason: str) -> int:
         Message.id.in_(chosen), Message.kind == "invitation", Message.invitation_id.is_not(None)
     )
     revoke_open(org_id, Invitation.id.in_(unsent.scalar_subquery()))
-    _events(chosen, "discarded", {"by": user.name, "reason": reason})
+    record_events(chosen, "discarded", {"by": user.name, "reason": reason})
     count = db.session.execute(
         update(Message)
         .where(Message.id.in_(chosen))

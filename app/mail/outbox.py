@@ -14,7 +14,8 @@ from typing import Any
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import event
+from sqlalchemy import Select, event, insert, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from app import clock
@@ -92,3 +93,19 @@ def _enqueue_after_commit(session: Session) -> None:
 def _forget_after_rollback(session: Session) -> None:
     """Rows that were rolled back must not be queued."""
     session.info.pop(_PENDING, None)
+
+
+def record_events(ids: Select, type_: str, detail: dict) -> None:
+    """One event per message the `ids` query selects, in one statement (no commit)."""
+    db.session.execute(
+        insert(Event).from_select(
+            ["org_id", "message_id", "type", "detail", "created_at"],
+            select(
+                Message.org_id,
+                Message.id,
+                literal(type_),
+                literal(detail, JSONB),
+                literal(clock.now()),
+            ).where(Message.id.in_(ids)),
+        )
+    )
