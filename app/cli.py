@@ -126,7 +126,7 @@ def sweep() -> None:
 @herald.command("inbound")
 def inbound() -> None:
     """Run the inbound SMTP server (DSNs at the VERP address, unsubscribe by mail)."""
-    from app.inbound.server import start
+    from app.provider_events.inbound_server import start
 
     cfg = current_app.config
     controller = start(current_app._get_current_object())

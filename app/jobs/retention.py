@@ -10,8 +10,8 @@ from flask import current_app
 from app import sessions
 from app.extensions import db
 from app.jobs import with_app_context
+from app.provider_events.mailgun import purge_tokens
 from app.tracking.retention import purge
-from app.webhooks.mailgun import purge_tokens
 
 
 @with_app_context

@@ -33,7 +33,7 @@ def new() -> ResponseReturnValue:
         db.session.commit()
         session["org_id"] = org.id
         flash(f"{org.name} is ready. You are its owner.", "success")
-        return redirect(url_for("main.home"))
+        return redirect(url_for("messages.home"))
     return render_template("orgs/new.html", form=form), 400 if request.method == "POST" else 200
 
 
@@ -49,7 +49,7 @@ def switch() -> ResponseReturnValue:
         abort(404)
     session["org_id"] = membership.org_id
     flash(f"Switched to {membership.org.name}.", "info")
-    return redirect(url_for("main.home"))
+    return redirect(url_for("messages.home"))
 
 
 @bp.route("/settings", methods=["GET", "POST"])

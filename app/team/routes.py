@@ -127,4 +127,4 @@ def remove_member(membership_id: int) -> ResponseReturnValue:
         flash(str(exc), "error")
         return redirect(url_for("team.index"))
     flash("Teammate removed.", "info")
-    return redirect(url_for("main.home") if leaving_self else url_for("team.index"))
+    return redirect(url_for("messages.home") if leaving_self else url_for("team.index"))

@@ -16,8 +16,8 @@ from app.extensions import db
 from app.mail.metrics import count_reject
 from app.mail.verp import message_id_of, verp_key
 from app.models import Message
+from app.provider_events.apply import apply
 from app.tenancy import ALL_ORGS
-from app.tracking.apply import apply
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("webhooks", __name__)
+bp = Blueprint("provider_events", __name__)
 
-from app.webhooks import routes  # noqa: E402,F401
+from app.provider_events import routes  # noqa: E402,F401

@@ -2,6 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("main", __name__)
+bp = Blueprint("messages", __name__)
 
-from app.main import routes  # noqa: E402,F401
+from app.messages import routes  # noqa: E402,F401

@@ -8,7 +8,7 @@ import logging
 from aiosmtpd.controller import Controller
 from flask import Flask
 
-from app.inbound.process import handle
+from app.provider_events.inbound_mail import handle
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,6 @@ DKIM for mail Herald sends over SMTP itself."""
 
 from flask import Blueprint
 
-bp = Blueprint("deliverability", __name__)
+bp = Blueprint("settings", __name__)
 
-from app.deliverability import routes  # noqa: E402,F401
+from app.settings import routes  # noqa: E402,F401
