@@ -1,4 +1,4 @@
-"""The signed-in home: overview, test email, message list and detail."""
+"""Messages: the Overview (recent emails, test email), one message's timeline, Find a message."""
 
 from flask import Blueprint
 

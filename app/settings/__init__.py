@@ -1,5 +1,5 @@
-"""Deliverability settings: the org's providers (failover order, test connection, breakers) and
-DKIM for mail Herald sends over SMTP itself."""
+"""Settings → Providers and DKIM: the org's providers (failover order, test connection,
+breakers) and DKIM for mail Herald sends over SMTP itself."""
 
 from flask import Blueprint
 
