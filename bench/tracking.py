@@ -9,7 +9,7 @@ the baseline. Then `wrk` (a second process, 32 keep-alive connections) loads for
 each, in 3 interleaved rounds (bare, pixel, click, bare, ...: a slow spell of this shared machine
 weighs on all alike): GET /bench/bare, the pixel URLs (random messages, a desktop Chrome user
 agent) and the click URLs (302, not followed), after a short warm-up of each. Hits are answered
-once spooled (app/tracking/record.py) and stored by each worker's writer thread within
+once spooled (app/tracking/spool.py) and stored by each worker's writer thread within
 milliseconds; a graceful stop stores the rest. Then the pixels once more at about half
 that rate (each connection pauses a random time between requests), for the latency without
 queueing. Finally the stored opened / clicked events are counted against the 2xx/3xx responses
