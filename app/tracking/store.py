@@ -78,16 +78,17 @@ WHERE messages.id = m.id AND (
 
 
 def _statement(
-    kind: str, first: str, human: str, lower: tuple[str, ...], late: sql.SQL
-) -> sql.Composed:
-    """The statement for one kind: its columns, the statuses it moves past, its late reason."""
+    kind: str, first: str, human: str, lower: tuple[str, ...], late: sql.Composable
+) -> str:
+    """The statement for one kind (its columns, the statuses it moves past, its late reason),
+    rendered once: the writer runs it for every batch."""
     return _RECORD.format(
         kind=sql.Literal(kind),
         first_col=sql.Identifier(first),
         human_col=sql.Identifier(human),
         lower=sql.SQL(", ").join(sql.Literal(status) for status in lower),
         late_reason=late,
-    )
+    ).as_string()
 
 
 STATEMENTS = {
