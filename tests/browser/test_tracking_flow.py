@@ -131,6 +131,7 @@ def test_pixel_click_webhooks_and_the_dashboard(
     other = db.session.scalars(select(Message).where(Message.to_email == "cand1@example.com")).one()
     assert _webhook(live_server, org, other, "complained") == 200
     rollups.flush()  # what the periodic rollup job does every few seconds
+    db.session.commit()
 
     page.get_by_role("link", name="Delivery").click()
     expect(page.locator("#kpi-sent")).to_have_text("3")
