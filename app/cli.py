@@ -150,8 +150,10 @@ def rebuild_rollups(org_ids: tuple[int, ...]) -> None:
     from app.tracking.rollups import flush, rebuild
 
     flush()
+    db.session.commit()
     ids = list(org_ids) or list(db.session.scalars(select(Organization.id)))
     rebuild(ids)
+    db.session.commit()
     click.echo(f"Rollups rebuilt for {len(ids)} organization(s).")
 
 

@@ -116,6 +116,7 @@ def _seed() -> tuple[list[str], list[str]]:
     from app import clock
     from app.campaigns import services
     from app.extensions import db
+    from app.mail.outbox import kick_dispatcher
     from app.mail.tracked_links import click_path, pixel_path
     from app.models import Campaign, CampaignStatus, Message
 
@@ -123,6 +124,8 @@ def _seed() -> tuple[list[str], list[str]]:
     with app.app_context():
         org, user, campaign = draft_campaign(org_id, user_id, MESSAGES)
         assert services.launch(org, campaign, user, None) == MESSAGES
+        db.session.commit()
+        kick_dispatcher()  # as the launch route does
         sent = clock.now() - timedelta(hours=1)
         db.session.execute(
             text(

@@ -128,18 +128,22 @@ def test_rollups_count_as_events_arrive_and_the_rebuild_agrees(app, sent):
     db.session.add(Event(org_id=sent.org_id, message_id=sent.id, type="sent"))
     db.session.commit()
     rollups.flush()
+    db.session.commit()
     client.get(pixel_path(sent.id), headers=HUMAN)
     client.get(pixel_path(sent.id), headers={"User-Agent": "Mozilla/5.0"})
     client.get(click_path(sent.id, "https://example.com/a"), headers=HUMAN)
     rollups.flush()  # the first click is applied as human...
+    db.session.commit()
     client.get(click_path(sent.id, "https://example.com/b"), headers=HUMAN)
     rollups.flush()  # ...then corrected when the burst shows a scanner
+    db.session.commit()
     totals = _rollup_totals(sent.org_id)
     assert totals["sent"] == 1
     assert (totals["opens"], totals["opens_human"], totals["unique_opens_human"]) == (2, 1, 1)
     assert (totals["clicks"], totals["clicks_human"], totals["unique_clicks_human"]) == (2, 0, 0)
     assert totals["unique_clicks"] == 1
     rollups.rebuild([sent.org_id])
+    db.session.commit()
     assert _rollup_totals(sent.org_id) == totals
 
 

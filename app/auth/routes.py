@@ -72,8 +72,10 @@ def signup() -> ResponseReturnValue:
                 form.org_name.data, form.name.data, form.email.data, form.password.data
             )
         except AccountError as exc:
+            db.session.rollback()
             form.email.errors.append(str(exc))
         else:
+            db.session.commit()
             start_session(user)
             flash(f"Welcome to Herald, {user.name}! Your organization is ready.", "success")
             return redirect(url_for("messages.home"))
@@ -100,7 +102,7 @@ def login() -> ResponseReturnValue:
         form.password.errors.append("That email and password don't match an account.")
         return render_template("auth/login.html", form=form), 401
     ratelimit.succeeded(counted)
-    start_session(user)
+    start_session(user)  # commits, a rehashed password with it
     return redirect(_safe_next(request.args.get("next")))
 
 
@@ -129,6 +131,7 @@ def forgot() -> ResponseReturnValue:
             "Too many reset requests from your network. Try again in a few minutes.",
         )
         services.request_password_reset(form.email.data.strip().lower())
+        db.session.commit()
         flash(
             "If that address has an account, a reset link is on its way. It works for one hour.",
             "info",
@@ -161,6 +164,7 @@ def verify(token: str) -> ResponseReturnValue:
         services.verify_email(token)
     except AccountError as exc:
         return render_template("auth/link_problem.html", message=str(exc)), 400
+    db.session.commit()
     flash("Thanks, your email address is confirmed.", "success")
     return redirect(url_for("messages.home"))
 
@@ -192,6 +196,7 @@ def join(token: str) -> ResponseReturnValue:
             user = _joining_user(existing, team_invite.email, form)
             if user is not None:
                 team.accept(team_invite, user)
+                db.session.commit()
         except ratelimit.TooManyAttempts as refusal:
             return blocked("auth/join.html", form, refusal, invite=team_invite, existing=existing)
         except (team.InviteUnusable, IntegrityError):

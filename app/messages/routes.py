@@ -86,6 +86,7 @@ def message(message_id: int) -> ResponseReturnValue:
 def test_email() -> ResponseReturnValue:
     """Send a test email to yourself through the real outbox, worker and provider."""
     services.send_test_email(current_org, current_user)
+    db.session.commit()
     flash(f"Test email queued to {current_user.email}. Watch its status below.", "success")
     return redirect(url_for("messages.home"))
 

@@ -164,6 +164,7 @@ def branding() -> ResponseReturnValue:
             db.session.rollback()
             form.logo.errors = [*form.logo.errors, str(exc)]
         else:
+            db.session.commit()
             flash("Branding saved. Every template's preview uses it now.", "success")
             return redirect(url_for("orgs.branding"))
     status = 400 if request.method == "POST" else 200
