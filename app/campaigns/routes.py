@@ -126,6 +126,7 @@ def new() -> ResponseReturnValue:
             if job is None or template is None:
                 raise services.CampaignError("Choose a job and a template.")
             tz = current_org.timezone
+            scheduling = services.scheduling_choice(form.scheduling.data, form.slot_starts_at.data)
             for when in (form.respond_by.data, form.slot_starts_at.data):
                 if when and services.local_to_utc(when, tz) <= clock.now():
                     raise services.CampaignError(
@@ -145,12 +146,16 @@ def new() -> ResponseReturnValue:
                 if form.slot_starts_at.data
                 else None,
                 location=form.location.data,
+                scheduling=scheduling,
             )
             campaign.tracking_enabled = bool(form.tracking.data) and current_org.tracking_enabled
             db.session.commit()
         except services.CampaignError as exc:
             error = str(exc)
         else:
+            if campaign.scheduling == "slots":
+                flash("Now add the slots candidates pick from; then review and send.", "success")
+                return redirect(url_for("schedule.show", campaign_id=campaign.id))
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     audience = _audience(form)
     counts = services.count(current_org, audience)
@@ -194,6 +199,8 @@ def show(campaign_id: int) -> ResponseReturnValue:
         "can_send": current_role().at_least(Role.RECRUITER),
         "form": LaunchForm(),
     }
+    if campaign.scheduling == "slots":
+        context["slots"] = services.slot_counts(campaign)
     if campaign.status != "draft":
         context["recipients"] = db.session.scalars(
             scoped(Message)

@@ -15,7 +15,7 @@ from app.mail import dkim, links, rows
 from app.mail.compose import brand_for
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
-from app.mail.render import Rendered, render_builtin
+from app.mail.render import ORG_SENT, Rendered, render_builtin
 from app.mail.tracked_links import rewrite
 from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, TemplateVersion
 from app.providers import OutgoingMessage
@@ -33,7 +33,8 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
     context = links.resolve(dict(message.context), message.org_id, message.id)
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
-        return render_builtin(message.template, context), None, unsubscribe
+        sender = rows.get(Organization, message.org_id) if message.template in ORG_SENT else None
+        return render_builtin(message.template, context), sender, unsubscribe
     version = rows.get(TemplateVersion, message.template_version_id)
     org = rows.get(Organization, message.org_id)
     rendered = render_merged(  # a campaign's template is rendered once, then merged
@@ -51,7 +52,7 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
 
 def _tracked(message: Message, org: Organization | None) -> bool:
     """Open and click tracking: org mail only, unless the org or the campaign turned it off."""
-    if org is None or not org.tracking_enabled:
+    if org is None or not org.tracking_enabled or message.template_version_id is None:
         return False
     if message.campaign_id is None:
         return True
@@ -95,10 +96,15 @@ def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
 
 
 def _calendar(message: Message, org: Organization | None, mail_from: str) -> bytes | None:
-    """The .ics for an invitation whose campaign has an interview slot."""
+    """The .ics for an invitation whose campaign has an interview slot, or the one a booking
+    notice carries in its context (`_calendar`)."""
+    from app.mail.calendar import event_from_context, invitation_ics
+
+    if org is not None and message.context.get("_calendar"):
+        name, address = split_address(mail_from)
+        return event_from_context(message.context["_calendar"], name or org.name, address)
     if message.invitation_id is None or org is None:
         return None
-    from app.mail.calendar import invitation_ics
     from app.models import Campaign, Invitation, Job
 
     campaign = rows.get(Campaign, message.campaign_id) if message.campaign_id else None

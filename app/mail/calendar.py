@@ -53,3 +53,48 @@ def invitation_ics(
     event.add("attendee", attendee, encode=0)
     cal.add_component(event)
     return cal.to_ical()
+
+
+CALENDAR_FIELDS = ("uid", "sequence", "summary", "location", "description", "cancel")
+
+
+def calendar_spec(
+    *,
+    uid: str,
+    sequence: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    summary: str,
+    location: str,
+    description: str,
+    attendee_name: str,
+    attendee_email: str,
+    cancel: bool = False,
+) -> dict:
+    """What a message's context keeps (`_calendar`) to build its .ics when it is sent: plain
+    JSON, so a retry builds the same calendar entry; the organizer is the sender then."""
+    return {
+        "uid": uid,
+        "sequence": sequence,
+        "starts_at": starts_at.isoformat(),
+        "ends_at": ends_at.isoformat(),
+        "summary": summary,
+        "location": location,
+        "description": description,
+        "attendee_name": attendee_name,
+        "attendee_email": attendee_email,
+        "cancel": cancel,
+    }
+
+
+def event_from_context(spec: dict, organizer_name: str, organizer_email: str) -> bytes:
+    """The .ics a `calendar_spec` describes, organised by the message's sender."""
+    return invitation_ics(
+        **{key: spec[key] for key in CALENDAR_FIELDS},
+        starts_at=datetime.fromisoformat(spec["starts_at"]),
+        ends_at=datetime.fromisoformat(spec["ends_at"]),
+        organizer_name=organizer_name,
+        organizer_email=organizer_email,
+        attendee_name=spec["attendee_name"],
+        attendee_email=spec["attendee_email"],
+    )
