@@ -294,6 +294,13 @@ def test_moving_into_a_full_or_closed_slot_is_refused_and_changes_nothing(setup,
     _book(factories, org, campaign, slots[1], "dan@example.com")
     full = post(f"/campaigns/{campaign.id}/bookings/{booking.id}/move", {"slot_id": slots[1].id})
     assert full.status_code == 409 and "full, closed" in full.get_data(as_text=True)
+    htmx = post(
+        f"/campaigns/{campaign.id}/bookings/{booking.id}/move",
+        {"slot_id": slots[1].id},
+        headers={"HX-Request": "true"},
+    )
+    assert htmx.status_code == 409 and htmx.headers["HX-Refusal"] == "1"  # swapped in, shown
+    assert 'role="alert">That slot is full' in htmx.get_data(as_text=True)
     post(f"/campaigns/{campaign.id}/slots/{slots[2].id}/close")
     closed = post(f"/campaigns/{campaign.id}/bookings/{booking.id}/move", {"slot_id": slots[2].id})
     assert closed.status_code == 409

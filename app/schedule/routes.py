@@ -44,7 +44,10 @@ def _page(campaign: Campaign, status: int = 200, **extra) -> ResponseReturnValue
         **extra,
     }
     template = "schedule/_days.html" if htmx and not extra.get("full") else "schedule/show.html"
-    return render_template(template, **context), status, {"Vary": "HX-Request"}
+    headers = {"Vary": "HX-Request"}
+    if status >= 400 and template == "schedule/_days.html":
+        headers["HX-Refusal"] = "1"  # app.js swaps it in, so the reason is shown
+    return render_template(template, **context), status, headers
 
 
 def _campaign(campaign_id: int) -> Campaign:
@@ -77,7 +80,8 @@ def _refused(campaign: Campaign, message: str, **forms) -> ResponseReturnValue: 
     """Nothing written: the page (or fragment) again with the reason, answered 400 or 409."""
     db.session.rollback()
     status = 409 if forms.pop("conflict", False) else 400
-    return _page(campaign, status, error=message, full=bool(forms), **forms)
+    where = "gen" if "generate_form" in forms else "add" if "add_form" in forms else None
+    return _page(campaign, status, error=message, full=bool(forms), error_form=where, **forms)
 
 
 def _generated_pairs(form: GenerateForm) -> tuple[list[tuple[datetime, datetime]], list]:
