@@ -46,8 +46,11 @@ class StaleForm(Exception):
 
 
 def _zone() -> tuple[str | None, str | None]:
-    """The zone the candidate chose (?tz=), and an error when it is not a real one."""
+    """The zone the candidate chose (?tz=, or the zone a posted form was showing), and an error
+    when it is not a real one."""
     asked = request.args.get("tz")
+    if asked is None and request.method == "POST":
+        asked = request.form.get("time_zone")
     if asked is None:
         return None, None
     try:

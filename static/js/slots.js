@@ -17,7 +17,7 @@
     return option.value === browser;
   });
   if (!offered) return;
-  var url = new URL(window.location.href);
+  var url = new URL(select.form.action, window.location.href);
   url.searchParams.set("tz", browser);
   window.location.replace(url.toString());
 })();
