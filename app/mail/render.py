@@ -26,12 +26,13 @@ BUILTIN_SUBJECTS = {
     "password_reset": "Reset your Herald password",
     "verify_email": "Confirm your email address for Herald",
     "candidate_response": "{{ candidate.name }} {{ answer }} the {{ job.title }} interview",
+    "booking_confirmation": "Your {{ job.title }} interview: {{ interview.when }}",
+    "booking_rescheduled": "Moved: your {{ job.title }} interview is now {{ interview.when }}",
+    "booking_cancelled": "Cancelled: your {{ job.title }} interview on {{ interview.when }}",
+    "no_slot_fits": "{{ candidate.name }} found no interview time that fits ({{ job.title }})",
     "interviewer_invite": "{{ title }}: {{ candidate.name }}, {{ interview.when }}",
-    "slot_moved": "Your {{ job.title }} interview moved to {{ interview.when }}",
-    "slot_cancelled": "Your {{ job.title }} interview on {{ interview.when }} was cancelled",
+    "slot_cancelled": "Please pick another time: your {{ job.title }} interview was cancelled",
 }
-# built-in mails sent on an org's behalf: its sender, reply-to and DKIM (the others are Herald's)
-ORG_SENT = {"interviewer_invite", "slot_moved", "slot_cancelled"}
 
 
 class RenderError(TemplateProblem):

@@ -14,7 +14,10 @@ from sqlalchemy import select, update
 from app import clock
 from app.audit import audit
 from app.extensions import db
-from app.invitations.slot_notices import candidate_notice, interviewer_notices, when_text
+from app.invitations import booking_mail
+from app.invitations.booking import locked
+from app.invitations.slot_notices import interviewer_notices, slot_cancelled
+from app.invitations.zones import local_when
 from app.models import (
     Booking,
     BookingStatus,
@@ -155,7 +158,7 @@ def overlaps(org: Organization, slot_ids: list[int]) -> list[str]:
     ).all()
     seen, warnings = set(), []
     for name, starts, ends, _ in rows:
-        when = when_text(starts, ends, org.timezone)
+        when = local_when(starts, ends, org.timezone)
         text = f"{name} interviews elsewhere in Herald at the same time as {when}."
         if text not in seen:
             seen.add(text)
@@ -200,23 +203,32 @@ def cancel_slot(org: Organization, slot: InterviewSlot, user: User) -> int:
             .where(Invitation.id == booking.invitation_id, Invitation.status == "accepted")
             .values(status=InvitationStatus.PENDING, responded_at=None)
         )
-        candidate_notice(booking, "booking_cancelled")
+        slot_cancelled(booking)
         interviewer_notices(booking, "cancelled")
     locked.status, locked.booked = SlotStatus.CANCELLED, 0
     audit(org.id, user, "campaign.slot_cancelled", slot=slot.id, candidates=len(bookings))
     return len(bookings)
 
 
-def move_booking(org: Organization, booking: Booking, target: InterviewSlot, user: User) -> None:
+def move_booking(org: Organization, booking: Booking, target: InterviewSlot, user: User) -> Booking:
     """Move one candidate to another open slot of the same campaign, atomically: the new place
-    is taken by the guarded UPDATE (refused when full), the old one released, in one transaction.
-    The candidate gets the updated .ics (same UID, higher SEQUENCE); interviewers are told."""
+    is taken by the guarded UPDATE (refused when full) before anything else changes, then the
+    booking is marked moved, its successor keeps the calendar UID with SEQUENCE + 1, and the old
+    place is released, all in the caller's transaction. The recruiter is not held to the
+    candidates' cutoff. The candidate gets the updated .ics; interviewers are told."""
+    locked(booking.invitation)  # one change at a time for this candidate, as their page does
+    db.session.refresh(booking)
     if booking.status != BookingStatus.ACTIVE:
-        raise ScheduleError("This booking is no longer active.")
+        raise ScheduleError("This booking was changed meanwhile: reload the schedule.")
     if target.campaign_id != booking.campaign_id:
         raise ScheduleError("Pick a slot of the same campaign.")
     if target.id == booking.slot_id:
         raise ScheduleError("The candidate is already in that slot.")
+    ids = sorted({booking.slot_id, target.id})  # id order, as bookings lock: no deadlock
+    db.session.execute(
+        select(InterviewSlot.id).where(InterviewSlot.id.in_(ids)).order_by(InterviewSlot.id)
+        .with_for_update()
+    ).all()  # fmt: skip
     taken = db.session.execute(
         update(InterviewSlot)
         .where(
@@ -231,16 +243,26 @@ def move_booking(org: Organization, booking: Booking, target: InterviewSlot, use
     if taken is None:
         raise ScheduleError("That slot is full, closed or already started: pick another one.")
     previous = db.session.get(InterviewSlot, booking.slot_id)
+    booking.status = BookingStatus.MOVED
+    db.session.flush()  # the one-active-booking index is free for the successor
+    moved = Booking(
+        org_id=org.id,
+        campaign_id=booking.campaign_id,
+        slot_id=target.id,
+        invitation_id=booking.invitation_id,
+        candidate_id=booking.candidate_id,
+        time_zone=booking.time_zone,
+        uid=booking.uid,
+        sequence=booking.sequence + 1,
+    )
+    db.session.add(moved)
     db.session.execute(
         update(InterviewSlot)
         .where(InterviewSlot.id == previous.id, InterviewSlot.booked > 0)
         .values(booked=InterviewSlot.booked - 1)
     )
-    was = when_text(previous.starts_at, previous.ends_at, booking.time_zone)
-    booking.slot_id, booking.sequence = target.id, booking.sequence + 1
     db.session.flush()
-    db.session.refresh(target)
-    db.session.refresh(previous)
-    candidate_notice(booking, "booking_rescheduled", was=was)
-    interviewer_notices(booking, "moved", previous_slot=previous)
-    audit(org.id, user, "campaign.booking_moved", booking=booking.id, slot=target.id)
+    booking_mail.confirmation(org, moved, "booking_rescheduled")
+    interviewer_notices(moved, "moved", previous_slot=previous)
+    audit(org.id, user, "campaign.booking_moved", booking=moved.id, slot=target.id)
+    return moved
