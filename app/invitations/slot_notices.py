@@ -44,11 +44,11 @@ def _interviewer_uid(booking: Booking, email: str) -> str:
     return f"iv-{digest}-{booking.uid}"
 
 
-def _people(slot: InterviewSlot) -> list[SlotInterviewer]:
+def _people(slot_id: int) -> list[SlotInterviewer]:
     return list(
         db.session.scalars(
             select(SlotInterviewer)
-            .where(SlotInterviewer.slot_id == slot.id)
+            .where(SlotInterviewer.slot_id == slot_id)
             .order_by(SlotInterviewer.id)
             .execution_options(**ALL_ORGS)
         )
@@ -70,23 +70,25 @@ def _entry(uid: str, sequence: int, slot: InterviewSlot, summary: str, where: st
 
 
 def interviewer_notices(
-    booking: Booking, change: Change, previous_slot: InterviewSlot | None = None
+    booking: Booking, change: Change, previous_slot_id: int | None = None
 ) -> int:
     """Calendar mail to the interviewers of the booking's slot: REQUEST when booked or moved in,
-    CANCEL when cancelled; on a move, those only in `previous_slot` get a CANCEL. Call with the
-    booking as it now stands (its slot and sequence); returns how many mails were queued."""
-    slot = _row(InterviewSlot, booking.slot_id)
-    now_in = {p.email.strip().lower(): p for p in _people(slot)}
-    queued = 0
-    if previous_slot is not None and previous_slot.id != slot.id:
-        for person in _people(previous_slot):
-            if person.email.strip().lower() not in now_in:
-                _queue(booking, previous_slot, person, "cancelled")
-                queued += 1
-    for person in now_in.values():
-        _queue(booking, slot, person, change)
-        queued += 1
-    return queued
+    CANCEL when cancelled; on a move, those only in the previous slot get a CANCEL. Call with
+    the booking as it now stands (its slot and sequence); returns how many mails were queued.
+    A slot without interviewers costs one small query."""
+    now_in = {p.email.strip().lower(): p for p in _people(booking.slot_id)}
+    before = []
+    if previous_slot_id is not None and previous_slot_id != booking.slot_id:
+        before = [p for p in _people(previous_slot_id) if p.email.strip().lower() not in now_in]
+    if before:
+        previous = _row(InterviewSlot, previous_slot_id)
+        for person in before:
+            _queue(booking, previous, person, "cancelled")
+    if now_in:
+        slot = _row(InterviewSlot, booking.slot_id)
+        for person in now_in.values():
+            _queue(booking, slot, person, change)
+    return len(before) + len(now_in)
 
 
 def _queue(booking: Booking, slot: InterviewSlot, person: SlotInterviewer, change: Change) -> None:

@@ -15,7 +15,6 @@ from app import clock
 from app.audit import audit
 from app.extensions import db
 from app.invitations import booking_mail
-from app.invitations.booking import locked
 from app.invitations.slot_notices import interviewer_notices, slot_cancelled
 from app.invitations.zones import local_when
 from app.models import (
@@ -216,7 +215,9 @@ def move_booking(org: Organization, booking: Booking, target: InterviewSlot, use
     booking is marked moved, its successor keeps the calendar UID with SEQUENCE + 1, and the old
     place is released, all in the caller's transaction. The recruiter is not held to the
     candidates' cutoff. The candidate gets the updated .ics; interviewers are told."""
-    locked(booking.invitation)  # one change at a time for this candidate, as their page does
+    db.session.execute(  # one change at a time for this candidate, as their page does
+        select(Invitation.id).where(Invitation.id == booking.invitation_id).with_for_update()
+    ).all()
     db.session.refresh(booking)
     if booking.status != BookingStatus.ACTIVE:
         raise ScheduleError("This booking was changed meanwhile: reload the schedule.")
@@ -262,7 +263,7 @@ def move_booking(org: Organization, booking: Booking, target: InterviewSlot, use
         .values(booked=InterviewSlot.booked - 1)
     )
     db.session.flush()
-    booking_mail.confirmation(org, moved, "booking_rescheduled")
-    interviewer_notices(moved, "moved", previous_slot=previous)
+    booking_mail.confirmation(org, booking.invitation, moved, target, "booking_rescheduled")
+    interviewer_notices(moved, "moved", previous_slot_id=previous.id)
     audit(org.id, user, "campaign.booking_moved", booking=moved.id, slot=target.id)
     return moved
