@@ -31,6 +31,11 @@ _TITLES = {
     "moved": "Interview moved",
     "cancelled": "Interview cancelled",
 }
+_NOTES = {
+    "booked": "You interview {name} for {job}.",
+    "moved": "You interview {name} for {job} at this new time.",
+    "cancelled": "This time is no longer booked: the calendar entry is cancelled.",
+}
 
 
 def _row(model: Any, row_id: int) -> Any:
@@ -97,15 +102,10 @@ def _queue(booking: Booking, slot: InterviewSlot, person: SlotInterviewer, chang
     job = _row(Job, _row(Campaign, booking.campaign_id).job_id)
     name = _row(Candidate, booking.candidate_id).full_name
     where = slot.location or job.location or ""
-    note = (
-        "This time is no longer booked: the calendar entry is cancelled."
-        if change == "cancelled"
-        else f"You interview {name} for {job.title}."
-    )
     context = {
         ORG_MAIL: True,
         "title": _TITLES[change],
-        "note": note,
+        "note": _NOTES[change].format(name=name, job=job.title),
         "candidate": {"name": name},
         "job": {"title": job.title},
         "org": {"name": org.name},

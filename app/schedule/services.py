@@ -215,35 +215,9 @@ def move_booking(org: Organization, booking: Booking, target: InterviewSlot, use
     booking is marked moved, its successor keeps the calendar UID with SEQUENCE + 1, and the old
     place is released, all in the caller's transaction. The recruiter is not held to the
     candidates' cutoff. The candidate gets the updated .ics; interviewers are told."""
-    db.session.execute(  # one change at a time for this candidate, as their page does
-        select(Invitation.id).where(Invitation.id == booking.invitation_id).with_for_update()
-    ).all()
-    db.session.refresh(booking)
-    if booking.status != BookingStatus.ACTIVE:
-        raise ScheduleError("This booking was changed meanwhile: reload the schedule.")
-    if target.campaign_id != booking.campaign_id:
-        raise ScheduleError("Pick a slot of the same campaign.")
-    if target.id == booking.slot_id:
-        raise ScheduleError("The candidate is already in that slot.")
-    ids = sorted({booking.slot_id, target.id})  # id order, as bookings lock: no deadlock
-    db.session.execute(
-        select(InterviewSlot.id).where(InterviewSlot.id.in_(ids)).order_by(InterviewSlot.id)
-        .with_for_update()
-    ).all()  # fmt: skip
-    taken = db.session.execute(
-        update(InterviewSlot)
-        .where(
-            InterviewSlot.id == target.id,
-            InterviewSlot.booked < InterviewSlot.capacity,
-            InterviewSlot.status == SlotStatus.OPEN,
-            InterviewSlot.starts_at > clock.now(),
-        )
-        .values(booked=InterviewSlot.booked + 1)
-        .returning(InterviewSlot.id)
-    ).first()
-    if taken is None:
-        raise ScheduleError("That slot is full, closed or already started: pick another one.")
-    previous = db.session.get(InterviewSlot, booking.slot_id)
+    _lock_for_move(booking, target)
+    _take_place(target)
+    previous_id = booking.slot_id
     booking.status = BookingStatus.MOVED
     db.session.flush()  # the one-active-booking index is free for the successor
     moved = Booking(
@@ -259,11 +233,51 @@ def move_booking(org: Organization, booking: Booking, target: InterviewSlot, use
     db.session.add(moved)
     db.session.execute(
         update(InterviewSlot)
-        .where(InterviewSlot.id == previous.id, InterviewSlot.booked > 0)
+        .where(InterviewSlot.id == previous_id, InterviewSlot.booked > 0)
         .values(booked=InterviewSlot.booked - 1)
     )
     db.session.flush()
     booking_mail.confirmation(org, booking.invitation, moved, target, "booking_rescheduled")
-    interviewer_notices(moved, "moved", previous_slot_id=previous.id)
+    interviewer_notices(moved, "moved", previous_slot_id=previous_id)
     audit(org.id, user, "campaign.booking_moved", booking=moved.id, slot=target.id)
     return moved
+
+
+def _lock_for_move(booking: Booking, target: InterviewSlot) -> None:
+    """Lock the candidate's invitation (one change at a time, as their page does) and both
+    slots in id order (as bookings lock them: no deadlock), then check the move still makes
+    sense."""
+    db.session.execute(
+        select(Invitation.id).where(Invitation.id == booking.invitation_id).with_for_update()
+    ).all()
+    db.session.refresh(booking)
+    if booking.status != BookingStatus.ACTIVE:
+        raise ScheduleError("This booking was changed meanwhile: reload the schedule.")
+    if target.campaign_id != booking.campaign_id:
+        raise ScheduleError("Pick a slot of the same campaign.")
+    if target.id == booking.slot_id:
+        raise ScheduleError("The candidate is already in that slot.")
+    ids = sorted({booking.slot_id, target.id})
+    db.session.execute(
+        select(InterviewSlot.id)
+        .where(InterviewSlot.id.in_(ids))
+        .order_by(InterviewSlot.id)
+        .with_for_update()
+    ).all()
+
+
+def _take_place(target: InterviewSlot) -> None:
+    """One place in the target slot, by the database's guarded counter, or a clear refusal."""
+    taken = db.session.execute(
+        update(InterviewSlot)
+        .where(
+            InterviewSlot.id == target.id,
+            InterviewSlot.booked < InterviewSlot.capacity,
+            InterviewSlot.status == SlotStatus.OPEN,
+            InterviewSlot.starts_at > clock.now(),
+        )
+        .values(booked=InterviewSlot.booked + 1)
+        .returning(InterviewSlot.id)
+    ).first()
+    if taken is None:
+        raise ScheduleError("That slot is full, closed or already started: pick another one.")

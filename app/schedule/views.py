@@ -64,16 +64,8 @@ def first_error(form: FlaskForm) -> str:
     return "Check the form."
 
 
-def schedule(org: Organization, campaign: Campaign) -> dict[str, Any]:
-    """Days (org-local date → slot rows), counts, overlap warnings and move targets."""
-    tz = zone_info(org.timezone)
-    slots = db.session.scalars(
-        select(InterviewSlot)
-        .where(InterviewSlot.org_id == org.id, InterviewSlot.campaign_id == campaign.id)
-        .options(selectinload(InterviewSlot.interviewers))
-        .order_by(InterviewSlot.starts_at, InterviewSlot.id)
-        .limit(MAX_SHOWN)
-    ).all()
+def _booked(org: Organization, campaign: Campaign) -> dict[int, list[Booking]]:
+    """Active bookings by slot, with their candidates."""
     booked: dict[int, list[Booking]] = defaultdict(list)
     for booking in db.session.scalars(
         select(Booking)
@@ -86,6 +78,20 @@ def schedule(org: Organization, campaign: Campaign) -> dict[str, Any]:
         .order_by(Booking.id)
     ):
         booked[booking.slot_id].append(booking)
+    return booked
+
+
+def schedule(org: Organization, campaign: Campaign) -> dict[str, Any]:
+    """Days (org-local date → slot rows), counts, overlap warnings and move targets."""
+    tz = zone_info(org.timezone)
+    slots = db.session.scalars(
+        select(InterviewSlot)
+        .where(InterviewSlot.org_id == org.id, InterviewSlot.campaign_id == campaign.id)
+        .options(selectinload(InterviewSlot.interviewers))
+        .order_by(InterviewSlot.starts_at, InterviewSlot.id)
+        .limit(MAX_SHOWN)
+    ).all()
+    booked = _booked(org, campaign)
     days: dict[date, list[SlotRow]] = defaultdict(list)
     for slot in slots:
         row = SlotRow(slot, slot.starts_at.astimezone(tz), slot.ends_at.astimezone(tz))
@@ -103,5 +109,5 @@ def schedule(org: Organization, campaign: Campaign) -> dict[str, Any]:
         },
         "warnings": overlaps(org, [s.id for s in slots if s.status != SlotStatus.CANCELLED]),
         "zone": org.timezone,
-        "now": now,
+        "truncated": len(slots) >= MAX_SHOWN,
     }
