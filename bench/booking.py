@@ -20,9 +20,13 @@ Counted in PostgreSQL: active bookings, slots, slots holding more active booking
 candidates holding more than one; at the dev sink: the confirmations (after the workers drained),
 and candidates who got two.
 
-Latency: a second campaign with 2,000 slots; booking POSTs offered at 50 per second for 20 s,
+Latency: a second campaign with 2,000 slots. First 100 booking POSTs from one client, each after
+the last answered (the service time alone, printed with the load average, since this machine is
+shared); then booking POSTs offered at 50 per second for 20 s,
 open loop (each request starts on its schedule, from a pool of 64 connections, whether or not
 earlier ones have answered), each candidate its own slot; p50 / p99 from the scheduled start. The
+workers are stopped first (on a 2-core machine they would take the CPU gunicorn measures; the
+confirmations queued meanwhile wait as outbox rows). The
 form fields are the page's: one CSRF session read from a page, the signed form state made with the
 app's own signer (rendering a 2,000-slot page per candidate first would take most of the budget).
 Last line: bookings=<n> slots=<n> overbooked=<n> double_booked=<n> confirmations=<n> p50_ms=<n>
@@ -32,10 +36,7 @@ p99_ms=<n>
 from __future__ import annotations
 
 import collections
-import http.client
 import os
-import random
-import re
 import secrets
 import sys
 import tempfile
@@ -45,19 +46,16 @@ from datetime import timedelta
 from email import policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from urllib.parse import urlencode
 
+from _booking_http import RATE, SECONDS, booking_forms, one_at_a_time, open_loop, race_phase
 from _db import app_with_org, copy_candidates, with_database
 from send_throughput import SPAWN, start_workers, stop_workers
 from tracking import _free_port, _serve
 
 CANDIDATES, RACE_SLOTS, LATENCY_SLOTS = 2000, 200, 2000
-CLIENTS, PAIR_EVERY = 32, 10
-RATE, SECONDS, POOL = 50, 20, 64
 HUGE = 100_000_000
 JOBS = ("Race Engineer", "Latency Engineer")
-FIELD = re.compile(r'name="(csrf_token|state|time_zone)" value="([^"]*)"')
-SLOT = re.compile(r'name="slot_id" value="(\d+)"')
+SERVICE_SAMPLE = 100  # booking POSTs one at a time before the open loop (its own candidates)
 
 
 # ---- setup ---------------------------------------------------------------------------------
@@ -143,199 +141,6 @@ def _sink_main(directory: str, port: int) -> None:
 
     start_sink(directory, "127.0.0.1", port)
     threading.Event().wait()
-
-
-# ---- HTTP ------------------------------------------------------------------------------------
-
-
-class Client:
-    """One keep-alive connection and one cookie session, as a browser tab."""
-
-    def __init__(self, port: int) -> None:
-        self.port, self.cookie = port, None
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def call(self, method: str, path: str, form: dict | None = None) -> tuple[int, str]:
-        headers = {"Cookie": self.cookie} if self.cookie else {}
-        body = urlencode(form) if form is not None else None
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        for attempt in (1, 2):
-            try:
-                self.conn.request(method, path, body=body, headers=headers)
-                response = self.conn.getresponse()
-                data = response.read()
-                break
-            except (http.client.HTTPException, OSError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if attempt == 2:
-                    return 0, ""
-        for cookie in response.headers.get_all("Set-Cookie") or []:
-            if cookie.startswith("session="):
-                self.cookie = cookie.split(";", 1)[0]
-        return response.status, data.decode("utf-8", "replace")
-
-
-class Race:
-    """The race's shared state: candidates left, whether the slots ran out, what was seen."""
-
-    def __init__(self, tokens: list[tuple[int, str]]) -> None:
-        self.left = collections.deque(enumerate(tokens))
-        self.lock = threading.Lock()
-        self.all_taken = threading.Event()
-        self.statuses: collections.Counter = collections.Counter()
-        self.errors: list[str] = []
-
-    def next(self) -> tuple[int, str] | None:
-        with self.lock:
-            if self.all_taken.is_set() or not self.left:
-                return None
-            n, (_, token) = self.left.popleft()
-            return n, token
-
-    def seen(self, what: str, status: int, expected: tuple[int, ...]) -> bool:
-        with self.lock:
-            self.statuses[f"{what} {status}"] += 1
-            if status not in expected:
-                self.errors.append(f"{what} answered {status}")
-        return status in expected
-
-    def page(self, client: Client, token: str) -> tuple[dict, list[str]] | None:
-        """A fresh session's look at the page: the form fields and the open slots."""
-        client.cookie = None
-        status, html = client.call("GET", f"/i/{token}")
-        if not self.seen("page", status, (200,)):
-            return None
-        slots = SLOT.findall(html)
-        if not slots:
-            self.all_taken.set()
-            return None
-        return dict(FIELD.findall(html)), slots
-
-    def book(self, client: Client, token: str, seen: tuple[dict, list[str]]) -> int:
-        fields, slots = seen
-        status, _ = client.call(
-            "POST", f"/i/{token}/book", {**fields, "slot_id": random.choice(slots)}
-        )
-        self.seen("book", status, (303, 409))
-        return status
-
-
-def _drive(race: Race, client: Client, token: str) -> None:
-    """One client books one candidate: another open slot after each refusal."""
-    while (seen := race.page(client, token)) is not None:
-        if race.book(client, token, seen) != 409:
-            return
-
-
-def _at_once(race: Race, token: str, posts: list[tuple[Client, tuple]]) -> list[int]:
-    """Each (client, page seen) posts in its own thread, released together; the statuses."""
-    go = threading.Barrier(len(posts))
-    answers = [0] * len(posts)
-
-    def post(n: int) -> None:
-        go.wait()
-        answers[n] = race.book(posts[n][0], token, posts[n][1])
-
-    helpers = [threading.Thread(target=post, args=(n,)) for n in range(1, len(posts))]
-    for helper in helpers:
-        helper.start()
-    post(0)
-    for helper in helpers:
-        helper.join()
-    return answers
-
-
-def _drive_pair(race: Race, one: Client, two: Client, token: str) -> None:
-    """Two clients book the same candidate at the same moment, again while both are refused."""
-    while True:
-        first, second = race.page(one, token), race.page(two, token)
-        if first is None or second is None:
-            return
-        if _at_once(race, token, [(one, first), (two, second)]) != [409, 409]:
-            return
-
-
-def race_phase(port: int, tokens: list[tuple[int, str]]) -> Race:
-    race = Race(tokens)
-
-    def client_loop() -> None:
-        one, two = Client(port), Client(port)
-        while (item := race.next()) is not None:
-            n, token = item
-            if n % PAIR_EVERY == 0:
-                _drive_pair(race, one, two, token)
-            else:
-                _drive(race, one, token)
-
-    threads = [threading.Thread(target=client_loop) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return race
-
-
-def latency_phase(
-    app, port: int, tokens: list[tuple[int, str]], slot_ids: list[int]
-) -> list[float]:  # noqa: ANN001
-    """Booking POSTs at RATE per second for SECONDS, open loop; ms from each scheduled start."""
-    from app.mail.tokens import sign
-
-    opener = Client(port)
-    status, html = opener.call("GET", f"/i/{tokens[0][1]}")
-    assert status == 200, status
-    csrf = dict(FIELD.findall(html))["csrf_token"]
-    total = RATE * SECONDS
-    with app.app_context():
-        forms = [
-            (
-                token,
-                {
-                    "csrf_token": csrf,
-                    "time_zone": "Europe/Paris",
-                    "slot_id": slot,
-                    "state": sign("booking-form", {"i": inv, "b": 0}),
-                },
-            )
-            for (inv, token), slot in zip(tokens[:total], slot_ids, strict=False)
-        ]
-    due: collections.deque = collections.deque()
-    ready = threading.Semaphore(0)
-    results: list[tuple[int, float]] = []
-    lock = threading.Lock()
-
-    def sender() -> None:
-        client = Client(port)
-        client.cookie = opener.cookie
-        while True:
-            ready.acquire()
-            item = due.popleft()
-            if item is None:
-                return
-            scheduled, token, form = item
-            status, _ = client.call("POST", f"/i/{token}/book", form)
-            with lock:
-                results.append((status, (time.perf_counter() - scheduled) * 1000))
-
-    pool = [threading.Thread(target=sender) for _ in range(POOL)]
-    for thread in pool:
-        thread.start()
-    start = time.perf_counter() + 0.5
-    for n, (token, form) in enumerate(forms):
-        scheduled = start + n / RATE
-        time.sleep(max(0.0, scheduled - time.perf_counter()))
-        due.append((scheduled, token, form))
-        ready.release()
-    for _ in pool:
-        due.append(None)
-        ready.release()
-    for thread in pool:
-        thread.join()
-    bad = collections.Counter(s for s, _ in results if s != 303)
-    print(f"latency: {len(results)} booking POSTs, not 303: {dict(bad) or 'none'}")
-    return sorted(ms for _, ms in results)
 
 
 # ---- counting --------------------------------------------------------------------------------
@@ -442,11 +247,23 @@ def run() -> None:
     try:
         workers = start_workers(work)
         t0 = time.perf_counter()
+        print(f"load average before the race {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         race = race_phase(port, race_tokens)
         print(f"race: {time.perf_counter() - t0:.1f} s, {dict(race.statuses)}")
         counts = _race_counts(race_id)
         got = _wait_for_confirmations(mail_dir, JOBS[0], counts["bookings"])
-        latencies = latency_phase(app, port, latency_tokens, _latency_slots(latency_id))
+        # on this 2-core box the workers would share the CPU with gunicorn: in production they
+        # run beside it, not on it; the latency phase's confirmations wait in the outbox
+        stop_workers(workers)
+        workers = []
+        cookie, forms = booking_forms(app, port, latency_tokens, _latency_slots(latency_id))
+        alone = one_at_a_time(port, cookie, forms[:SERVICE_SAMPLE])
+        print(
+            f"one at a time: {SERVICE_SAMPLE} POSTs, p50 {_percentile(alone, 50):.1f} ms, "
+            f"p99 {_percentile(alone, 99):.1f} ms; load average {os.getloadavg()[0]:.1f}"
+        )
+        latencies = open_loop(port, cookie, forms[SERVICE_SAMPLE : SERVICE_SAMPLE + RATE * SECONDS])
+        print(f"load average after the open loop {os.getloadavg()[0]:.1f}")
     finally:
         stop_workers(workers)
         server.terminate()
