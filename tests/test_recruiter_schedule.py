@@ -421,6 +421,8 @@ def test_another_orgs_campaign_slot_and_booking_answer_404(setup, post, client, 
         ("post", f"/campaigns/{mine.id}/bookings/{my_booking.id}/move", {"slot_id": s}),
         ("post", f"/campaigns/{c}/bookings/{b}/move", {"slot_id": s}),
         ("get", f"/campaigns/{2**40}/schedule", None),
+        ("post", f"/campaigns/{mine.id}/slots/{2**70}/cancel", {}),  # beyond bigint
+        ("post", f"/campaigns/{mine.id}/bookings/{my_booking.id}/move", {"slot_id": 10**30}),
     ]
     for method, url, data in checks:
         response = client.get(url) if method == "get" else post(url, data)

@@ -187,6 +187,15 @@ def _active(slot: InterviewSlot) -> list[Booking]:
 def cancel_slot(org: Organization, slot: InterviewSlot, user: User) -> int:
     """Cancel a slot: each booked candidate gets a CANCEL and a link to pick again (their
     invitation is open again), each interviewer a CANCEL. Returns how many were booked."""
+    booked = select(Booking.invitation_id).where(
+        Booking.slot_id == slot.id, Booking.status == BookingStatus.ACTIVE
+    )
+    db.session.execute(  # invitations first, then the slot: the order a candidate's change locks
+        select(Invitation.id)
+        .where(Invitation.id.in_(booked))
+        .order_by(Invitation.id)
+        .with_for_update()
+    ).all()
     locked = db.session.scalar(
         select(InterviewSlot).where(InterviewSlot.id == slot.id).with_for_update()
     )
