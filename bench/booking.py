@@ -50,7 +50,7 @@ from pathlib import Path
 from _booking_http import RATE, SECONDS, booking_forms, one_at_a_time, open_loop, race_phase
 from _db import app_with_org, copy_candidates, with_database
 from send_throughput import SPAWN, start_workers, stop_workers
-from tracking import _free_port, _serve
+from tracking import _free_port, _serve, _worker_cpu
 
 CANDIDATES, RACE_SLOTS, LATENCY_SLOTS = 2000, 200, 2000
 HUGE = 100_000_000
@@ -262,8 +262,13 @@ def run() -> None:
             f"one at a time: {SERVICE_SAMPLE} POSTs, p50 {_percentile(alone, 50):.1f} ms, "
             f"p99 {_percentile(alone, 99):.1f} ms; load average {os.getloadavg()[0]:.1f}"
         )
+        before = sum(_worker_cpu(server.pid).values())
         latencies = open_loop(port, cookie, forms[SERVICE_SAMPLE : SERVICE_SAMPLE + RATE * SECONDS])
-        print(f"load average after the open loop {os.getloadavg()[0]:.1f}")
+        used = (sum(_worker_cpu(server.pid).values()) - before) / os.sysconf("SC_CLK_TCK")
+        print(
+            f"gunicorn workers' CPU per booking POST {used * 1000 / len(latencies):.1f} ms; "
+            f"load average after the open loop {os.getloadavg()[0]:.1f}"
+        )
     finally:
         stop_workers(workers)
         server.terminate()

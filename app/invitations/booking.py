@@ -105,11 +105,12 @@ def cutoff(org: Organization) -> datetime:
     return clock.now() + timedelta(hours=org.reschedule_cutoff_hours)
 
 
-def open_slots(org: Organization, campaign_id: int) -> list[InterviewSlot]:
-    """The campaign's slots a candidate may book now: open, not full, after the cutoff."""
+def open_slots(org: Organization, campaign_id: int) -> list[Any]:
+    """The campaign's slots a candidate may book now (open, not full, after the cutoff), as
+    rows of id, starts_at and ends_at: a page lists hundreds, no ORM objects needed."""
     return list(
-        db.session.scalars(
-            select(InterviewSlot)
+        db.session.execute(
+            select(InterviewSlot.id, InterviewSlot.starts_at, InterviewSlot.ends_at)
             .where(
                 InterviewSlot.org_id == org.id,
                 InterviewSlot.campaign_id == campaign_id,
