@@ -15,6 +15,7 @@ from app import clock
 from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
+from app.invitations import booking
 from app.mail.outbox import kick_dispatcher
 from app.mail.sandbox import TemplateProblem
 from app.models import (
@@ -127,6 +128,7 @@ def new() -> ResponseReturnValue:
             if job is None or template is None:
                 raise services.CampaignError("Choose a job and a template.")
             tz = current_org.timezone
+            scheduling = services.scheduling_choice(form.scheduling.data, form.slot_starts_at.data)
             for when in (form.respond_by.data, form.slot_starts_at.data):
                 if when and services.local_to_utc(when, tz) <= clock.now():
                     raise services.CampaignError(
@@ -146,6 +148,7 @@ def new() -> ResponseReturnValue:
                 if form.slot_starts_at.data
                 else None,
                 location=form.location.data,
+                scheduling=scheduling,
             )
             campaign.tracking_enabled = bool(form.tracking.data) and current_org.tracking_enabled
             db.session.commit()
@@ -153,6 +156,9 @@ def new() -> ResponseReturnValue:
             db.session.rollback()
             error = str(exc)
         else:
+            if campaign.scheduling == "slots":
+                flash("Now add the slots candidates pick from; then review and send.", "success")
+                return redirect(url_for("schedule.show", campaign_id=campaign.id))
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     audience = _audience(form)
     counts = services.count(current_org, audience)
@@ -196,6 +202,8 @@ def show(campaign_id: int) -> ResponseReturnValue:
         "can_send": current_role().at_least(Role.RECRUITER),
         "form": LaunchForm(),
     }
+    if campaign.scheduling == "slots":
+        context["slots"] = services.slot_counts(campaign)
     if campaign.status != "draft":
         context["recipients"] = db.session.scalars(
             scoped(Message)
@@ -211,6 +219,8 @@ def show(campaign_id: int) -> ResponseReturnValue:
                 )
             ).all()
         )
+        if campaign.scheduling == "slots":
+            context["no_slot_fits"] = booking.no_slot_fits_notes(current_org, campaign.id)
     if campaign.status == "draft":
         context["counts"] = services.count(current_org, campaign.audience)
         person = services.sample_recipient(current_org, campaign)

@@ -27,6 +27,7 @@ from app.models import (
     CampaignStatus,
     Candidate,
     EmailTemplate,
+    InterviewSlot,
     Invitation,
     InvitationStatus,
     Job,
@@ -35,6 +36,7 @@ from app.models import (
     Organization,
     Reminder,
     Role,
+    SlotStatus,
     Suppression,
     TemplateKind,
     User,
@@ -101,6 +103,38 @@ def local_to_utc(value: datetime, zone: str) -> datetime:
     return utc
 
 
+SCHEDULING = ("fixed", "slots", "none")
+
+
+def scheduling_choice(choice: str | None, slot_starts_at: datetime | None) -> str:
+    """One fixed time, slots to pick from, or no time yet; a fixed time needs the time, and
+    slots exclude it (so a campaign never offers both)."""
+    if choice not in SCHEDULING:  # an older form: a time given means a fixed time
+        return "fixed" if slot_starts_at else "none"
+    if choice == "fixed" and slot_starts_at is None:
+        raise CampaignError("Pick the interview time, or let candidates pick a slot.")
+    if choice != "fixed" and slot_starts_at is not None:
+        raise CampaignError(
+            "Choose one: a fixed interview time, or slots candidates pick from (clear the time)."
+        )
+    return choice
+
+
+def slot_counts(campaign: Campaign) -> dict[str, int]:
+    """Open slots ahead and their free places, for the review and the launch check."""
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(InterviewSlot.capacity - InterviewSlot.booked), 0),
+        ).where(
+            InterviewSlot.campaign_id == campaign.id,
+            InterviewSlot.status == SlotStatus.OPEN,
+            InterviewSlot.starts_at > clock.now(),
+        )
+    ).one()
+    return {"open": row[0], "free": int(row[1])}
+
+
 def create(
     org: Organization,
     user: User,
@@ -112,6 +146,7 @@ def create(
     respond_by: datetime | None,
     slot_starts_at: datetime | None,
     location: str | None,
+    scheduling: str | None = None,
 ) -> Campaign:
     """A draft campaign with the template's current version pinned."""
     if template.current_version_id is None:
@@ -128,6 +163,7 @@ def create(
         slot_starts_at=slot_starts_at,
         slot_ends_at=slot_end,
         location=location or None,
+        scheduling=scheduling or ("fixed" if slot_starts_at else "none"),
         created_by_id=user.id,
         status=CampaignStatus.DRAFT,
     )
@@ -312,6 +348,11 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
         raise CampaignError(
             "The reply deadline is after the interview. Pick a deadline before it, or leave it "
             "empty: links then expire when the interview starts."
+        )
+    if campaign.scheduling == "slots" and not slot_counts(campaign)["free"]:
+        raise CampaignError(
+            "Candidates pick a slot in this campaign, but no open slot has a free place: "
+            "add slots on the Schedule page first."
         )
     counts = count(org, campaign.audience)
     if counts["recipients"] == 0:

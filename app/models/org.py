@@ -69,6 +69,8 @@ class Organization(TimestampMixin, db.Model):
     reminders_business_hours: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default="false"
     )
+    # candidates may reschedule or cancel a booking until this many hours before it starts
+    reschedule_cutoff_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     max_retries: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     # DKIM for mail Herald sends over SMTP itself: the private key only Fernet-encrypted
     dkim_selector: Mapped[str | None] = mapped_column(String(63))
