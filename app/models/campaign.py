@@ -95,6 +95,8 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.PENDING)
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    decline_reason: Mapped[str | None] = mapped_column(String(40))  # a code of DECLINE_REASONS
+    decline_note: Mapped[str | None] = mapped_column(Text)  # the candidate's own words
 
     campaign = relationship("Campaign")
     candidate = relationship("Candidate")
