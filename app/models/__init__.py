@@ -27,6 +27,13 @@ from app.models.message import (
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
+from app.models.scheduling import (
+    Booking,
+    BookingStatus,
+    InterviewSlot,
+    SlotInterviewer,
+    SlotStatus,
+)
 from app.models.template import (
     BULK_KINDS,
     EmailTemplate,
@@ -40,6 +47,11 @@ from app.models.webhook_token import WebhookToken
 __all__ = [
     "ACCOUNT_MAIL_KINDS",
     "AuditEntry",
+    "Booking",
+    "BookingStatus",
+    "InterviewSlot",
+    "SlotInterviewer",
+    "SlotStatus",
     "Campaign",
     "CampaignStatus",
     "Candidate",

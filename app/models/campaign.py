@@ -52,6 +52,8 @@ class Campaign(TenantMixin, TimestampMixin, db.Model):
     slot_starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     slot_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     location: Mapped[str | None] = mapped_column(String(300))
+    # 'fixed' (slot_starts_at for everyone), 'slots' (candidates book interview_slots), 'none'
+    scheduling: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -97,6 +99,7 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
     decline_reason: Mapped[str | None] = mapped_column(String(40))  # a code of DECLINE_REASONS
     decline_note: Mapped[str | None] = mapped_column(Text)  # the candidate's own words
+    no_slot_fits_note: Mapped[str | None] = mapped_column(Text)  # "None of these times work"
 
     campaign = relationship("Campaign")
     candidate = relationship("Candidate")

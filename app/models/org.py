@@ -75,6 +75,8 @@ class Organization(TimestampMixin, db.Model):
     )
     business_start_minute: Mapped[int] = mapped_column(Integer, default=540, server_default="540")
     business_end_minute: Mapped[int] = mapped_column(Integer, default=1020, server_default="1020")
+    # candidates may reschedule or cancel a booking until this many hours before it starts
+    reschedule_cutoff_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     max_retries: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     # DKIM for mail Herald sends over SMTP itself: the private key only Fernet-encrypted
     dkim_selector: Mapped[str | None] = mapped_column(String(63))

@@ -1,7 +1,7 @@
 """candidates' answers: decline reasons; org business hours for reminders
 
 Revision ID: 0014_answers
-Revises: 0010_csv_import_addresses
+Revises: 0013_slots
 Create Date: 2026-12-07 12:00:00
 
 A declining candidate may give a reason (a short code) and a note, kept for the recruiter.
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "0014_answers"
-down_revision = "0010_csv_import_addresses"
+down_revision = "0013_slots"
 branch_labels = None
 depends_on = None
 
