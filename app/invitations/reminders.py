@@ -28,10 +28,13 @@ from app.invitations.business_hours import (
 )
 from app.mail.outbox import queue_message
 from app.models import (
+    Booking,
+    BookingStatus,
     Campaign,
     Candidate,
     EmailTemplate,
     Event,
+    InterviewSlot,
     Invitation,
     Message,
     Organization,
@@ -47,11 +50,13 @@ NUDGE, INTERVIEW = "t", "i"  # the kind's prefix: "t-120m" (kept from before), "
 
 @dataclass(frozen=True)
 class Due:
-    """One invitation a reminder may be due for, with its anchor and the zone to read it in."""
+    """One invitation a reminder may be due for, with its anchor and the zone to read it in
+    (and, for a booked slot, the slot's own time and place for the mail)."""
 
     invitation_id: int
     anchor: datetime
     zone: str | None
+    slot: dict | None = None
 
 
 def hours_of(org: Organization) -> BusinessHours | None:
@@ -63,46 +68,74 @@ def hours_of(org: Organization) -> BusinessHours | None:
     )
 
 
-def _candidates(
-    org: Organization, campaign: Campaign, family: str, minutes: int, early: timedelta
-) -> Iterator[Due]:
-    """Invitations of the family whose reminder at this offset may be due by now (`early`
-    widens the window for reminders that business hours move earlier), not yet reminded."""
-    now = clock.now()
-    kind = f"{family}-{minutes}m"
-    if family == NUDGE:
-        anchor: Any = Invitation.expires_at
-        status = "pending"
-    else:
-        if campaign.slot_starts_at is None:
-            return
-        anchor, status = campaign.slot_starts_at, "accepted"
+def _unreminded(org: Organization, kind: str) -> list[Any]:
+    """Conditions: no reminder of this kind yet, the address not suppressed."""
     already = select(Reminder.id).where(
         Reminder.invitation_id == Invitation.id, Reminder.kind == kind
     )
     suppressed = select(Suppression.id).where(
         Suppression.org_id == org.id, Suppression.email == Candidate.email
     )
-    query = (
+    return [~already.exists(), ~suppressed.exists()]
+
+
+def _window(anchor: Any, minutes: int, early: timedelta) -> list[Any]:
+    """The anchor is ahead, and this offset (widened by `early`) has come."""
+    now = clock.now()
+    return [anchor > now, anchor - timedelta(minutes=minutes) - early <= now]
+
+
+def _candidates(
+    org: Organization, campaign: Campaign, family: str, minutes: int, early: timedelta
+) -> Iterator[Due]:
+    """Invitations of the family whose reminder at this offset may be due by now (`early`
+    widens the window for reminders that business hours move earlier), not yet reminded."""
+    kind = f"{family}-{minutes}m"
+    base = (
         select(Invitation.id, Candidate.timezone, Invitation.expires_at)
         .join(Candidate, Candidate.id == Invitation.candidate_id)
-        .where(
-            Invitation.campaign_id == campaign.id,
-            Invitation.status == status,
-            ~already.exists(),
-            ~suppressed.exists(),
-        )
+        .where(Invitation.campaign_id == campaign.id, *_unreminded(org, kind))
         .order_by(Invitation.id)
+        .execution_options(yield_per=BATCH)
     )
-    if family == NUDGE:
-        query = query.where(
-            Invitation.expires_at > now,
-            Invitation.expires_at - timedelta(minutes=minutes) - early <= now,
+    if family == NUDGE:  # not answered, nothing booked: anchored at the reply-by time
+        booked = select(Booking.id).where(
+            Booking.invitation_id == Invitation.id, Booking.status == BookingStatus.ACTIVE
         )
-    elif not (anchor > now and anchor - timedelta(minutes=minutes) - early <= now):
+        query = base.where(
+            Invitation.status == "pending",
+            ~booked.exists(),
+            *_window(Invitation.expires_at, minutes, early),
+        )
+        for row in db.session.execute(query):
+            yield Due(row.id, row.expires_at, row.timezone)
         return
-    for row in db.session.execute(query.execution_options(yield_per=BATCH)):
-        yield Due(row.id, row.expires_at if family == NUDGE else anchor, row.timezone)
+    if campaign.slot_starts_at is not None:  # accepted a fixed time
+        if all(_window(campaign.slot_starts_at, minutes, early)):
+            for row in db.session.execute(base.where(Invitation.status == "accepted")):
+                yield Due(row.id, campaign.slot_starts_at, row.timezone)
+    booked_query = (
+        base.join(Booking, Booking.invitation_id == Invitation.id)
+        .join(InterviewSlot, InterviewSlot.id == Booking.slot_id)
+        .where(
+            Booking.status == BookingStatus.ACTIVE,
+            Invitation.status.not_in(["revoked", "superseded"]),
+            *_window(InterviewSlot.starts_at, minutes, early),
+        )
+        .add_columns(
+            Booking.time_zone,
+            InterviewSlot.starts_at,
+            InterviewSlot.ends_at,
+            InterviewSlot.location,
+        )
+    )
+    for row in db.session.execute(booked_query):
+        slot = {
+            "starts_at": row.starts_at.isoformat(),
+            "ends_at": row.ends_at.isoformat(),
+            "location": row.location,
+        }
+        yield Due(row.id, row.starts_at, row.time_zone or row.timezone, slot)
 
 
 def send_due() -> dict[str, int]:
@@ -175,6 +208,11 @@ def _remind(
     if context.get("_unsubscribe"):
         context["_unsubscribe"] = dict(context["_unsubscribe"], kind="reminder")
     context["reminder"] = {"kind": "interview" if kind.startswith(INTERVIEW) else "pick_a_time"}
+    if due.slot is not None:  # the booked slot, read in the zone the candidate booked in
+        shared = campaign.context.get("interview", {})
+        location = due.slot["location"] or shared.get("location", "")
+        context["interview"] = {**shared, **due.slot, "location": location}
+        context["recipient_timezone"] = due.zone
     message = queue_message(
         org_id=org.id,
         kind="reminder",
