@@ -223,3 +223,52 @@ def test_a_booked_slot_is_reminded_in_the_zone_it_was_booked_in(factories, sink,
     body = sink.messages[0]["data"].decode().replace("=\r\n", "").replace("=3D", "=")
     local = slot.starts_at.astimezone(ZoneInfo("Asia/Tokyo"))
     assert f"{local:%H:%M}" in body and "https://meet.example.com/xyz" in body
+
+
+SETTINGS = {
+    "name": "Acme",
+    "timezone": "Europe/Paris",
+    "s-send_rate_per_minute": 60,
+    "s-invitation_ttl_days": 14,
+    "s-candidate_daily_cap": 3,
+    "s-max_retries": 3,
+    "s-soft_bounce_threshold": 3,
+    "s-soft_bounce_days": 7,
+    "s-event_retention_days": 365,
+    "r-hours": "24, 2",
+    "r-business_hours": "y",
+}
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"r-days": ["0"], "r-opens": "17:00", "r-closes": "09:00"}, "end after they start"),
+        ({"r-days": ["0"], "r-opens": "9h", "r-closes": "17:00"}, "Use times like 09:00"),
+        ({"r-days": ["0"], "r-opens": "09:00", "r-closes": "24:30"}, "Use times like 09:00"),
+        ({"r-opens": "09:00", "r-closes": "17:00"}, "Choose at least one business day."),
+        ({"r-days": ["9"], "r-opens": "09:00", "r-closes": "17:00"}, "not a valid choice"),
+    ],
+)
+def test_business_hours_settings_refuse_what_cannot_be(factories, login_as, post, given, says):
+    org = factories.make_org("Acme")
+    login_as(factories.make_user(org, Role.ADMIN), org)
+    response = post("/settings", {**SETTINGS, **given})
+    assert response.status_code == 400 and says in response.text
+    db.session.expire_all()
+    assert (org.business_days, org.business_start_minute, org.business_end_minute) == (
+        [0, 1, 2, 3, 4],
+        540,
+        1020,
+    )
+    assert not org.reminders_business_hours
+    page = post(
+        "/settings", {**SETTINGS, "r-days": ["5", "6"], "r-opens": "10:00", "r-closes": "24:00"}
+    )
+    assert page.status_code == 302
+    db.session.expire_all()
+    assert (org.business_days, org.business_start_minute, org.business_end_minute) == (
+        [5, 6],
+        600,
+        1440,
+    )
