@@ -202,13 +202,13 @@ def show(campaign_id: int) -> ResponseReturnValue:
             .limit(RECIPIENTS_SHOWN)
         ).all()
         invited = [m.invitation_id for m in context["recipients"] if m.invitation_id]
-        context["answers"] = dict(  # what each candidate answered, shown beside the delivery
-            db.session.execute(
-                select(Invitation.id, Invitation.status).where(
-                    Invitation.org_id == current_org.id, Invitation.id.in_(invited)
-                )
-            ).all()
-        )
+        answered = db.session.scalars(
+            select(Invitation).where(
+                Invitation.org_id == current_org.id, Invitation.id.in_(invited)
+            )
+        ).all()
+        context["answers"] = {i.id: i.status for i in answered}  # shown beside the delivery
+        context["declines"] = {i.id: i for i in answered if i.status == "declined"}
     if campaign.status == "draft":
         context["counts"] = services.count(current_org, campaign.audience)
         person = services.sample_recipient(current_org, campaign)

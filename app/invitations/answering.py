@@ -12,15 +12,9 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.mail.outbox import queue_message
-from app.models import Campaign, Invitation, InvitationStatus, Message
+from app.models import DECLINE_REASONS, Campaign, Invitation, InvitationStatus, Message
 from app.tenancy import ALL_ORGS
 
-DECLINE_REASONS = {
-    "another_offer": "Accepted another offer",
-    "not_interested": "Not interested anymore",
-    "timing": "Timing doesn't work",
-    "other": "Other",
-}
 NOTE_LIMIT = 500
 CALENDAR = "_calendar"  # the message context key app.mail.build reads
 
