@@ -295,7 +295,7 @@ def test_the_calendar_request_comes_with_the_confirmation(app, setup, post, sink
     [mail] = [m for m in sink.messages if m["to"] == [owner]]
     parsed = message_from_bytes(mail["data"], policy=policy.default)
     parts = {p.get_content_type(): p for p in parsed.walk()}
-    assert parsed["Subject"] == "Confirmed: your Data Engineer interview"
+    assert parsed["Subject"].startswith("Confirmed: your Data Engineer interview, Monday 1 July")
     assert parts["text/calendar"].get_param("method") == "REQUEST"
     invitation = db.session.scalars(
         select(Invitation).where(Invitation.candidate_id == people[0].id)

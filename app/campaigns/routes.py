@@ -15,6 +15,7 @@ from app import clock
 from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
+from app.invitations import booking
 from app.mail.sandbox import TemplateProblem
 from app.models import (
     Campaign,
@@ -209,6 +210,8 @@ def show(campaign_id: int) -> ResponseReturnValue:
         ).all()
         context["answers"] = {i.id: i.status for i in answered}  # shown beside the delivery
         context["declines"] = {i.id: i for i in answered if i.status == "declined"}
+        if campaign.scheduling == "slots":
+            context["no_slot_fits"] = booking.no_slot_fits_notes(current_org, campaign.id)
     if campaign.status == "draft":
         context["counts"] = services.count(current_org, campaign.audience)
         person = services.sample_recipient(current_org, campaign)

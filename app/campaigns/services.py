@@ -18,6 +18,7 @@ from app import clock
 from app.audit import audit
 from app.deadletters.services import DeadLetterError, Filters, retry
 from app.extensions import db
+from app.invitations import fixed_time
 from app.invitations.lifecycle import supersede_older
 from app.invitations.tokens import new_token
 from app.mail.mime import message_domain
@@ -459,9 +460,16 @@ def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses:
         context = dict(original.context)
         context.pop("_unsubscribe", None)  # transactional: no unsubscribe link needed
         if answered == InvitationStatus.ACCEPTED and campaign.slot_starts_at:  # on a calendar
-            method = "CANCEL" if kind == TemplateKind.CANCELLED else "REQUEST"
-            bump = 1 if method == "CANCEL" else 0  # (moving bumped it already)
-            context["_calendar"] = {"method": method, "sequence": sequence + bump}
+            cancel = kind == TemplateKind.CANCELLED  # (moving bumped the SEQUENCE already)
+            context["_calendar"] = fixed_time.entry(
+                org,
+                campaign,
+                campaign.job,
+                original.invitation_id,
+                sequence + (1 if cancel else 0),
+                zone=context.get("recipient_timezone"),
+                cancel=cancel,
+            )
         message = queue_message(
             org_id=org.id,
             kind=kind.value,

@@ -26,6 +26,12 @@ BUILTIN_SUBJECTS = {
     "password_reset": "Reset your Herald password",
     "verify_email": "Confirm your email address for Herald",
     "candidate_response": "{{ candidate.name }} {{ answer }} the {{ job.title }} interview",
+    "booking_confirmation": "Your {{ job.title }} interview: {{ interview.when }}",
+    "booking_rescheduled": "Moved: your {{ job.title }} interview is now {{ interview.when }}",
+    "booking_cancelled": "Cancelled: your {{ job.title }} interview on {{ interview.when }}",
+    "interview_confirmed": "Confirmed: your {{ job.title }} interview, {{ interview.when }}",
+    "interview_removed": "Off your calendar: {{ job.title }} interview, {{ interview.when }}",
+    "no_slot_fits": "{{ candidate.name }} found no interview time that fits ({{ job.title }})",
 }
 
 
