@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
 from app import clock
-from app.campaigns import bp, services
+from app.campaigns import bp, reinvite, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
 from app.invitations import booking
@@ -213,7 +213,10 @@ def show(campaign_id: int) -> ResponseReturnValue:
         if campaign.scheduling == "slots":
             context["no_slot_fits"] = booking.no_slot_fits_notes(current_org, campaign.id)
     if campaign.status == "draft":
-        context["counts"] = services.count(current_org, campaign.audience)
+        context["counts"] = services.count(current_org, campaign.audience, job_id=campaign.job_id)
+        context["invited"] = reinvite.among(
+            current_org, campaign, services.audience_query(current_org, campaign.audience)
+        )
         person = services.sample_recipient(current_org, campaign)
         context["sample"] = person
         try:
@@ -227,6 +230,27 @@ def show(campaign_id: int) -> ResponseReturnValue:
 
 
 RECIPIENTS_SHOWN = 100
+
+
+@bp.post("/<int:campaign_id>/include-invited")
+@role_required(Role.RECRUITER)
+def include_invited(campaign_id: int) -> ResponseReturnValue:
+    """Invite again, knowingly, those who already hold an invitation for this job (or not)."""
+    campaign = get_for_org_or_404(Campaign, campaign_id)
+    if campaign.status != CampaignStatus.DRAFT:
+        flash("This campaign was already sent or scheduled.", "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+    include = request.form.get("include") == "yes"
+    campaign.audience = {**campaign.audience, "include_invited": include}
+    db.session.commit()
+    flash(
+        "Those already invited for this job are included: their earlier invitation is replaced "
+        "when this one goes out."
+        if include
+        else "Those already invited for this job are left out.",
+        "success",
+    )
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
 @bp.post("/<int:campaign_id>/launch")

@@ -1,10 +1,13 @@
-"""A fixed interview time on the candidate's calendar: the entry (stable UID per invitation,
-SEQUENCE from the invitation) and the notices that carry it, the confirmation after accepting
-and the CANCEL after declining or being replaced. Everything the mail says is written into the
-message when queued, so a retry builds the same mail. The caller commits."""
+"""An interview on the candidate's calendar, for Herald's own notices: the confirmation after
+accepting a fixed time, and the CANCEL after declining it or after the invitation is replaced
+by a newer one (a booked slot's entry included). The entry keeps a stable UID (per invitation,
+or the booking's) and its SEQUENCE. Everything the mail says is written into the message when
+queued, so a retry builds the same mail. The caller commits."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,8 +16,20 @@ from app.extensions import db
 from app.invitations.zones import local_when, zone_or
 from app.mail.build import CALENDAR, ORG_MAIL
 from app.mail.outbox import queue_message
-from app.models import Campaign, Candidate, Invitation, Job, Message, Organization
+from app.models import Booking, Campaign, Candidate, InterviewSlot, Invitation, Job, Organization
 from app.tenancy import ALL_ORGS
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the calendar holds: when, where, in which zone, under which UID and SEQUENCE."""
+
+    starts_at: datetime
+    ends_at: datetime
+    location: str
+    zone: str
+    uid: str
+    sequence: int
 
 
 def _row(model: Any, row_id: int) -> Any:
@@ -24,31 +39,66 @@ def _row(model: Any, row_id: int) -> Any:
 def entry(
     org: Organization, campaign: Campaign, job: Job, invitation_id: int, sequence: int, **kw: Any
 ) -> dict[str, Any]:
-    """The calendar entry of the campaign's interview for one invitation (`zone` names the
+    """The calendar entry of the campaign's fixed time for one invitation (`zone` names the
     time in the description; `cancel` takes it off the calendar)."""
+    fixed = Entry(
+        campaign.slot_starts_at,
+        campaign.slot_ends_at,
+        campaign.location or job.location or "",
+        kw.get("zone") or "UTC",
+        f"invitation-{invitation_id}@herald.org{org.id}",
+        sequence,
+    )
+    return _spec(org, job, fixed, bool(kw.get("cancel")))
+
+
+def _spec(org: Organization, job: Job, at: Entry, cancel: bool) -> dict[str, Any]:
     return {
-        "uid": f"invitation-{invitation_id}@herald.org{org.id}",
-        "sequence": sequence,
-        "starts_at": campaign.slot_starts_at.isoformat(),
-        "ends_at": campaign.slot_ends_at.isoformat(),
+        "uid": at.uid,
+        "sequence": at.sequence,
+        "starts_at": at.starts_at.isoformat(),
+        "ends_at": at.ends_at.isoformat(),
         "summary": f"Interview: {job.title} ({org.name})",
-        "location": campaign.location or job.location or "",
-        "description": f"{job.interview_format}, "
-        f"{local_when(campaign.slot_starts_at, campaign.slot_ends_at, kw.get('zone') or 'UTC')}.",
-        "cancel": bool(kw.get("cancel")),
+        "location": at.location,
+        "description": f"{job.interview_format}, {local_when(at.starts_at, at.ends_at, at.zone)}.",
+        "cancel": cancel,
     }
 
 
+def booked_entry(booking: Booking) -> Entry:
+    """A booking's entry (its slot, the zone it was booked in, its UID and SEQUENCE)."""
+    slot = _row(InterviewSlot, booking.slot_id)
+    job = _row(Job, _row(Campaign, booking.campaign_id).job_id)
+    where = slot.location or job.location or ""
+    return Entry(
+        slot.starts_at, slot.ends_at, where, booking.time_zone, booking.uid, booking.sequence
+    )
+
+
 def notice(
-    invitation: Invitation, campaign: Campaign, template: str, *, reply_by: Any, why: str = ""
-) -> Message:
+    invitation: Invitation,
+    campaign: Campaign,
+    template: str,
+    *,
+    reply_by: datetime,
+    why: str = "",
+    at: Entry | None = None,
+) -> None:
     """Queue 'interview_confirmed' (REQUEST) or 'interview_removed' (CANCEL) to the candidate,
-    in the org's branding and from its sender, with the calendar entry."""
+    in the org's branding and from its sender, with the calendar entry (the campaign's fixed
+    time unless `at` names another)."""
     org = _row(Organization, invitation.org_id)
     candidate = _row(Candidate, invitation.candidate_id)
     job = _row(Job, campaign.job_id)
     zone = zone_or(candidate.timezone, org.timezone)
-    where = campaign.location or job.location or ""
+    at = at or Entry(
+        campaign.slot_starts_at,
+        campaign.slot_ends_at,
+        campaign.location or job.location or "",
+        zone,
+        f"invitation-{invitation.id}@herald.org{org.id}",
+        invitation.ics_sequence,
+    )
     cancel = template == "interview_removed"
     context: dict[str, Any] = {
         ORG_MAIL: True,
@@ -56,17 +106,15 @@ def notice(
         "org": {"name": org.name, "reply_to": org.reply_to},
         "job": {"title": job.title},
         "interview": {
-            "when": local_when(campaign.slot_starts_at, campaign.slot_ends_at, zone),
-            "zone": zone,
-            "location": where,
-            "is_link": where.startswith(("https://", "http://")) and " " not in where,
+            "when": local_when(at.starts_at, at.ends_at, at.zone),
+            "zone": at.zone,
+            "location": at.location,
+            "is_link": at.location.startswith(("https://", "http://")) and " " not in at.location,
             "format": job.interview_format,
         },
-        "reply_by": local_when(reply_by, reply_by, zone).split("–")[0],
+        "reply_by": local_when(reply_by, reply_by, at.zone).split("–")[0],
         "why": why,
-        CALENDAR: entry(
-            org, campaign, job, invitation.id, invitation.ics_sequence, zone=zone, cancel=cancel
-        ),
+        CALENDAR: _spec(org, job, at, cancel),
     }
     if why != "replaced":  # a replaced invitation's link no longer opens
         context["_invitation"] = invitation.id
@@ -78,8 +126,7 @@ def notice(
         to_email=candidate.email,
         to_name=candidate.full_name,
         context=context,
-        idempotency_key=f"{kind}:invitation-{invitation.id}:{invitation.ics_sequence}",
+        idempotency_key=f"{kind}:{at.uid}:{at.sequence}",
     )
     message.candidate_id, message.campaign_id = candidate.id, campaign.id
     message.invitation_id = invitation.id
-    return message
