@@ -122,3 +122,40 @@ def test_a_form_without_its_csrf_token_changes_nothing(app, sent):
     response = app.test_client().post(f"/i/{token}", data={"answer": "accept"})
     assert response.status_code == 400
     assert _state(invitation) == ("pending", None, None)
+
+
+def test_declining_a_booked_slot_gives_the_place_back(app, ctx):
+    from app.invitations import booking
+    from app.models import Booking
+    from tests.booking_setup import counts, slot_campaign
+
+    setup = slot_campaign()
+    slot = setup.slot(timedelta(days=3))
+    invitation, token = setup.invite("ann@example.com", zone="Asia/Tokyo")
+    booking.book(setup.org, invitation, slot.id, "Asia/Tokyo")
+    db.session.commit()
+    assert counts(slot.id) == (1, 1)
+    step = _say(app, token, answer="decline")
+    assert step.status_code == 200 and "Decline this interview?" in step.text
+    done = _say(app, token, answer="decline", confirm="yes", reason="another_offer")
+    assert done.status_code == 200
+    assert _state(invitation) == ("declined", "another_offer", None)
+    assert counts(slot.id) == (0, 0)
+    cancel = db.session.scalars(select(Message).where(Message.kind == "booking_cancelled")).one()
+    assert cancel.context["_calendar"]["cancel"] is True
+    assert db.session.scalars(select(Booking)).one().status == "cancelled"
+
+
+def test_a_booked_slot_inside_the_cutoff_cannot_be_declined_online(app, ctx):
+    from app.invitations import booking
+    from tests.booking_setup import counts, slot_campaign
+
+    setup = slot_campaign()
+    slot = setup.slot(timedelta(days=3))
+    invitation, token = setup.invite("ann@example.com")
+    booking.book(setup.org, invitation, slot.id, "Europe/Berlin")
+    db.session.commit()
+    clock.set_clock(clock.FrozenClock(slot.starts_at - timedelta(hours=2)))  # cutoff is 24 h
+    refused = _say(app, token, answer="decline", confirm="yes")
+    assert refused.status_code == 409
+    assert _state(invitation)[0] == "accepted" and counts(slot.id) == (1, 1)

@@ -138,6 +138,7 @@ def test_revoked_superseded_and_expired_links_are_404(setup, client, post, sink,
     old = _links(sink)[0]
     sink.reset()
     second = _create(post, job, template)
+    post(f"/campaigns/{second.id}/include-invited", {"include": "yes"})  # invited again, knowingly
     post(f"/campaigns/{second.id}/launch", {"mode": "now"})
     run_worker()
     assert client.get(f"/i/{old}").status_code == 404  # superseded by the newer invitation

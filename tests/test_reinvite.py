@@ -86,6 +86,9 @@ def _states(campaign: Campaign) -> dict[str, str]:
 
 def test_the_review_leaves_out_those_already_invited(first_round, client, post, run_worker, sink):
     org, job, template, people, first, tokens = first_round
+    live = client.get(f"/campaigns/count?tag=all&job_id={job.id}").text  # while choosing
+    assert "<strong>1</strong> candidate will be invited" in live
+    assert "3 already invited for this job: left out unless you include them" in live
     second = _campaign(post, job, template, "Everyone", "all")
     review = client.get(f"/campaigns/{second.id}").text
     assert "<strong>1</strong>" in review  # c3 only

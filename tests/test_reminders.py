@@ -272,3 +272,31 @@ def test_business_hours_settings_refuse_what_cannot_be(factories, login_as, post
         600,
         1440,
     )
+
+
+def test_a_rescheduled_booking_is_reminded_of_its_new_time(ctx):
+    """The T-48h reminder went for the first time; the candidate then moved to a time two days
+    later: that one gets its own T-48h reminder (once)."""
+    from app.invitations import booking
+    from tests.booking_setup import slot_campaign
+
+    clock.set_clock(clock.FrozenClock(datetime(2030, 6, 3, 8, 0, tzinfo=UTC)))
+    setup = slot_campaign()
+    from tests import factories
+
+    factories.make_email_template(setup.org, TemplateKind.REMINDER, name="Reminder")
+    setup.org.reminder_offsets = [2880]
+    first = setup.slot(timedelta(days=3))
+    later = setup.slot(timedelta(days=5))
+    invitation, token = setup.invite("ann@example.com")
+    booking.book(setup.org, invitation, first.id, "Europe/Berlin")
+    db.session.commit()
+    assert _run_at(first.starts_at - timedelta(hours=48))["sent"] == 1
+    clock.set_clock(clock.FrozenClock(first.starts_at - timedelta(hours=47, minutes=30)))
+    booking.reschedule(setup.org, invitation, later.id, "Europe/Berlin")
+    db.session.commit()
+    assert _run_at(first.starts_at - timedelta(hours=47)) == {"sent": 0}
+    assert _run_at(later.starts_at - timedelta(hours=48)) == {"sent": 1}
+    assert _run_at(later.starts_at - timedelta(hours=47)) == {"sent": 0}
+    reminded = [m.context["interview"]["starts_at"] for m in _reminders()]
+    assert reminded[-1] == later.starts_at.isoformat()

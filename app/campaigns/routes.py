@@ -105,7 +105,10 @@ def audience_count() -> ResponseReturnValue:
     ids = [int(x) for x in (request.args.get("ids") or "").split(",") if x.strip().isdigit()]
     if ids:
         audience["ids"] = [i for i in ids if i < 2**62]
-    return render_template("campaigns/_count.html", counts=services.count(current_org, audience))
+    job = request.args.get("job_id") or ""  # those invited for it already are left out
+    job_id = int(job) if job.isdigit() and int(job) < 2**31 else None
+    counts = services.count(current_org, audience, job_id=job_id)
+    return render_template("campaigns/_count.html", counts=counts)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -154,7 +157,8 @@ def new() -> ResponseReturnValue:
         else:
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     audience = _audience(form)
-    counts = services.count(current_org, audience)
+    job_id = form.job_id.data if isinstance(form.job_id.data, int) else None
+    counts = services.count(current_org, audience, job_id=job_id)
     picked, picked_count = [], 0  # the hand-picked candidates of this org: how many, who
     if "ids" in audience:
         mine = scoped(Candidate).where(Candidate.id.in_(audience["ids"]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -57,6 +57,7 @@ class Due:
     anchor: datetime
     zone: str | None
     slot: dict | None = None
+    since: datetime | None = None  # a booking's start: reminders sent before it were for another
 
 
 def hours_of(org: Organization) -> BusinessHours | None:
@@ -68,10 +69,13 @@ def hours_of(org: Organization) -> BusinessHours | None:
     )
 
 
-def _unreminded(org: Organization, kind: str) -> list[Any]:
-    """Conditions: no reminder of this kind yet, the address not suppressed."""
+def _unreminded(org: Organization, kind: str, since: Any = None) -> list[Any]:
+    """Conditions: no reminder of this kind yet (since `since`: a rescheduled booking is
+    reminded again), the address not suppressed."""
     already = select(Reminder.id).where(
-        Reminder.invitation_id == Invitation.id, Reminder.kind == kind
+        Reminder.invitation_id == Invitation.id,
+        Reminder.kind == kind,
+        Reminder.due_at >= since if since is not None else True,
     )
     suppressed = select(Suppression.id).where(
         Suppression.org_id == org.id, Suppression.email == Candidate.email
@@ -94,15 +98,16 @@ def _candidates(
     base = (
         select(Invitation.id, Candidate.timezone, Invitation.expires_at)
         .join(Candidate, Candidate.id == Invitation.candidate_id)
-        .where(Invitation.campaign_id == campaign.id, *_unreminded(org, kind))
+        .where(Invitation.campaign_id == campaign.id)
         .order_by(Invitation.id)
         .execution_options(yield_per=BATCH)
     )
+    base_once = base.where(*_unreminded(org, kind))
     if family == NUDGE:  # not answered, nothing booked: anchored at the reply-by time
         booked = select(Booking.id).where(
             Booking.invitation_id == Invitation.id, Booking.status == BookingStatus.ACTIVE
         )
-        query = base.where(
+        query = base_once.where(
             Invitation.status == "pending",
             ~booked.exists(),
             *_window(Invitation.expires_at, minutes, early),
@@ -112,7 +117,7 @@ def _candidates(
         return
     if campaign.slot_starts_at is not None:  # accepted a fixed time
         if all(_window(campaign.slot_starts_at, minutes, early)):
-            for row in db.session.execute(base.where(Invitation.status == "accepted")):
+            for row in db.session.execute(base_once.where(Invitation.status == "accepted")):
                 yield Due(row.id, campaign.slot_starts_at, row.timezone)
     booked_query = (
         base.join(Booking, Booking.invitation_id == Invitation.id)
@@ -120,9 +125,11 @@ def _candidates(
         .where(
             Booking.status == BookingStatus.ACTIVE,
             Invitation.status.not_in(["revoked", "superseded"]),
+            *_unreminded(org, kind, Booking.created_at),
             *_window(InterviewSlot.starts_at, minutes, early),
         )
         .add_columns(
+            Booking.created_at,
             Booking.time_zone,
             InterviewSlot.starts_at,
             InterviewSlot.ends_at,
@@ -135,7 +142,7 @@ def _candidates(
             "ends_at": row.ends_at.isoformat(),
             "location": row.location,
         }
-        yield Due(row.id, row.starts_at, row.time_zone or row.timezone, slot)
+        yield Due(row.id, row.starts_at, row.time_zone or row.timezone, slot, row.created_at)
 
 
 def send_due() -> dict[str, int]:
@@ -193,7 +200,11 @@ def _remind(
             due_at=clock.now(),
             status="sent",
         )
-        .on_conflict_do_nothing(index_elements=["invitation_id", "kind"])
+        .on_conflict_do_update(  # only one sent for an earlier booking is claimed again
+            index_elements=["invitation_id", "kind"],
+            set_={"due_at": clock.now(), "status": "sent", "message_id": None},
+            where=Reminder.due_at < (due.since or datetime.min.replace(tzinfo=UTC)),
+        )
         .returning(Reminder.id)
     ).scalar()
     if claimed is None:
@@ -220,7 +231,9 @@ def _remind(
         to_email=original.to_email,
         to_name=original.to_name,
         context=context,
-        idempotency_key=f"reminder:{claimed}",
+        # (a rescheduled booking claims the row again: its reminder is another message)
+        idempotency_key=f"reminder:{claimed}"
+        + (f":{int(due.since.timestamp())}" if due.since else ""),
     )
     message.template_version_id = template.current_version_id
     message.candidate_id, message.campaign_id = original.candidate_id, campaign.id

@@ -182,9 +182,9 @@ def _no_longer_wanted(message: Message, status: str | None, answer: str | None) 
 
 # notices about a change (a calendar entry confirmed or removed included) go whatever happened
 ALWAYS_SENT = ("cancelled", "rescheduled", "booking_confirmation", "booking_cancelled")
-# answers after which a reminder is no longer wanted: an interview reminder stops on a decline,
-# a nudge to answer on any answer
-_ANSWERS_ENDING = {"interview": ("declined",), "pick_a_time": ("accepted", "declined")}
+# answers after which a reminder is no longer wanted: an interview reminder stops on a decline
+# or a cancelled booking (the invitation is open again), a nudge to answer on any answer
+_ANSWERS_ENDING = {"interview": ("pending", "declined"), "pick_a_time": ("accepted", "declined")}
 
 
 def _reminder_kind(message: Message) -> str:
