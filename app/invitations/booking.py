@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +38,7 @@ _TAKE = text(
     UPDATE interview_slots SET booked = booked + 1
     WHERE id = :slot AND org_id = :org AND campaign_id = :campaign
       AND booked < capacity AND status = 'open' AND starts_at > :cutoff
-    RETURNING id
+    RETURNING id, starts_at, ends_at, location
     """
 )
 _LOCK_TWO = text(
@@ -78,6 +79,10 @@ class ChangeClosed(BookingError):
     """Inside the cutoff: the booking can no longer be changed online."""
 
 
+class OutOfDate(BookingError):
+    """The candidate's page showed another state of their booking (a replayed or old form)."""
+
+
 class BadTimeZone(BookingError):
     status = 400
 
@@ -99,11 +104,12 @@ def cutoff(org: Organization) -> datetime:
     return clock.now() + timedelta(hours=org.reschedule_cutoff_hours)
 
 
-def open_slots(org: Organization, campaign_id: int) -> list[InterviewSlot]:
-    """The campaign's slots a candidate may book now: open, not full, after the cutoff."""
+def open_slots(org: Organization, campaign_id: int) -> list[Any]:
+    """The campaign's slots a candidate may book now (open, not full, after the cutoff), as
+    rows of id, starts_at and ends_at: a page lists hundreds, no ORM objects needed."""
     return list(
-        db.session.scalars(
-            select(InterviewSlot)
+        db.session.execute(
+            select(InterviewSlot.id, InterviewSlot.starts_at, InterviewSlot.ends_at)
             .where(
                 InterviewSlot.org_id == org.id,
                 InterviewSlot.campaign_id == campaign_id,
@@ -134,34 +140,57 @@ def slot_of(booking: Booking) -> InterviewSlot:
     )
 
 
-def locked(invitation: Invitation) -> Invitation:
-    """The invitation row locked for this transaction, as it is now."""
-    return db.session.scalar(
+def _locked(invitation: Invitation, expected: int | None) -> tuple[Invitation, Booking | None]:
+    """The invitation row locked for this transaction, as it is now, and its active booking;
+    OutOfDate when that booking is not the one the candidate's page showed (`expected`, 0 for
+    none; None not to check)."""
+    invitation = db.session.scalar(
         select(Invitation)
         .where(Invitation.id == invitation.id)
         .with_for_update()
         .execution_options(populate_existing=True, **ALL_ORGS)
     )
+    current = active_booking(invitation)
+    if expected is not None and (current.id if current else 0) != expected:
+        raise OutOfDate(
+            "This page was out of date: your booking changed since it was opened. "
+            "Here is where it stands now."
+        )
+    return invitation, current
 
 
-def book(org: Organization, invitation: Invitation, slot_id: int, time_zone: str) -> Booking:
+def book(
+    org: Organization,
+    invitation: Invitation,
+    slot_id: int,
+    time_zone: str,
+    expected: int | None = None,
+) -> Booking:
     """A place in the slot for the invitation's candidate, and the confirmation with its .ics."""
     zone = check_zone(time_zone)
-    invitation = locked(invitation)
-    if active_booking(invitation) is not None:
+    invitation, current = _locked(invitation, expected)
+    if current is not None:
         raise AlreadyBooked("You already have a booked time. Reschedule it instead.")
-    booking = _take(org, invitation, slot_id, zone, _new_uid(org, invitation), 0)
+    if invitation.status == InvitationStatus.DECLINED:
+        raise BookingError("You declined this invitation.")
+    booking, slot = _take(org, invitation, slot_id, zone, _new_uid(org, invitation), 0)
     invitation.status, invitation.responded_at = InvitationStatus.ACCEPTED, clock.now()
-    booking_mail.confirmation(org, booking, "booking_confirmation")
+    booking_mail.confirmation(org, invitation, booking, slot, "booking_confirmation")
     return booking
 
 
-def reschedule(org: Organization, invitation: Invitation, slot_id: int, time_zone: str) -> Booking:
+def reschedule(
+    org: Organization,
+    invitation: Invitation,
+    slot_id: int,
+    time_zone: str,
+    expected: int | None = None,
+) -> Booking:
     """Move the candidate's booking to another slot: the new place is taken and the old one
     released in one transaction; the calendar entry keeps its UID with SEQUENCE + 1."""
     zone = check_zone(time_zone)
-    invitation = locked(invitation)
-    old = _changeable(org, invitation)
+    invitation, current = _locked(invitation, expected)
+    old, _ = _changeable(org, current)
     if old.slot_id == slot_id:
         raise SlotUnavailable("That is the time you already have.")
     # both slots locked in id order: two candidates swapping times cannot deadlock
@@ -169,23 +198,23 @@ def reschedule(org: Organization, invitation: Invitation, slot_id: int, time_zon
     with db.session.begin_nested():
         old.status = BookingStatus.MOVED
         db.session.flush()
-        booking = _take(org, invitation, slot_id, zone, old.uid, old.sequence + 1)
+        booking, slot = _take(org, invitation, slot_id, zone, old.uid, old.sequence + 1)
         db.session.execute(_RELEASE, {"slot": old.slot_id})
     invitation.responded_at = clock.now()
-    booking_mail.confirmation(org, booking, "booking_rescheduled")
+    booking_mail.confirmation(org, invitation, booking, slot, "booking_rescheduled")
     return booking
 
 
-def cancel(org: Organization, invitation: Invitation) -> Booking:
+def cancel(org: Organization, invitation: Invitation, expected: int | None = None) -> Booking:
     """Give the place back; the candidate's calendar gets METHOD:CANCEL. The invitation is open
     again, so they may pick another time while it lasts."""
-    invitation = locked(invitation)
-    booking = _changeable(org, invitation)
+    invitation, current = _locked(invitation, expected)
+    booking, slot = _changeable(org, current)
     db.session.execute(_RELEASE, {"slot": booking.slot_id})
     booking.status, booking.cancelled_at = BookingStatus.CANCELLED, clock.now()
     booking.sequence += 1
     invitation.status, invitation.responded_at = InvitationStatus.PENDING, clock.now()
-    booking_mail.confirmation(org, booking, "booking_cancelled")
+    booking_mail.confirmation(org, invitation, booking, slot, "booking_cancelled")
     return booking
 
 
@@ -196,38 +225,41 @@ def no_slot_fits(org: Organization, invitation: Invitation, note: str) -> None:
         raise BadNote("Tell the recruiter which times would work for you.")
     if len(note) > NOTE_MAX:
         raise BadNote(f"Keep the message under {NOTE_MAX} characters.")
-    invitation = locked(invitation)
+    invitation, _ = _locked(invitation, None)
     invitation.no_slot_fits_note = note
     booking_mail.no_slot_fits(org, invitation, note)
 
 
-def _changeable(org: Organization, invitation: Invitation) -> Booking:
-    """The active booking, if it may still be changed online (its slot starts after the cutoff)."""
-    booking = active_booking(invitation)
+def _changeable(org: Organization, booking: Booking | None) -> tuple[Booking, InterviewSlot]:
+    """The active booking and its slot, if it may still be changed online (the slot starts
+    after the cutoff)."""
     if booking is None:
         raise NoBooking("You have no booked time to change.")
-    if slot_of(booking).starts_at <= cutoff(org):
+    slot = slot_of(booking)
+    if slot.starts_at <= cutoff(org):
         hours = org.reschedule_cutoff_hours
         raise ChangeClosed(
             f"Your interview starts in less than {hours} hours, so it can no longer be changed "
             f"here. Please contact {org.reply_to or org.name} directly."
         )
-    return booking
+    return booking, slot
 
 
 def _take(
     org: Organization, invitation: Invitation, slot_id: int, zone: str, uid: str, sequence: int
-) -> Booking:
-    """The guarded UPDATE then the booking row, in a savepoint: refused, nothing stays."""
+) -> tuple[Booking, Any]:
+    """The guarded UPDATE then the booking row, in a savepoint: refused, nothing stays. Returns
+    the booking and the slot's times and place (as the UPDATE returned them)."""
+    params = {
+        "slot": slot_id,
+        "org": org.id,
+        "campaign": invitation.campaign_id,
+        "cutoff": cutoff(org),
+    }
     try:
         with db.session.begin_nested():
-            params = {
-                "slot": slot_id,
-                "org": org.id,
-                "campaign": invitation.campaign_id,
-                "cutoff": cutoff(org),
-            }
-            if db.session.execute(_TAKE, params).scalar() is None:
+            slot = db.session.execute(_TAKE, params).first()
+            if slot is None:
                 raise _why_refused(org, invitation, slot_id)
             booking = Booking(
                 org_id=org.id,
@@ -243,7 +275,7 @@ def _take(
             db.session.flush()
     except IntegrityError as exc:  # the partial unique index: a booking from another client
         raise AlreadyBooked("You already have a booked time. Reschedule it instead.") from exc
-    return booking
+    return booking, slot
 
 
 def _why_refused(org: Organization, invitation: Invitation, slot_id: int) -> BookingError:

@@ -34,9 +34,7 @@ def _row(model: Any, row_id: int) -> Any:
     return db.session.scalar(select(model).where(model.id == row_id).execution_options(**ALL_ORGS))
 
 
-def _entry(
-    org: Organization, booking: Booking, slot: InterviewSlot, job: Job, *, cancel: bool
-) -> dict[str, Any]:
+def _entry(org: Organization, booking: Booking, slot: Any, job: Job, *, cancel: bool) -> dict:
     """The booking's calendar entry as the message keeps it: stable UID, current SEQUENCE."""
     return {
         "uid": booking.uid,
@@ -64,14 +62,18 @@ def calendar_file(org: Organization, booking: Booking) -> bytes:
     )
 
 
-def confirmation(org: Organization, booking: Booking, kind: str) -> None:
-    """Queue the candidate's mail for this change of their booking, with its .ics."""
-    invitation = _row(Invitation, booking.invitation_id)
-    candidate = _row(Candidate, booking.candidate_id)
-    job = _row(Job, invitation.job_id)
-    slot = _row(InterviewSlot, booking.slot_id)
+def confirmation(
+    org: Organization, invitation: Invitation, booking: Booking, slot: Any, kind: str
+) -> None:
+    """Queue the candidate's mail for this change of their booking, with its .ics (`slot`:
+    anything with the slot's starts_at, ends_at and location)."""
+    candidate, job = db.session.execute(
+        select(Candidate, Job)
+        .join(Job, Job.id == invitation.job_id)  # two rows by id, read in one round trip
+        .where(Candidate.id == booking.candidate_id)
+        .execution_options(**ALL_ORGS)
+    ).one()
     where = slot.location or job.location or ""
-    when = local_when(slot.starts_at, slot.ends_at, booking.time_zone)
     context = {
         ORG_MAIL: True,
         "_invitation": invitation.id,
@@ -79,7 +81,7 @@ def confirmation(org: Organization, booking: Booking, kind: str) -> None:
         "org": {"name": org.name, "reply_to": org.reply_to},
         "job": {"title": job.title},
         "interview": {
-            "when": when,
+            "when": local_when(slot.starts_at, slot.ends_at, booking.time_zone),
             "zone": booking.time_zone,
             "location": where,
             "is_link": where.startswith(("https://", "http://")) and " " not in where,

@@ -3,6 +3,7 @@ as authored templates. The UI's own Jinja environment (Flask's) never renders em
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,15 @@ def builtin_subject(key: str, context: dict[str, Any]) -> str | None:
 
 
 def _subject(key: str, context: dict[str, Any]) -> str:
-    subject = render_bounded(compile_source(_subject_env, BUILTIN_SUBJECTS[key]), context)
+    subject = render_bounded(_compiled_subject(key), context)
     return " ".join(subject.split())[:200]
+
+
+@functools.cache
+def _compiled_subject(key: str) -> Any:
+    """Each built-in subject compiled once (≈1 ms each time otherwise, in the request that
+    queues the mail: a booking's confirmation, say)."""
+    return compile_source(_subject_env, BUILTIN_SUBJECTS[key])
 
 
 def render_builtin(key: str, context: dict[str, Any]) -> Rendered:

@@ -21,7 +21,6 @@ from app.models import (
     Campaign,
     Candidate,
     Invitation,
-    InvitationStatus,
     Job,
     Organization,
 )
@@ -121,8 +120,9 @@ def _slots_invitation(token: str) -> Invitation | None:
     return found
 
 
-def _check_state(invitation: Invitation) -> None:
-    """Refuse a form that is not this page's or that was made before the booking changed."""
+def _form_state(invitation: Invitation) -> int:
+    """The booking (id, 0 for none) the posted form was made for; StaleForm for a form that is
+    not this invitation's page's (forged, changed, or another invitation's)."""
     try:
         data = unsign("booking-form", request.form.get("state", ""), max_age=FORM_MAX_AGE)
     except InvalidToken as exc:
@@ -131,13 +131,10 @@ def _check_state(invitation: Invitation) -> None:
         ) from exc
     if not isinstance(data, dict) or data.get("i") != invitation.id:
         raise StaleForm("This form belongs to another invitation.", 400)
-    current = booking.active_booking(invitation)
-    if data.get("b") != (current.id if current else 0):
-        raise StaleForm(
-            "This page was out of date: your booking changed since it was opened. "
-            "Here is where it stands now.",
-            409,
-        )
+    seen = data.get("b")
+    if not isinstance(seen, int):
+        raise StaleForm("This form was changed. Please use the page again.", 400)
+    return seen
 
 
 def _slot_id() -> int:
@@ -169,9 +166,9 @@ def _change(token: str, what: str, action) -> ResponseReturnValue:  # noqa: ANN0
         return gone()
     mode = {"booked": "pick", "moved": "reschedule", "cancelled": "cancel"}.get(what, "pick")
     try:
-        _check_state(invitation)
+        seen = _form_state(invitation)
         org = db.session.get(Organization, invitation.org_id)
-        zone = action(org, invitation)
+        zone = action(org, invitation, seen)
     except (StaleForm, booking.BookingError) as exc:
         db.session.rollback()
         return page(invitation, status=exc.status, error=exc.message, mode=mode)
@@ -183,11 +180,9 @@ def _change(token: str, what: str, action) -> ResponseReturnValue:  # noqa: ANN0
 def book(token: str) -> ResponseReturnValue:
     """Book one open slot (the database refuses a full one)."""
 
-    def action(org: Organization, invitation: Invitation) -> str:
-        if invitation.status == InvitationStatus.DECLINED:
-            raise booking.BookingError("You declined this invitation.")
+    def action(org: Organization, invitation: Invitation, seen: int) -> str:
         zone = request.form.get("time_zone")
-        booking.book(org, invitation, _slot_id(), zone)
+        booking.book(org, invitation, _slot_id(), zone, expected=seen)
         return zone
 
     return _change(token, "booked", action)
@@ -204,9 +199,9 @@ def reschedule_page(token: str) -> ResponseReturnValue:
 def reschedule(token: str) -> ResponseReturnValue:
     """Move the booking to another open slot (the old place is released in the same commit)."""
 
-    def action(org: Organization, invitation: Invitation) -> str:
+    def action(org: Organization, invitation: Invitation, seen: int) -> str:
         zone = request.form.get("time_zone")
-        booking.reschedule(org, invitation, _slot_id(), zone)
+        booking.reschedule(org, invitation, _slot_id(), zone, expected=seen)
         return zone
 
     return _change(token, "moved", action)
@@ -221,8 +216,8 @@ def cancel_page(token: str) -> ResponseReturnValue:
 
 @bp.post("/i/<token>/cancel")
 def cancel(token: str) -> ResponseReturnValue:
-    def action(org: Organization, invitation: Invitation) -> str | None:
-        booking.cancel(org, invitation)
+    def action(org: Organization, invitation: Invitation, seen: int) -> str | None:
+        booking.cancel(org, invitation, expected=seen)
         return _form_zone()
 
     return _change(token, "cancelled", action)
@@ -232,7 +227,7 @@ def cancel(token: str) -> ResponseReturnValue:
 def none_fit(token: str) -> ResponseReturnValue:
     """'None of these times work': the candidate's short message goes to the recruiter."""
 
-    def action(org: Organization, invitation: Invitation) -> str | None:
+    def action(org: Organization, invitation: Invitation, seen: int) -> str | None:
         booking.no_slot_fits(org, invitation, request.form.get("note", ""))
         return _form_zone()
 
