@@ -105,6 +105,7 @@ def test_the_review_leaves_out_those_already_invited(first_round, client, post, 
     assert [m["to"][0] for m in sink.messages] == ["c3@example.com"]
     db.session.expire_all()
     assert db.session.get(Campaign, second.id).excluded == {"suppressed": 1, "invited": 3}
+    assert "3 already invited</dd>" in client.get(f"/campaigns/{second.id}").text
     states = {i.candidate_id: i.status for i in db.session.scalars(select(Invitation))}
     assert sorted(states.values()) == ["accepted", "declined", "pending", "pending"]
 
@@ -137,6 +138,7 @@ def test_included_knowingly_they_are_replaced_and_taken_off_calendars(
     assert f"UID:invitation-{accepted.id}@" in cancels[0][1] and "SEQUENCE:1" in cancels[0][1]
     page = client.get(f"/campaigns/{first.id}").text  # the first campaign says what happened
     assert page.count('<span class="badge badge-replaced">replaced</span>') == 3
+    assert "<dt>Replaced</dt><dd" in page and ">3</dd>" in page.split("<dt>Replaced</dt>")[1][:120]
     assert len([m for m in sink.messages if m["to"] == ["c3@example.com"]]) == 1
 
 

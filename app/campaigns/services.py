@@ -582,6 +582,7 @@ def progress(campaign: Campaign, per_minute: int) -> dict[str, int]:
         "accepted": answers["accepted"],
         "declined": answers["declined"],
         "pending": answers["pending"],
+        "replaced": answers["superseded"],  # invited again by a newer campaign for the job
         "seconds_left": queued * 60 / max(1, per_minute),
     }
 
