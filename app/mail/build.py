@@ -35,6 +35,7 @@ def header_safe(value: str | None) -> str | None:
 def _render(message: Message) -> tuple[Rendered, Organization | None, str | None]:
     """The rendered mail, the org whose branding it carries, and its unsubscribe URL."""
     context = links.resolve(dict(message.context), message.org_id, message.id)
+    context.pop(CALENDAR, None)  # for the attachment only
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
         # a built-in mail to a candidate (a booking's) carries the org's brand and sender
@@ -103,40 +104,12 @@ def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
 
 
 def _calendar(message: Message, org: Organization | None, mail_from: str) -> bytes | None:
-    """The .ics the message carries (a booking's), or an invitation's whose campaign has an
-    interview time."""
-    if org is None:
-        return None
+    """The .ics the message was queued with (a booking's, or a fixed time's once accepted):
+    an invitation alone carries none, since nothing is on a calendar before a yes."""
     spec = message.context.get(CALENDAR)
-    if spec:
-        return _entry(spec, message, org, mail_from)
-    if message.invitation_id is None:
+    if org is None or not spec:
         return None
-    from app.models import Campaign, Invitation, Job
-
-    campaign = rows.get(Campaign, message.campaign_id) if message.campaign_id else None
-    if campaign is None or campaign.slot_starts_at is None:
-        return None  # no interview time: no calendar (and nothing more to load)
-    invitation = rows.get(Invitation, message.invitation_id)
-    if invitation is None:
-        return None
-    job = rows.get(Job, campaign.job_id)
-    name, address = split_address(mail_from)
-    domain = address.rpartition("@")[2] or "herald.localhost"
-    return invitation_ics(
-        uid=f"invitation-{invitation.id}@{domain}",
-        sequence=invitation.ics_sequence,
-        starts_at=campaign.slot_starts_at,
-        ends_at=campaign.slot_ends_at,
-        summary=f"Interview: {job.title} ({org.name})",
-        location=campaign.location or job.location or "",
-        description=f"{job.interview_format}, {job.duration_minutes} minutes.",
-        organizer_name=name or org.name,
-        organizer_email=address,
-        attendee_name=message.to_name or message.to_email,
-        attendee_email=message.to_email,
-        cancel=invitation.status == "revoked",
-    )
+    return _entry(spec, message, org, mail_from)
 
 
 def _entry(spec: dict, message: Message, org: Organization, mail_from: str) -> bytes:

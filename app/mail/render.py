@@ -30,6 +30,8 @@ BUILTIN_SUBJECTS = {
     "booking_confirmation": "Your {{ job.title }} interview: {{ interview.when }}",
     "booking_rescheduled": "Moved: your {{ job.title }} interview is now {{ interview.when }}",
     "booking_cancelled": "Cancelled: your {{ job.title }} interview on {{ interview.when }}",
+    "interview_confirmed": "Confirmed: your {{ job.title }} interview, {{ interview.when }}",
+    "interview_removed": "Off your calendar: {{ job.title }} interview, {{ interview.when }}",
     "no_slot_fits": "{{ candidate.name }} found no interview time that fits ({{ job.title }})",
     "interviewer_invite": "{{ title }}: {{ candidate.name }}, {{ interview.when }}",
     "slot_cancelled": "Please pick another time: your {{ job.title }} interview was cancelled",

@@ -4,12 +4,14 @@ gets the same 404 page, rate-limited per IP, saying nothing about whether it eve
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from app import clock
 from app.extensions import csrf, db
+from app.invitations import answering
 from app.mail.compose import brand_for
 from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
@@ -34,10 +36,12 @@ from app.tenancy import ALL_ORGS
 UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
 
 
-def _page(invitation: Invitation, status: int = 200, note: str | None = None):  # noqa: ANN202
+def _page(  # noqa: ANN202
+    invitation: Invitation, status: int = 200, note: str | None = None, **extra: Any
+):
     org = db.session.get(Organization, invitation.org_id)
     campaign = row(Campaign, invitation.campaign_id)
-    if campaign.scheduling == "slots":  # the candidate picks a time: the slot picker's page
+    if campaign.scheduling == "slots" and not extra.get("confirming"):  # the slot picker's page
         return slots.page(invitation, status=status, note=note)
     return render_template(
         "public/invitation.html",
@@ -48,6 +52,11 @@ def _page(invitation: Invitation, status: int = 200, note: str | None = None):  
         job=row(Job, invitation.job_id),
         candidate=row(Candidate, invitation.candidate_id),
         note=note,
+        reasons=answering.DECLINE_REASONS,
+        note_limit=answering.NOTE_LIMIT,
+        can_change=answering.can_change(invitation, campaign),
+        reply_by=answering.reply_by(invitation, campaign),
+        **extra,
     ), status
 
 
@@ -60,33 +69,38 @@ def invitation(token: str) -> ResponseReturnValue:
 
 @bp.post("/i/<token>")
 def respond(token: str) -> ResponseReturnValue:
-    """Accept or decline (once; the other answer afterwards is a 409 with a clear note)."""
+    """Accept, or decline after a confirmation step that offers a reason; an answer may change
+    until the reply-by time. Bad input is a 4xx with the page saying why, nothing changed."""
     rate_limit()
     found = live_invitation(token)
     if found is None:
         return gone()
-    answer = request.form.get("answer")
-    if answer not in ("accept", "decline"):
-        abort(400, description="Choose accept or decline.")
-    if answer == "accept" and row(Campaign, found.campaign_id).scheduling == "slots":
+    choice = request.form.get("answer")
+    if choice not in ("accept", "decline"):
+        return _page(found, 400, note="Choose accept or decline.", note_error=True)
+    if choice == "accept" and row(Campaign, found.campaign_id).scheduling == "slots":
         return slots.page(found, status=400, error="Pick one of the times to accept.")
-    wanted = InvitationStatus.ACCEPTED if answer == "accept" else InvitationStatus.DECLINED
+    wanted = InvitationStatus.ACCEPTED if choice == "accept" else InvitationStatus.DECLINED
+    form = {k: request.form.get(k) for k in ("reason", "note")}
+    if choice == "decline" and request.form.get("confirm") != "yes":
+        return _page(found, confirming=True, form=form)  # are you sure? and why (optional)
     locked = db.session.scalar(
         select(Invitation)
         .where(Invitation.id == found.id)
         .with_for_update()
         .execution_options(populate_existing=True, **ALL_ORGS)
     )
-    if locked.status == wanted:
-        return _page(locked, note="Your answer was already recorded. Thank you!")
-    if locked.status != InvitationStatus.PENDING:
+    campaign = row(Campaign, locked.campaign_id)
+    try:
+        changed = answering.answer(locked, campaign, wanted, form["reason"], form["note"])
+    except answering.AnswerError as exc:
+        db.session.rollback()
+        confirming = exc.status == 400 and choice == "decline"
         return _page(
-            locked,
-            409,
-            note=f"You already {locked.status} this invitation. "
-            "To change your answer, reply to the email.",
+            found, exc.status, note=str(exc), note_error=True, confirming=confirming, form=form
         )
-    locked.status, locked.responded_at = wanted, clock.now()
+    if not changed:
+        return _page(locked, note="Your answer was already recorded. Thank you!")
     _notify_recruiter(locked)
     db.session.commit()
     return _page(locked, note="Thank you! Your answer is recorded.")
@@ -119,6 +133,8 @@ def _notify_recruiter(invitation: Invitation) -> None:
             "candidate": {"name": candidate.full_name},
             "job": {"title": job.title},
             "answer": invitation.status,
+            "reason": answering.DECLINE_REASONS.get(invitation.decline_reason or "", ""),
+            "note": invitation.decline_note or "",
             "campaign": {
                 "name": campaign.name,
                 "url": current_app.config["PUBLIC_BASE_URL"]
