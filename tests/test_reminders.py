@@ -17,6 +17,7 @@ from app.campaigns import services
 from app.extensions import db
 from app.invitations.business_hours import BusinessHours, place
 from app.jobs.campaigns import send_reminders
+from app.mail.outbox import kick_dispatcher
 from app.models import Booking, Event, Invitation, Message, Reminder, Role, TemplateKind
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -62,6 +63,8 @@ def round_(factories):
             location=None,
         )
         services.launch(org, campaign, user, None)
+        db.session.commit()
+        kick_dispatcher()  # as the launch route does
         invitations = db.session.scalars(
             select(Invitation).where(Invitation.campaign_id == campaign.id).order_by(Invitation.id)
         ).all()
