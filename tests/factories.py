@@ -14,7 +14,6 @@ from sqlalchemy import select
 from app import clock
 from app.auth.services import hash_password
 from app.extensions import db
-from app.mail.outbox import queue_message
 from app.models import (
     AuditEntry,
     Campaign,
@@ -39,6 +38,7 @@ from app.models import (
     TemplateVersion,
     User,
 )
+from app.outbox.queue import queue_message
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)

@@ -10,8 +10,8 @@ from app.audit import audit
 from app.deliverability import bp
 from app.deliverability import services as svc
 from app.extensions import db
-from app.mail.delivery import DEFAULT_KEY, breaker
 from app.models import ProviderAccount, ProviderKind, Role
+from app.providers.routing import DEFAULT_KEY, breaker
 from app.tenancy import current_org, get_for_org_or_404, role_required
 
 FIELDS = ("label", "host", "port", "security", "username", "domain", "region", "secret")

@@ -15,7 +15,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app import clock
 from app.extensions import db
-from app.mail.outbox import queue_message
 from app.models import (
     Campaign,
     Candidate,
@@ -28,6 +27,7 @@ from app.models import (
     TemplateKind,
     default_template,
 )
+from app.outbox.queue import queue_message
 
 BUSINESS = (9, 17)  # local hours when business-hours-only reminders may go
 BATCH = 1000

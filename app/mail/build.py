@@ -4,20 +4,29 @@ version), then MIME. Deterministic from the row, so a retry hours later builds t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import replace
 from email.utils import formataddr
 
 from flask import current_app
 
 from app import clock
-from app.mail import dkim, links, rows
-from app.mail.compose import brand_for
-from app.mail.merge import render_merged
+from app.extensions import db
+from app.mail import links
+from app.mail.calendar import invitation_ics
+from app.mail.compose import brand_for, render_authored
 from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
 from app.mail.tracked_links import rewrite
-from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, TemplateVersion
+from app.models import (
+    TEMPLATE_TEST,
+    Campaign,
+    Invitation,
+    Job,
+    Message,
+    Organization,
+    TemplateKind,
+    TemplateVersion,
+)
 from app.providers import OutgoingMessage
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -34,9 +43,9 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
         return render_builtin(message.template, context), None, unsubscribe
-    version = rows.get(TemplateVersion, message.template_version_id)
-    org = rows.get(Organization, message.org_id)
-    rendered = render_merged(  # a campaign's template is rendered once, then merged
+    version = db.session.get(TemplateVersion, message.template_version_id)
+    org = db.session.get(Organization, message.org_id)
+    rendered = render_authored(  # the same render as the preview and the test send
         subject=version.subject,
         html=version.html,
         text=version.text,
@@ -55,9 +64,7 @@ def _tracked(message: Message, org: Organization | None) -> bool:
         return False
     if message.campaign_id is None:
         return True
-    from app.models import Campaign
-
-    campaign = rows.get(Campaign, message.campaign_id)  # (once per batch)
+    campaign = db.session.get(Campaign, message.campaign_id)
     return bool(campaign and campaign.tracking_enabled)
 
 
@@ -80,10 +87,6 @@ def list_headers(message: Message, org: Organization | None, unsubscribe: str | 
     return headers
 
 
-def _sender(org: Organization | None) -> tuple[str, dict[str, str]]:
-    return rows.remember(("sender", org.id if org else None), lambda: sender_for(org))
-
-
 def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
     """From header and extra headers: the org's sender and reply-to when branded."""
     default_name, default_addr = split_address(current_app.config["MAIL_FROM"])
@@ -98,16 +101,13 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
     """The .ics for an invitation whose campaign has an interview slot."""
     if message.invitation_id is None or org is None:
         return None
-    from app.mail.calendar import invitation_ics
-    from app.models import Campaign, Invitation, Job
-
-    campaign = rows.get(Campaign, message.campaign_id) if message.campaign_id else None
+    campaign = db.session.get(Campaign, message.campaign_id) if message.campaign_id else None
     if campaign is None or campaign.slot_starts_at is None:
         return None  # no interview time: no calendar (and nothing more to load)
-    invitation = rows.get(Invitation, message.invitation_id)
+    invitation = db.session.get(Invitation, message.invitation_id)
     if invitation is None:
         return None
-    job = rows.get(Job, campaign.job_id)
+    job = db.session.get(Job, campaign.job_id)
     name, address = split_address(mail_from)
     domain = address.rpartition("@")[2] or "herald.localhost"
     return invitation_ics(
@@ -126,25 +126,13 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
     )
 
 
-def envelope_sender(message: Message) -> str:
-    """The envelope sender outgoing_for will give this message (known before it is built)."""
-    org = None
-    if message.template_version_id is not None:
-        org = rows.get(Organization, message.org_id)
-    return split_address(_sender(org)[0])[1]
-
-
-def outgoing_for(
-    message: Message, midway: Callable[[], None] | None = None
-) -> tuple[OutgoingMessage, str]:
-    """Render and serialize one message (`midway` is called between the two); with its
-    subject as rendered (written with the outcome: the row is not changed here)."""
+def outgoing_for(message: Message) -> tuple[OutgoingMessage, str]:
+    """Render and serialize one message; with its subject as rendered (written with the
+    outcome: the row is not changed here)."""
     rendered, org, unsubscribe = _render(message)
     if _tracked(message, org):
         rendered = replace(rendered, html=rewrite(rendered.html, message.id))
-    if midway is not None:
-        midway()
-    mail_from, extra = _sender(org)
+    mail_from, extra = sender_for(org)
     extra = dict(extra)
     extra.update(list_headers(message, org, unsubscribe))
     raw = build_mime(
@@ -166,13 +154,6 @@ def outgoing_for(
         message.message_id,
         message.idempotency_key,
         tag=f"campaign-{message.campaign_id}" if message.campaign_id else message.kind,
-        signer=dkim_signer(org),
+        org_id=org.id if org is not None else None,
     )
     return outgoing, rendered.subject
-
-
-def dkim_signer(org: Organization | None) -> object | None:
-    """The org's DKIM signer when it has DKIM on (built once per key, then reused)."""
-    if org is None or not org.dkim_enabled or not org.dkim_key_encrypted:
-        return None
-    return dkim.signer_for(org)

@@ -14,7 +14,6 @@ from app import clock, limits
 from app.extensions import csrf, db
 from app.invitations.tokens import digest, well_formed
 from app.mail.compose import brand_for
-from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
 from app.models import (
     Campaign,
@@ -28,6 +27,7 @@ from app.models import (
     Suppression,
     User,
 )
+from app.outbox.queue import queue_message
 from app.public import bp
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
