@@ -22,7 +22,10 @@ def _messages() -> list[Message]:
 def test_concurrent_senders_send_each_message_once(app, ctx, factories, sink, monkeypatch):
     monkeypatch.setitem(ctx.config, "SEND_CONCURRENCY", 8)
     monkeypatch.setitem(ctx.config, "SEND_BATCH_SIZE", 16)  # two rows per claim: many claims
+    monkeypatch.setitem(ctx.config, "SEND_BURST", 1000)  # the rate out of the way
+    monkeypatch.setitem(ctx.config, "PROVIDER_RATE_PER_MINUTE", 100_000)
     org = factories.make_org()
+    org.send_rate_per_minute = 100_000
     for n in range(60):
         factories.make_message(org, f"n{n}@example.com")
     totals, more = send.dispatch(60.0)

@@ -62,6 +62,7 @@ def send_claimed(claim: Claim, connections: Connections | None = None) -> dict[s
         for message_id, org_id in claim.rows:
             if org_id in batch.waiting:
                 batch.later.setdefault(org_id, []).append(message_id)
+                batch.counts["deferred"] += 1
             else:
                 outcome = _send_one(batch, message_id, org_id)
                 batch.counts[outcome or "skipped"] += 1
@@ -81,7 +82,6 @@ def _put_back(batch: _Batch, unreached: list[int]) -> None:
     error go back shortly."""
     for org_id, ids in batch.later.items():
         transitions.release(ids, batch.claim.token, batch.waiting[org_id])
-        batch.counts["deferred"] += len(ids)
     soon = clock.now() + timedelta(seconds=transitions.backoff_seconds(1))
     transitions.release(unreached, batch.claim.token, soon)
     db.session.commit()
@@ -103,7 +103,7 @@ def _send_one(batch: _Batch, message_id: int, org_id: int) -> str | None:
     if wait > 0:
         batch.waiting[org_id] = clock.now() + timedelta(seconds=wait)
         batch.later.setdefault(org_id, []).append(message_id)
-        return None
+        return "deferred"
     message = _begin(message_id, token, org)
     if message is None or message.status != MessageStatus.SENDING:
         return message.status if message is not None else None
