@@ -3,8 +3,9 @@ version), then MIME. Deterministic from the row, so a retry hours later builds t
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from email.utils import formataddr
 
 from flask import current_app
@@ -37,13 +38,31 @@ def header_safe(value: str | None) -> str | None:
     return _CONTROL.sub(" ", value).strip() if value else value
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """What a template version says, the same for every recipient (a version never changes)."""
+
+    subject: str
+    html: str
+    text: str | None
+    bulk: bool
+
+
+@functools.lru_cache(maxsize=256)
+def pinned(version_id: int) -> Pinned:
+    """A template version's sources, read once per process."""
+    version = db.session.get(TemplateVersion, version_id)
+    bulk = TemplateKind(version.template.kind).is_bulk
+    return Pinned(version.subject, version.html, version.text, bulk)
+
+
 def _render(message: Message) -> tuple[Rendered, Organization | None, str | None]:
     """The rendered mail, the org whose branding it carries, and its unsubscribe URL."""
     context = links.resolve(dict(message.context), message.org_id, message.id)
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
         return render_builtin(message.template, context), None, unsubscribe
-    version = db.session.get(TemplateVersion, message.template_version_id)
+    version = pinned(message.template_version_id)
     org = db.session.get(Organization, message.org_id)
     rendered = render_authored(  # the same render as the preview and the test send
         subject=version.subject,
@@ -51,7 +70,7 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
         text=version.text,
         brand=brand_for(org),
         context=context,
-        bulk=TemplateKind(version.template.kind).is_bulk,
+        bulk=version.bulk,
     )
     if message.kind == TEMPLATE_TEST:  # a test is never mistaken for the real mail
         rendered = replace(rendered, subject=f"[Test] {rendered.subject}")

@@ -4,9 +4,8 @@ queued → sending (claim, under a lease token) → attempt counted (begin) → 
 (retry, rate limited, capped, deferred) | failed | suppressed | cancelled; failed → queued (retry
 from dead letters) | discarded; sending past its lease → queued or failed (expire). Every change
 made while a worker holds a row checks its lease token, so a worker that lost its lease changes
-nothing. "Sendable" is defined once, in SQL (`held` and `stopped` below), and used by the claim,
-the begin and the sweeper's count; Python only words the reason. Nothing here commits: the sender,
-jobs and routes do.
+nothing. Whether a message may go is sendable.py's. Nothing here commits: the sender, jobs and
+routes do.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    exists,
     func,
     insert,
     literal,
@@ -35,110 +33,24 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app import clock
 from app.extensions import db
 from app.models import (
-    BULK_KINDS,
-    Campaign,
     Candidate,
     Event,
-    Invitation,
     Message,
     MessageStatus,
     Organization,
-    Suppression,
+)
+from app.outbox.sendable import (
+    BULK,
+    CAMPAIGN_CANCELLED,
+    CANDIDATE_KINDS,
+    NOTICES,
+    held,
+    sendable,
+    why_not,
 )
 from app.providers import Accepted, Permanent, Transient
 
-BULK = frozenset(str(k) for k in BULK_KINDS)  # one-click unsubscribe, per-candidate cap
-NOTICES = ("cancelled", "rescheduled")  # transactional notices: go even when a campaign stops
-CANDIDATE_KINDS = BULK | set(NOTICES)
-CAMPAIGN_CANCELLED = "The campaign was cancelled."
-
-
-# ---- the suppression rule and "sendable" -------------------------------------------------------
-
-
-def blocks(suppression: Suppression, kind: str) -> bool:
-    """Does this suppression hold back a message of this kind? (as _suppressed says in SQL)"""
-    if kind not in CANDIDATE_KINDS:
-        return False
-    scope = suppression.scope or ["all"]
-    if "all" not in scope and kind not in scope:
-        return False
-    return not (suppression.reason == "unsubscribed" and kind not in BULK)
-
-
-def _suppressed() -> ColumnElement[bool]:
-    """A suppression of the org blocks this message (blocks(), in SQL)."""
-    return and_(
-        Message.kind.in_(CANDIDATE_KINDS),
-        exists().where(
-            Suppression.org_id == Message.org_id,
-            Suppression.email == func.lower(func.trim(Message.to_email)),
-            or_(
-                func.coalesce(func.jsonb_array_length(Suppression.scope), 0) == 0,
-                Suppression.scope.has_key("all"),
-                Suppression.scope.has_key(Message.kind),
-            ),
-            or_(Suppression.reason != "unsubscribed", Message.kind.in_(BULK)),
-        ),
-    )
-
-
-def held() -> ColumnElement[bool]:
-    """Waits without being sent or stopped: its campaign is paused."""
-    paused = select(Campaign.id).where(Campaign.status == "paused")
-    return and_(Message.kind.not_in(NOTICES), Message.campaign_id.in_(paused))
-
-
-def stopped() -> ColumnElement[bool]:
-    """Must never go: campaign cancelled, invitation revoked or superseded (a reminder: also
-    answered), or the address suppressed for this kind."""
-    cancelled = select(Campaign.id).where(Campaign.status == "cancelled")
-    closed = select(Invitation.id).where(
-        or_(
-            Invitation.status.in_(["revoked", "superseded"]),
-            and_(Message.kind == "reminder", Invitation.status.in_(["accepted", "declined"])),
-        )
-    )
-    by_campaign = and_(
-        Message.kind.not_in(NOTICES),
-        or_(Message.campaign_id.in_(cancelled), Message.invitation_id.in_(closed)),
-    )
-    return or_(by_campaign, _suppressed())
-
-
-def sendable() -> ColumnElement[bool]:
-    """May this message go now? The one definition (claim, begin, sweeper)."""
-    return and_(~held(), ~stopped())
-
-
-def _why_not(message: Message) -> tuple[str, str, dict]:
-    """Words for a message the begin found not sendable: (status, event, detail)."""
-    campaign = (  # as the rows are now, not as this session saw them
-        db.session.get(Campaign, message.campaign_id, populate_existing=True)
-        if message.campaign_id
-        else None
-    )
-    if message.kind not in NOTICES and campaign is not None and campaign.status == "paused":
-        return MessageStatus.QUEUED, "", {}
-    email = message.to_email.strip().lower()
-    found = db.session.scalars(
-        select(Suppression).where(Suppression.org_id == message.org_id, Suppression.email == email)
-    ).first()
-    if found is not None and blocks(found, message.kind):
-        reason = {"reason": found.reason, "scope": found.scope}
-        return MessageStatus.SUPPRESSED, "suppressed", reason
-    if campaign is not None and campaign.status == "cancelled":
-        return MessageStatus.CANCELLED, "cancelled", {"reason": CAMPAIGN_CANCELLED}
-    invitation = (
-        db.session.get(Invitation, message.invitation_id, populate_existing=True)
-        if message.invitation_id
-        else None
-    )
-    answer = invitation.status if invitation is not None else "closed"
-    if answer in ("accepted", "declined"):
-        return MessageStatus.CANCELLED, "cancelled", {"reason": f"The candidate already {answer}."}
-    return MessageStatus.CANCELLED, "cancelled", {"reason": f"The invitation was {answer}."}
-
+__all__ = ["BULK", "CAMPAIGN_CANCELLED", "CANDIDATE_KINDS", "NOTICES"]
 
 # ---- a worker's changes (lease-checked) --------------------------------------------------------
 
@@ -224,7 +136,7 @@ def begin(message: Message, token: str) -> bool:
     if counted is not None:
         set_committed_value(message, "attempts", message.attempts + 1)  # as the row is now
         return True
-    status, event, detail = _why_not(message)
+    status, event, detail = why_not(message)
     message.status = status
     message.lease_until = message.lease_token = None
     if status == MessageStatus.SUPPRESSED:

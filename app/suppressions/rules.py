@@ -11,7 +11,7 @@ in their scope.
 
 from __future__ import annotations
 
-from app.outbox.transitions import BULK, CANDIDATE_KINDS, blocks
+from app.outbox.sendable import BULK, CANDIDATE_KINDS, blocks
 
 REASONS = {
     "unsubscribed": "Unsubscribed",
