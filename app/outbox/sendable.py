@@ -4,6 +4,8 @@ applies the suppression rule to one row (blocks), as the audience count does."""
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from app.extensions import db
@@ -25,6 +27,7 @@ def blocks(suppression: Suppression, kind: str) -> bool:
     return not (suppression.reason == "unsubscribed" and kind not in BULK)
 
 
+@functools.cache
 def _suppressed() -> ColumnElement[bool]:
     """A suppression of the org blocks this message (blocks(), in SQL)."""
     return and_(
@@ -42,31 +45,35 @@ def _suppressed() -> ColumnElement[bool]:
     )
 
 
+def _campaign_is(status: str) -> ColumnElement[bool]:
+    """The message's campaign has this status (a primary-key lookup per row)."""
+    return exists().where(Campaign.id == Message.campaign_id, Campaign.status == status)
+
+
+@functools.cache
 def held() -> ColumnElement[bool]:
     """Waits without being sent or stopped: its campaign is paused."""
-    paused = select(Campaign.id).where(Campaign.status == "paused")
-    return and_(Message.kind.not_in(NOTICES), Message.campaign_id.in_(paused))
+    return and_(Message.kind.not_in(NOTICES), _campaign_is("paused"))
 
 
+@functools.cache
 def stopped() -> ColumnElement[bool]:
     """Must never go: campaign cancelled, invitation revoked or superseded (a reminder: also
     answered), or the address suppressed for this kind."""
-    cancelled = select(Campaign.id).where(Campaign.status == "cancelled")
-    closed = select(Invitation.id).where(
+    closed = exists().where(
+        Invitation.id == Message.invitation_id,
         or_(
             Invitation.status.in_(["revoked", "superseded"]),
             and_(Message.kind == "reminder", Invitation.status.in_(["accepted", "declined"])),
-        )
+        ),
     )
-    by_campaign = and_(
-        Message.kind.not_in(NOTICES),
-        or_(Message.campaign_id.in_(cancelled), Message.invitation_id.in_(closed)),
-    )
+    by_campaign = and_(Message.kind.not_in(NOTICES), or_(_campaign_is("cancelled"), closed))
     return or_(by_campaign, _suppressed())
 
 
+@functools.cache
 def sendable() -> ColumnElement[bool]:
-    """May this message go now? The one definition (claim, begin, sweeper)."""
+    """May this message go now? The one definition (claim, begin, sweeper); built once."""
     return and_(~held(), ~stopped())
 
 
