@@ -92,7 +92,9 @@ def due_count() -> int:
         Message.send_after <= clock.now(),
         or_(
             Message.campaign_id.is_(None),
-            Message.kind.in_(["cancelled", "rescheduled"]),  # notices go even when cancelled
+            Message.kind.in_(  # notices go even when cancelled
+                ["cancelled", "rescheduled", "booking_confirmation", "booking_cancelled"]
+            ),
             Message.campaign_id.not_in(held),
         ),
     )

@@ -50,7 +50,9 @@ _CLAIM = text(
     WHERE id IN (
         SELECT id FROM messages
         WHERE status = 'queued' AND send_after <= :now AND (:all_ids OR id = ANY(:ids))
-          AND (campaign_id IS NULL OR kind IN ('cancelled', 'rescheduled') OR NOT EXISTS (
+          AND (campaign_id IS NULL
+               OR kind IN ('cancelled', 'rescheduled', 'booking_confirmation', 'booking_cancelled')
+               OR NOT EXISTS (
               SELECT 1 FROM campaigns c
               WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'cancelled')))
         ORDER BY send_after, id
@@ -181,6 +183,7 @@ def _no_longer_wanted(message: Message, status: str | None, answer: str | None) 
 
 
 # notices about a change (a calendar entry confirmed or removed included) go whatever happened
+# (the same kinds as in _CLAIM)
 ALWAYS_SENT = ("cancelled", "rescheduled", "booking_confirmation", "booking_cancelled")
 # answers after which a reminder is no longer wanted: an interview reminder stops on a decline
 # or a cancelled booking (the invitation is open again), a nudge to answer on any answer
