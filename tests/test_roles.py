@@ -23,6 +23,10 @@ PERSONAL = {
     "public.respond",  # candidates' pages: a token, not a login, decides
     "public.unsubscribe",
     "public.unsubscribe_preferences",
+    "public.book",  # the slot picker's forms: the invitation's token decides
+    "public.reschedule",
+    "public.cancel",
+    "public.none_fit",
     "webhooks.mailgun",  # a provider, verified by signature
 }
 

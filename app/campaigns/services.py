@@ -143,6 +143,7 @@ def create(
         respond_by=respond_by,
         slot_starts_at=slot_starts_at,
         slot_ends_at=slot_end,
+        scheduling="fixed" if slot_starts_at else "none",
         location=location or None,
         created_by_id=user.id,
         status=CampaignStatus.DRAFT,
