@@ -207,6 +207,7 @@ def test_a_booked_slot_is_reminded_in_the_zone_it_was_booked_in(factories, sink,
         select(Invitation).where(Invitation.campaign_id == campaign.id).order_by(Invitation.id)
     ).all()
     slot.booked = 1
+    first.status = "accepted"  # as booking a slot does
     db.session.add(
         Booking(
             org_id=org.id,
