@@ -41,6 +41,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.main import bp as main_bp
     from app.orgs import bp as orgs_bp
     from app.public import bp as public_bp
+    from app.results import bp as results_bp
     from app.suppressions import bp as suppressions_bp
     from app.team import bp as team_bp
     from app.templates_editor import bp as templates_bp
@@ -55,6 +56,7 @@ def create_app(config: Config | None = None) -> Flask:
         templates_bp,
         candidates_bp,
         campaigns_bp,
+        results_bp,
         dashboard_bp,
         deadletters_bp,
         suppressions_bp,

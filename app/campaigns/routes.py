@@ -26,6 +26,7 @@ from app.models import (
     Message,
     Role,
 )
+from app.results import services as results
 from app.security import PREVIEW_CSP
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
@@ -195,6 +196,7 @@ def show(campaign_id: int) -> ResponseReturnValue:
         "form": LaunchForm(),
     }
     if campaign.status != "draft":
+        context["results"] = results.summary(campaign)
         context["recipients"] = db.session.scalars(
             scoped(Message)
             .where(Message.campaign_id == campaign.id, Message.kind == "invitation")

@@ -63,9 +63,14 @@ class Campaign(TenantMixin, TimestampMixin, db.Model):
     tracking_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     paused_reason: Mapped[str | None] = mapped_column(String(300))  # set when health paused it
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # after the interview: a follow-up template for those who attended, this many hours after
+    follow_up_template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("email_templates.id", ondelete="SET NULL")
+    )
+    follow_up_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
 
     job = relationship("Job")
-    template = relationship("EmailTemplate")
+    template = relationship("EmailTemplate", foreign_keys=[template_id])
     template_version = relationship("TemplateVersion")
     created_by = relationship("User")
 
@@ -98,6 +103,9 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
     no_slot_fits_note: Mapped[str | None] = mapped_column(Text)  # "None of these times work"
+    # a fixed-time interview's attendance (a booked slot's is on the booking): attended | no_show
+    attended: Mapped[str | None] = mapped_column(String(16))
+    followed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     campaign = relationship("Campaign")
     candidate = relationship("Candidate")

@@ -32,6 +32,7 @@ from app.public import bp
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
 from app.tenancy import ALL_ORGS
+from app.tracking.views import record_view
 
 UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
 
@@ -96,7 +97,10 @@ def _page(invitation: Invitation, status: int = 200, note: str | None = None):  
 def invitation(token: str) -> ResponseReturnValue:
     _rate_limit()
     found = _invitation(token)
-    return _page(found) if found else _gone()
+    if found is None:
+        return _gone()
+    record_view(found.id, request.method, request.user_agent.string, request.remote_addr)
+    return _page(found)
 
 
 @bp.post("/i/<token>")

@@ -114,6 +114,17 @@ STATEMENTS = {
             " THEN 'click_right_after_send' END",
         )
     ),
+    # The candidate's invitation page, judged as a click is; it leaves the delivery status be.
+    "viewed": _driver(
+        _RECORD.format(
+            kind="viewed",
+            first_col="viewed_at",
+            human_col="human_viewed_at",
+            lower="NULL",
+            late_reason="CASE WHEN messages.sent_at > h.at - make_interval(secs => h.scan_s)"
+            " THEN 'click_right_after_send' END",
+        )
+    ),
 }
 
 
@@ -394,7 +405,7 @@ class Writer:
         return refused
 
     def _statements(self, conn: psycopg.Connection, batch: list[tuple]) -> None:
-        for kind in ("opened", "clicked"):
+        for kind in STATEMENTS:
             hits = [h for h in batch if h[0] == kind]
             if not hits:
                 continue
