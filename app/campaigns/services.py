@@ -444,8 +444,8 @@ def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses:
     template = default_template(org.id, kind)
     if template is None:
         return 0
-    originals = db.session.scalars(
-        select(Message)
+    originals = db.session.execute(
+        select(Message, Invitation.status, Invitation.ics_sequence)
         .join(Invitation, Invitation.id == Message.invitation_id)
         .where(
             Message.campaign_id == campaign.id,
@@ -455,9 +455,13 @@ def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses:
         )
     )
     count = 0
-    for original in originals:
+    for original, answered, sequence in originals:
         context = dict(original.context)
         context.pop("_unsubscribe", None)  # transactional: no unsubscribe link needed
+        if answered == InvitationStatus.ACCEPTED and campaign.slot_starts_at:  # on a calendar
+            method = "CANCEL" if kind == TemplateKind.CANCELLED else "REQUEST"
+            bump = 1 if method == "CANCEL" else 0  # (moving bumped it already)
+            context["_calendar"] = {"method": method, "sequence": sequence + bump}
         message = queue_message(
             org_id=org.id,
             kind=kind.value,

@@ -1,25 +1,37 @@
-"""Reminders before the interview (or the reply deadline), computed when due rather than written
-with the campaign: for each offset, pending invitations whose anchor (the campaign's slot, else
-the invitation's expiry) is that close get one reminder row (unique per invitation and offset:
-never twice) and a queued mail. Moving the interview moves them, since the anchor is read at
-send time; answered, revoked, expired, unsubscribed or cancelled invitations get none."""
+"""Reminders, computed when due rather than written with the campaign. Two families, each at
+the org's offsets and each unique per invitation and offset (a rerun never sends twice):
+- interview reminders ("i-<m>m") to candidates who accepted a fixed time, anchored at the
+  interview, with its time, place or link and the link to reschedule or cancel;
+- nudges ("t-<m>m") to candidates who have not answered yet, anchored at the reply-by time.
+The anchor is read at send time, so moving the interview moves them. With business hours on, a
+reminder due outside them goes at the nearest allowed moment before the anchor (read in the
+candidate's zone), or at once with the reason on its timeline: never dropped."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app import clock
 from app.extensions import db
+from app.invitations.business_hours import (
+    LOOKAHEAD,
+    BusinessHours,
+    Placement,
+    place,
+    zone_or,
+)
 from app.mail.outbox import queue_message
 from app.models import (
     Campaign,
     Candidate,
     EmailTemplate,
+    Event,
     Invitation,
     Message,
     Organization,
@@ -29,47 +41,68 @@ from app.models import (
     default_template,
 )
 
-BUSINESS = (9, 17)  # local hours when business-hours-only reminders may go
 BATCH = 1000
+NUDGE, INTERVIEW = "t", "i"  # the kind's prefix: "t-120m" (kept from before), "i-120m"
 
 
-def _template_for(org_id: int) -> EmailTemplate | None:
-    return default_template(org_id, TemplateKind.REMINDER)
+@dataclass(frozen=True)
+class Due:
+    """One invitation a reminder may be due for, with its anchor and the zone to read it in."""
+
+    invitation_id: int
+    anchor: datetime
+    zone: str | None
 
 
-def _in_business_hours(zone: str | None, default: str) -> bool:
-    try:
-        hour = clock.now().astimezone(ZoneInfo(zone or default)).hour
-    except (KeyError, ValueError):
-        hour = clock.now().hour
-    return BUSINESS[0] <= hour < BUSINESS[1]
+def hours_of(org: Organization) -> BusinessHours | None:
+    """The org's business hours when its reminders keep to them."""
+    if not org.reminders_business_hours:
+        return None
+    return BusinessHours(
+        tuple(org.business_days or ()), org.business_start_minute, org.business_end_minute
+    )
 
 
-def _due(org: Organization, campaign: Campaign, minutes: int) -> list[Any]:
-    """Pending invitations of the campaign inside this offset's window, not yet reminded."""
+def _candidates(
+    org: Organization, campaign: Campaign, family: str, minutes: int, early: timedelta
+) -> Iterator[Due]:
+    """Invitations of the family whose reminder at this offset may be due by now (`early`
+    widens the window for reminders that business hours move earlier), not yet reminded."""
     now = clock.now()
-    anchor = func.coalesce(campaign.slot_starts_at, Invitation.expires_at)
+    kind = f"{family}-{minutes}m"
+    if family == NUDGE:
+        anchor: Any = Invitation.expires_at
+        status = "pending"
+    else:
+        if campaign.slot_starts_at is None:
+            return
+        anchor, status = campaign.slot_starts_at, "accepted"
     already = select(Reminder.id).where(
-        Reminder.invitation_id == Invitation.id, Reminder.kind == f"t-{minutes}m"
+        Reminder.invitation_id == Invitation.id, Reminder.kind == kind
     )
     suppressed = select(Suppression.id).where(
         Suppression.org_id == org.id, Suppression.email == Candidate.email
     )
     query = (
-        select(Invitation.id, Invitation.candidate_id, Candidate.timezone)
+        select(Invitation.id, Candidate.timezone, Invitation.expires_at)
         .join(Candidate, Candidate.id == Invitation.candidate_id)
         .where(
             Invitation.campaign_id == campaign.id,
-            Invitation.status == "pending",
-            Invitation.expires_at > now,
-            anchor > now,
-            anchor - timedelta(minutes=minutes) <= now,
+            Invitation.status == status,
             ~already.exists(),
             ~suppressed.exists(),
         )
-        .limit(BATCH)
+        .order_by(Invitation.id)
     )
-    return list(db.session.execute(query))
+    if family == NUDGE:
+        query = query.where(
+            Invitation.expires_at > now,
+            Invitation.expires_at - timedelta(minutes=minutes) - early <= now,
+        )
+    elif not (anchor > now and anchor - timedelta(minutes=minutes) - early <= now):
+        return
+    for row in db.session.execute(query.execution_options(yield_per=BATCH)):
+        yield Due(row.id, row.expires_at if family == NUDGE else anchor, row.timezone)
 
 
 def send_due() -> dict[str, int]:
@@ -78,28 +111,54 @@ def send_due() -> dict[str, int]:
     campaigns = db.session.scalars(select(Campaign).where(Campaign.status.in_(["sending", "sent"])))
     for campaign in campaigns:
         org = db.session.get(Organization, campaign.org_id)
-        template = _template_for(org.id)
+        template = default_template(org.id, TemplateKind.REMINDER)
         if template is None:
             continue
+        hours = hours_of(org)
+        early = LOOKAHEAD if hours else timedelta(0)
+        placements: dict[tuple, Placement] = {}  # per (anchor, offset, zone): one computation
         for minutes in sorted({int(m) for m in org.reminder_offsets or []}):
-            for row in _due(org, campaign, minutes):
-                if org.reminders_business_hours and not _in_business_hours(
-                    row.timezone, org.timezone
-                ):
-                    continue
-                if _remind(org, campaign, template, row.id, f"t-{minutes}m"):
-                    counts["sent"] += 1
+            for family in (INTERVIEW, NUDGE):
+                for due in list(_candidates(org, campaign, family, minutes, early)):
+                    key = (due.anchor, minutes, due.zone)
+                    if key not in placements:
+                        placements[key] = _placement(org, hours, due, minutes)
+                    placement = placements[key]
+                    if placement.at > clock.now():
+                        continue
+                    kind = f"{family}-{minutes}m"
+                    if _remind(org, campaign, template, due, kind, placement.reason):
+                        counts["sent"] += 1
     return counts
 
 
+def _placement(org: Organization, hours: BusinessHours | None, due: Due, minutes: int) -> Placement:
+    """When this reminder goes: its own time, or as business hours in the candidate's zone
+    (else the org's) allow."""
+    ideal = due.anchor - timedelta(minutes=minutes)
+    if hours is None:
+        return Placement(ideal)
+    return place(ideal, due.anchor, clock.now(), hours, zone_or(due.zone, org.timezone))
+
+
 def _remind(
-    org: Organization, campaign: Campaign, template: EmailTemplate, invitation_id: int, kind: str
+    org: Organization,
+    campaign: Campaign,
+    template: EmailTemplate,
+    due: Due,
+    kind: str,
+    reason: str | None,
 ) -> bool:
-    """Claim the (invitation, kind) row, then queue the mail with the same personal link."""
+    """Claim the (invitation, kind) row, then queue the mail with the same personal link (and
+    the reason on its timeline when business hours moved it)."""
     claimed = db.session.execute(
         pg_insert(Reminder)
         .values(
-            org_id=org.id, invitation_id=invitation_id, kind=kind, due_at=clock.now(), status="sent"
+            org_id=org.id,
+            invitation_id=due.invitation_id,
+            kind=kind,
+            due_at=clock.now(),
+            status="sent",
         )
         .on_conflict_do_nothing(index_elements=["invitation_id", "kind"])
         .returning(Reminder.id)
@@ -107,15 +166,15 @@ def _remind(
     if claimed is None:
         return False  # another scheduler run got it first
     original = db.session.scalar(
-        select(Message).where(
-            and_(Message.invitation_id == invitation_id, Message.kind != "reminder")
-        )
+        select(Message).where(Message.invitation_id == due.invitation_id).order_by(Message.id)
     )
     if original is None:
         return False
     context = dict(original.context)
+    context.pop("_calendar", None)
     if context.get("_unsubscribe"):
         context["_unsubscribe"] = dict(context["_unsubscribe"], kind="reminder")
+    context["reminder"] = {"kind": "interview" if kind.startswith(INTERVIEW) else "pick_a_time"}
     message = queue_message(
         org_id=org.id,
         kind="reminder",
@@ -127,6 +186,15 @@ def _remind(
     )
     message.template_version_id = template.current_version_id
     message.candidate_id, message.campaign_id = original.candidate_id, campaign.id
-    message.invitation_id = invitation_id
+    message.invitation_id = due.invitation_id
+    if reason:
+        db.session.add(
+            Event(
+                org_id=org.id,
+                message_id=message.id,
+                type="business_hours",
+                detail={"reason": reason},
+            )
+        )
     db.session.get(Reminder, claimed).message_id = message.id
     return True

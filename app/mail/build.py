@@ -15,11 +15,13 @@ from app.mail import dkim, links, rows
 from app.mail.compose import brand_for
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
+from app.mail.notices import NOTICES
 from app.mail.render import Rendered, render_builtin
 from app.mail.tracked_links import rewrite
 from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, TemplateVersion
 from app.providers import OutgoingMessage
 
+CALENDAR = "_calendar"  # context key: {"method": "REQUEST" | "CANCEL", "sequence": n}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -30,8 +32,21 @@ def header_safe(value: str | None) -> str | None:
 
 def _render(message: Message) -> tuple[Rendered, Organization | None, str | None]:
     """The rendered mail, the org whose branding it carries, and its unsubscribe URL."""
-    context = links.resolve(dict(message.context), message.org_id, message.id)
+    context = dict(message.context)
+    context.pop(CALENDAR, None)
+    context = links.resolve(context, message.org_id, message.id)
     unsubscribe = context.get("unsubscribe_url")
+    if message.template_version_id is None and message.template in NOTICES:
+        org = rows.get(Organization, message.org_id)  # the org's own notice, in its branding
+        subject, html = NOTICES[message.template]
+        brand = brand_for(org)
+        return (
+            render_merged(
+                subject=subject, html=html, text=None, brand=brand, context=context, bulk=False
+            ),
+            org,
+            None,
+        )
     if message.template_version_id is None:
         return render_builtin(message.template, context), None, unsubscribe
     version = rows.get(TemplateVersion, message.template_version_id)
@@ -95,8 +110,10 @@ def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
 
 
 def _calendar(message: Message, org: Organization | None, mail_from: str) -> bytes | None:
-    """The .ics for an invitation whose campaign has an interview slot."""
-    if message.invitation_id is None or org is None:
+    """The .ics the message was queued with (its `_calendar`: method and SEQUENCE, frozen
+    when queued), for an invitation whose campaign has an interview time."""
+    spec = message.context.get(CALENDAR)
+    if not spec or message.invitation_id is None or org is None:
         return None
     from app.mail.calendar import invitation_ics
     from app.models import Campaign, Invitation, Job
@@ -112,7 +129,7 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
     domain = address.rpartition("@")[2] or "herald.localhost"
     return invitation_ics(
         uid=f"invitation-{invitation.id}@{domain}",
-        sequence=invitation.ics_sequence,
+        sequence=int(spec.get("sequence", invitation.ics_sequence)),
         starts_at=campaign.slot_starts_at,
         ends_at=campaign.slot_ends_at,
         summary=f"Interview: {job.title} ({org.name})",
@@ -122,14 +139,14 @@ def _calendar(message: Message, org: Organization | None, mail_from: str) -> byt
         organizer_email=address,
         attendee_name=message.to_name or message.to_email,
         attendee_email=message.to_email,
-        cancel=invitation.status == "revoked",
+        cancel=spec.get("method") == "CANCEL",
     )
 
 
 def envelope_sender(message: Message) -> str:
     """The envelope sender outgoing_for will give this message (known before it is built)."""
     org = None
-    if message.template_version_id is not None:
+    if message.template_version_id is not None or message.template in NOTICES:
         org = rows.get(Organization, message.org_id)
     return split_address(_sender(org)[0])[1]
 

@@ -102,6 +102,8 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.PENDING)
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    decline_reason: Mapped[str | None] = mapped_column(String(40))  # a code of DECLINE_REASONS
+    decline_note: Mapped[str | None] = mapped_column(Text)  # the candidate's own words
     no_slot_fits_note: Mapped[str | None] = mapped_column(Text)  # "None of these times work"
     # a fixed-time interview's attendance (a booked slot's is on the booking): attended | no_show
     attended: Mapped[str | None] = mapped_column(String(16))

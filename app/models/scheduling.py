@@ -81,7 +81,8 @@ class SlotInterviewer(TenantMixin, db.Model):
 
 class Booking(TenantMixin, TimestampMixin, db.Model):
     """A candidate's place in a slot. At most one active booking per candidate and campaign
-    (a partial unique index); `uid` and `sequence` identify and version its calendar entry."""
+    (a partial unique index). A reschedule marks the row 'moved' and a new active row carries
+    the same `uid` with `sequence` + 1, so the candidate's calendar updates one entry."""
 
     __tablename__ = "bookings"
     __table_args__ = (
@@ -108,7 +109,7 @@ class Booking(TenantMixin, TimestampMixin, db.Model):
         String(16), default=BookingStatus.ACTIVE, server_default="active"
     )
     time_zone: Mapped[str] = mapped_column(String(64))
-    uid: Mapped[str] = mapped_column(String(120), unique=True)
+    uid: Mapped[str] = mapped_column(String(120), index=True)
     sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attended: Mapped[str | None] = mapped_column(String(16))  # 'attended' | 'no_show'

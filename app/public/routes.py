@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app import clock, limits
 from app.extensions import csrf, db
+from app.invitations import answering
 from app.invitations.tokens import digest, well_formed
 from app.mail.compose import brand_for
 from app.mail.outbox import queue_message
@@ -78,7 +79,9 @@ def _invitation(token: str) -> Invitation | None:
     return invitation
 
 
-def _page(invitation: Invitation, status: int = 200, note: str | None = None):  # noqa: ANN202
+def _page(  # noqa: ANN202
+    invitation: Invitation, status: int = 200, note: str | None = None, **extra: Any
+):
     org = db.session.get(Organization, invitation.org_id)
     campaign = _row(Campaign, invitation.campaign_id)
     return render_template(
@@ -90,6 +93,11 @@ def _page(invitation: Invitation, status: int = 200, note: str | None = None):  
         job=_row(Job, invitation.job_id),
         candidate=_row(Candidate, invitation.candidate_id),
         note=note,
+        reasons=answering.DECLINE_REASONS,
+        note_limit=answering.NOTE_LIMIT,
+        can_change=answering.can_change(invitation, campaign),
+        reply_by=answering.reply_by(invitation, campaign),
+        **extra,
     ), status
 
 
@@ -105,31 +113,36 @@ def invitation(token: str) -> ResponseReturnValue:
 
 @bp.post("/i/<token>")
 def respond(token: str) -> ResponseReturnValue:
-    """Accept or decline (once; the other answer afterwards is a 409 with a clear note)."""
+    """Accept, or decline after a confirmation step that offers a reason; an answer may change
+    until the reply-by time. Bad input is a 4xx with the page saying why, nothing changed."""
     _rate_limit()
     found = _invitation(token)
     if found is None:
         return _gone()
-    answer = request.form.get("answer")
-    if answer not in ("accept", "decline"):
-        abort(400, description="Choose accept or decline.")
-    wanted = InvitationStatus.ACCEPTED if answer == "accept" else InvitationStatus.DECLINED
+    choice = request.form.get("answer")
+    if choice not in ("accept", "decline"):
+        return _page(found, 400, note="Choose accept or decline.", note_error=True)
+    wanted = InvitationStatus.ACCEPTED if choice == "accept" else InvitationStatus.DECLINED
+    form = {k: request.form.get(k) for k in ("reason", "note")}
+    if choice == "decline" and request.form.get("confirm") != "yes":
+        return _page(found, confirming=True, form=form)  # are you sure? and why (optional)
     locked = db.session.scalar(
         select(Invitation)
         .where(Invitation.id == found.id)
         .with_for_update()
         .execution_options(populate_existing=True, **ALL_ORGS)
     )
-    if locked.status == wanted:
-        return _page(locked, note="Your answer was already recorded. Thank you!")
-    if locked.status != InvitationStatus.PENDING:
+    campaign = _row(Campaign, locked.campaign_id)
+    try:
+        changed = answering.answer(locked, campaign, wanted, form["reason"], form["note"])
+    except answering.AnswerError as exc:
+        db.session.rollback()
+        confirming = exc.status == 400 and choice == "decline"
         return _page(
-            locked,
-            409,
-            note=f"You already {locked.status} this invitation. "
-            "To change your answer, reply to the email.",
+            found, exc.status, note=str(exc), note_error=True, confirming=confirming, form=form
         )
-    locked.status, locked.responded_at = wanted, clock.now()
+    if not changed:
+        return _page(locked, note="Your answer was already recorded. Thank you!")
     _notify_recruiter(locked)
     db.session.commit()
     return _page(locked, note="Thank you! Your answer is recorded.")
@@ -162,6 +175,8 @@ def _notify_recruiter(invitation: Invitation) -> None:
             "candidate": {"name": candidate.full_name},
             "job": {"title": job.title},
             "answer": invitation.status,
+            "reason": answering.DECLINE_REASONS.get(invitation.decline_reason or "", ""),
+            "note": invitation.decline_note or "",
             "campaign": {
                 "name": campaign.name,
                 "url": current_app.config["PUBLIC_BASE_URL"]

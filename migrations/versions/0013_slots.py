@@ -104,7 +104,7 @@ def _create_bookings():
         ),
         sa.Column("status", sa.String(length=16), server_default="active", nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
-        sa.Column("uid", sa.String(length=120), nullable=False, unique=True),
+        sa.Column("uid", sa.String(length=120), nullable=False),
         sa.Column("sequence", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
@@ -114,6 +114,7 @@ def _create_bookings():
     op.create_index("ix_bookings_campaign_id", "bookings", ["campaign_id"])
     op.create_index("ix_bookings_slot_id", "bookings", ["slot_id"])
     op.create_index("ix_bookings_invitation_id", "bookings", ["invitation_id"])
+    op.create_index("ix_bookings_uid", "bookings", ["uid"])
     op.create_index(
         "uq_bookings_active_candidate",
         "bookings",
