@@ -13,7 +13,7 @@ from app import clock
 from app.extensions import db
 from app.jobs.results import send_follow_ups
 from app.jobs.schedule import declared
-from app.models import Booking, Invitation, Message, Role, TemplateKind
+from app.models import Booking, Campaign, Invitation, Message, Role, TemplateKind
 
 pytestmark = pytest.mark.usefixtures("ctx")
 
@@ -166,3 +166,26 @@ def test_the_follow_up_setting_refuses_bad_input(client, post, factories, interv
 def test_the_follow_up_job_is_declared(app):
     jobs = {job.id: job for job in declared(app)}
     assert jobs["herald-follow-ups"].func == "app.jobs.results.send_follow_ups"
+
+
+def test_the_campaign_form_chooses_the_follow_up(client, post, factories, login_as):
+    org = factories.make_org()
+    user = factories.make_user(org, Role.RECRUITER)
+    login_as(user, org)
+    job = factories.make_job(org)
+    invite = factories.make_email_template(org, TemplateKind.INVITATION, name="Invite")
+    thanks = factories.make_email_template(org, TemplateKind.FOLLOW_UP, name="Thanks")
+    form = client.get("/campaigns/new").get_data(as_text=True)
+    assert f'<option value="{thanks.id}">Thanks</option>' in form
+    fields = {"name": "Round", "job_id": job.id, "template_id": invite.id, "tag": ""}
+    refused = post("/campaigns/new", {**fields, "follow_up_template_id": str(invite.id)})
+    assert refused.status_code == 400 and "Choose one of your follow-up templates" in (
+        refused.get_data(as_text=True)
+    )
+    made = post(
+        "/campaigns/new",
+        {**fields, "follow_up_template_id": str(thanks.id), "follow_up_hours": "6"},
+    )
+    assert made.status_code == 302
+    campaign = db.session.scalars(select(Campaign).order_by(Campaign.id.desc())).first()
+    assert (campaign.follow_up_template_id, campaign.follow_up_hours) == (thanks.id, 6)

@@ -35,8 +35,7 @@ def sent(factories, login_as):
     for n in (0, 1, 2):
         invitations[n].status, invitations[n].responded_at = "accepted", now
     invitations[3].status, invitations[3].responded_at = "declined", now
-    if hasattr(Invitation, "decline_note"):
-        invitations[3].decline_note = "Took another offer"
+    invitations[3].decline_reason, invitations[3].decline_note = "another_offer", "=1+1"
     invitations[4].no_slot_fits_note = "Only mornings, please"
     invitations[5].status = "revoked"
     messages[invitations[6].id].bounced_at = now
@@ -65,8 +64,7 @@ def test_every_recipient_in_one_state_paged_filtered_and_searched(client, sent):
 
     declined = client.get(_url(campaign, "?state=declined")).get_data(as_text=True)
     assert declined.count('id="recipient-') == 1 and f"recipient-{invitations[3].id}" in declined
-    if hasattr(Invitation, "decline_note"):
-        assert "Took another offer" in declined
+    assert "Accepted another offer: “=1+1”" in declined
     no_slot = client.get(_url(campaign, "?state=no_slot_fits")).get_data(as_text=True)
     assert "Only mornings, please" in no_slot
 
@@ -101,6 +99,11 @@ def test_the_csv_export_streams_the_filtered_rows_with_the_injection_guard(clien
     assert by_email["round0@example.com"]["state"] == "Booked or accepted"
     assert by_email["round0@example.com"]["answered_at"].endswith(("+01:00", "+02:00"))
     assert by_email["round4@example.com"]["no_slot_fits_note"] == "Only mornings, please"
+    declined_row = by_email["round3@example.com"]
+    assert (declined_row["decline_reason"], declined_row["decline_note"]) == (
+        "Accepted another offer",
+        "'=1+1",
+    )
     assert by_email["round6@example.com"]["state"] == "Bounced"
     assert by_email["round7@example.com"]["state"] == "Unsubscribed"
     assert by_email["round5@example.com"]["state"] == "Cancelled"

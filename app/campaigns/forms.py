@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 
 class CampaignForm(FlaskForm):
@@ -21,6 +28,14 @@ class CampaignForm(FlaskForm):
     )
     location = StringField("Interview location or video link", [Optional(), Length(max=300)])
     tracking = BooleanField("Track opens and clicks", default=True)
+    follow_up_template_id = SelectField(
+        "Follow-up after the interview (optional)", coerce=str, validate_choice=False
+    )
+    follow_up_hours = IntegerField(
+        "Hours after the interview",
+        [Optional(), NumberRange(1, 24 * 14, "Between 1 and 336 hours.")],
+        default=24,
+    )
 
 
 class LaunchForm(FlaskForm):

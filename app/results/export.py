@@ -48,7 +48,7 @@ def _cells(r, zone: ZoneInfo) -> list[str]:  # noqa: ANN001 - a result row
         f"{r.first_name} {r.last_name}".strip(),
         r.email,
         LABELS[r.state],
-        (r.decline_reason or "").replace("_", " "),
+        query.reason_label(r.decline_reason),
         r.decline_note or "",
         r.no_slot_fits_note or "",
     ]

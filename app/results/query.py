@@ -17,12 +17,12 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    null,
     or_,
     select,
     true,
 )
 
+from app.invitations.answering import DECLINE_REASONS
 from app.like import ESCAPE, contains
 from app.models import (
     Booking,
@@ -56,11 +56,9 @@ LABELS = {s.key: s.label for s in STATES}
 ATTENDANCE = {"attended": "Attended", "no_show": "No-show"}
 
 
-def _optional(name: str) -> Any:
-    """An invitation column another part of scheduling adds (a decline's reason and note): NULL
-    where this schema does not have it yet, so the list reads the same either way."""
-    column = getattr(Invitation, name, None)
-    return column if column is not None else null()
+def reason_label(code: str | None) -> str:
+    """A decline reason as the candidate chose it."""
+    return DECLINE_REASONS.get(code or "", (code or "").replace("_", " ").capitalize())
 
 
 def _email() -> Any:
@@ -127,8 +125,8 @@ def recipients(campaign: Campaign) -> Select:
             Invitation.status.label("answer"),
             Invitation.responded_at,
             Invitation.no_slot_fits_note,
-            _optional("decline_reason").label("decline_reason"),
-            _optional("decline_note").label("decline_note"),
+            Invitation.decline_reason,
+            Invitation.decline_note,
             Invitation.followed_up_at,
             Candidate.id.label("candidate_id"),
             Candidate.first_name,

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import Campaign, Role
 from app.results import bp, export, follow_up, services
 from app.results.forms import FollowUpForm
-from app.results.query import ATTENDANCE, LABELS, STATES
+from app.results.query import ATTENDANCE, LABELS, STATES, reason_label
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required
 
 
@@ -56,6 +56,7 @@ def index(campaign_id: int) -> ResponseReturnValue:
         "states": STATES,
         "labels": LABELS,
         "attendance": ATTENDANCE,
+        "reason_label": reason_label,
         "can_edit": current_role().at_least(Role.RECRUITER),
         "can_mark": services.can_mark,
         "nav_section": "campaigns",
@@ -110,6 +111,7 @@ def attendance(campaign_id: int, invitation_id: int) -> ResponseReturnValue:
             r=row,
             labels=LABELS,
             attendance=ATTENDANCE,
+            reason_label=reason_label,
             can_edit=True,
             can_mark=services.can_mark,
             back=request.form.get("back") or "",

@@ -1,7 +1,7 @@
 """results: invitation-page views, attendance and the follow-up after the interview
 
 Revision ID: 0015_results
-Revises: 0013_slots
+Revises: 0014_answers
 Create Date: 2026-12-07 11:45:00
 
 Views are events like opens and clicks: the message keeps its first view and first human view,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0015_results"
-down_revision = "0013_slots"
+down_revision = "0014_answers"
 branch_labels = None
 depends_on = None
 
