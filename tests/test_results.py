@@ -40,6 +40,7 @@ def sent(factories, login_as):
     invitations[5].status = "revoked"
     messages[invitations[6].id].bounced_at = now
     db.session.add(Suppression(org_id=org.id, email="round7@example.com", reason="unsubscribed"))
+    db.session.add(Suppression(org_id=org.id, email="round9@example.com", reason="hard_bounce"))
     invitations[8].candidate.first_name = "=HYPERLINK(1)"
     db.session.commit()
     return org, campaign, invitations
@@ -55,8 +56,8 @@ def test_every_recipient_in_one_state_paged_filtered_and_searched(client, sent):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "HX-Request" in page.headers["Vary"]
     assert html.count('id="recipient-') == 50 and "Page 1 of 2" in html
-    assert "Not yet answered (52)" in html and "Booked or accepted (3)" in html
-    for label in ("Declined (1)", "No slot fits (1)", "Cancelled (1)", "Bounced (1)"):
+    assert "Not yet answered (51)" in html and "Booked or accepted (3)" in html
+    for label in ("Declined (1)", "No slot fits (1)", "Cancelled (1)", "Bounced (2)"):
         assert label in html
     assert "Unsubscribed (1)" in html
     second = client.get(_url(campaign, "?page=2")).get_data(as_text=True)
@@ -106,6 +107,7 @@ def test_the_csv_export_streams_the_filtered_rows_with_the_injection_guard(clien
     )
     assert by_email["round6@example.com"]["state"] == "Bounced"
     assert by_email["round7@example.com"]["state"] == "Unsubscribed"
+    assert by_email["round9@example.com"]["state"] == "Bounced"  # a hard bounce's suppression
     assert by_email["round5@example.com"]["state"] == "Cancelled"
 
     declined = client.get(_url(campaign, ".csv?state=declined")).get_data(as_text=True)
@@ -134,7 +136,7 @@ def test_campaign_page_shows_views_bookings_and_no_replies_beside_delivery(clien
     assert 'id="campaign-progress"' in html and 'id="campaign-answers"' in html
     assert 'id="figure-booked"' in html and ">3</a>" in html
     assert f'href="/campaigns/{campaign.id}/results"' in html
-    assert "Viewed invitation" in html and ">52</a>" in html  # no reply yet
+    assert "Viewed invitation" in html and ">51</a>" in html  # no reply yet
 
 
 def test_a_viewer_reads_and_exports_but_cannot_mark_or_change_the_follow_up(

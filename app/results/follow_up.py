@@ -63,7 +63,7 @@ def _queue(campaign: Campaign, template: EmailTemplate, invitation_id: int) -> b
     """The follow-up, to the address and with the context of the invitation email."""
     original = db.session.scalar(
         select(Message)
-        .where(Message.invitation_id == invitation_id, Message.kind == "invitation")
+        .where(Message.invitation_id == invitation_id)  # the invitation email, written first
         .order_by(Message.id)
         .limit(1)
     )

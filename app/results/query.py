@@ -14,12 +14,10 @@ from sqlalchemy import (
     Select,
     and_,
     case,
-    exists,
     func,
     literal,
     or_,
     select,
-    true,
 )
 
 from app.invitations.answering import DECLINE_REASONS
@@ -61,63 +59,70 @@ def reason_label(code: str | None) -> str:
     return DECLINE_REASONS.get(code or "", (code or "").replace("_", " ").capitalize())
 
 
-def _email() -> Any:
-    """The invitation's email (the first one written for it; reminders are others)."""
+def _emails(campaign: Campaign) -> Any:
+    """Each invitation's email: the first message written for it (the campaign's fan-out writes
+    it with the invitation; reminders, notices and follow-ups come later)."""
     return (
         select(
+            Message.invitation_id,
             Message.id,
             Message.status,
             Message.delivery,
             Message.bounced_at,
-            Message.complained_at,
             Message.sent_at,
             Message.viewed_at,
             Message.human_viewed_at,
         )
-        .where(Message.invitation_id == Invitation.id, Message.kind == "invitation")
-        .order_by(Message.id)
-        .limit(1)
-        .lateral("m")
+        .where(Message.campaign_id == campaign.id, Message.invitation_id.is_not(None))
+        .distinct(Message.invitation_id)
+        .order_by(Message.invitation_id, Message.id)
+        .subquery("m")
     )
 
 
-def _booking() -> Any:
-    """The candidate's active booking, else the latest one (cancelled or moved)."""
+def _bookings(campaign: Campaign) -> Any:
+    """Each invitation's active booking, else its latest one (cancelled or moved)."""
     return (
         select(
-            Booking.id,
+            Booking.invitation_id,
             Booking.status,
             Booking.attended,
             InterviewSlot.starts_at,
             InterviewSlot.ends_at,
         )
         .join(InterviewSlot, InterviewSlot.id == Booking.slot_id)
-        .where(Booking.invitation_id == Invitation.id)
-        .order_by((Booking.status == "active").desc(), Booking.id.desc())
-        .limit(1)
-        .lateral("b")
+        .where(Booking.campaign_id == campaign.id)
+        .distinct(Booking.invitation_id)
+        .order_by(Booking.invitation_id, (Booking.status == "active").desc(), Booking.id.desc())
+        .subquery("b")
+    )
+
+
+def _state(m: Any, b: Any, s: Any) -> Any:
+    """The one state a recipient is in: the answer first, then what stopped the mail."""
+    bounced = or_(
+        m.c.bounced_at.is_not(None),
+        m.c.status == "failed",
+        s.c.reason.in_(("hard_bounce", "soft_bounce")),
+    )
+    return case(
+        (Invitation.status == "superseded", literal("replaced")),
+        (or_(b.c.status == "active", Invitation.status == "accepted"), literal("booked")),
+        (Invitation.status == "declined", literal("declined")),
+        (or_(Invitation.status == "revoked", b.c.status == "cancelled"), literal("cancelled")),
+        (Invitation.no_slot_fits_note.is_not(None), literal("no_slot_fits")),
+        (bounced, literal("bounced")),
+        (or_(s.c.reason.is_not(None), m.c.status == "suppressed"), literal("unsubscribed")),
+        else_=literal("pending"),
     )
 
 
 def recipients(campaign: Campaign) -> Select:
-    """Every recipient of the campaign with what the results list shows (not yet filtered)."""
-    m, b = _email(), _booking()
-    unsubscribed = exists().where(
-        Suppression.org_id == Invitation.org_id,
-        Suppression.email == func.lower(Candidate.email),
-        Suppression.reason == "unsubscribed",
-    )
-    booked = or_(b.c.status == "active", Invitation.status == "accepted")
-    state = case(
-        (Invitation.status == "superseded", literal("replaced")),
-        (booked, literal("booked")),
-        (Invitation.status == "declined", literal("declined")),
-        (or_(Invitation.status == "revoked", b.c.status == "cancelled"), literal("cancelled")),
-        (Invitation.no_slot_fits_note.is_not(None), literal("no_slot_fits")),
-        (or_(m.c.bounced_at.is_not(None), m.c.status == "failed"), literal("bounced")),
-        (or_(unsubscribed, m.c.status == "suppressed"), literal("unsubscribed")),
-        else_=literal("pending"),
-    )
+    """Every recipient of the campaign with what the results list shows (not yet filtered).
+    Joins, not a lookup per row: the whole campaign is read for the counts and filters."""
+    m, b = _emails(campaign), _bookings(campaign)
+    s = select(Suppression.email, Suppression.reason).where(Suppression.org_id == campaign.org_id)
+    s = s.subquery("s")
     slots = campaign.scheduling == "slots"
     return (
         select(
@@ -145,11 +150,12 @@ def recipients(campaign: Campaign) -> Select:
             ),
             (b.c.ends_at if slots else literal(campaign.slot_ends_at, _WHEN)).label("ends_at"),
             (b.c.attended if slots else Invitation.attended).label("attended"),
-            state.label("state"),
+            _state(m, b, s).label("state"),
         )
         .join(Candidate, Candidate.id == Invitation.candidate_id)
-        .outerjoin(m, true())
-        .outerjoin(b, true())
+        .outerjoin(m, m.c.invitation_id == Invitation.id)
+        .outerjoin(b, b.c.invitation_id == Invitation.id)
+        .outerjoin(s, s.c.email == func.lower(Candidate.email))
         .where(Invitation.org_id == campaign.org_id, Invitation.campaign_id == campaign.id)
     )
 

@@ -21,13 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def invitation_message(invitation_id: int) -> int | None:
-    """The invitation email's id, if its campaign tracks (the org's switch turns views off too)."""
+    """The invitation email's id (the first written for the invitation; reminders and notices
+    come later), if its campaign tracks: the tracking switch turns views off too."""
     return db.session.scalar(
         select(Message.id)
         .join(Campaign, Campaign.id == Message.campaign_id)
         .where(
             Message.invitation_id == invitation_id,
-            Message.kind == "invitation",
             Campaign.tracking_enabled.is_(True),
         )
         .order_by(Message.id)
