@@ -34,6 +34,7 @@ ACTIONS = {
     "campaign.resumed": "resumed a campaign",
     "campaign.cancelled": "cancelled a campaign",
     "campaign.interview_moved": "moved an interview",
+    "campaign.follow_up_changed": "changed a campaign's follow-up",
     "template.created": "created a template",
     "template.default": "made a template the default",
     "template.deleted": "deleted a template",

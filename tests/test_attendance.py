@@ -189,3 +189,26 @@ def test_the_campaign_form_chooses_the_follow_up(client, post, factories, login_
     assert made.status_code == 302
     campaign = db.session.scalars(select(Campaign).order_by(Campaign.id.desc())).first()
     assert (campaign.follow_up_template_id, campaign.follow_up_hours) == (thanks.id, 6)
+
+
+def test_no_follow_up_from_a_cancelled_campaign_or_a_deleted_template(
+    client, post, interview, frozen
+):
+    org, campaign, (ada, bob, cyd), thanks = interview
+    campaign.follow_up_template_id, campaign.follow_up_hours = thanks.id, 1
+    ada.attended = bob.attended = "attended"
+    db.session.commit()
+    frozen.advance(4 * 3600)
+    thanks.deleted_at = clock.now()
+    db.session.commit()
+    assert send_follow_ups() == 0
+    thanks.deleted_at = None
+    campaign.status = "cancelled"
+    db.session.commit()
+    assert send_follow_ups() == 0
+    campaign.status = "sent"
+    db.session.commit()
+    assert send_follow_ups() == 2 and send_follow_ups() == 0
+    assert sorted(m.to_email for m in _follow_ups()) == sorted(
+        [ada.candidate.email, bob.candidate.email]
+    )

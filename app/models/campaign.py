@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -88,7 +89,15 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     itself only Fernet-encrypted, so retries and reminders reuse the same link)."""
 
     __tablename__ = "invitations"
-    __table_args__ = (Index("ix_invitations_candidate_job", "org_id", "candidate_id", "job_id"),)
+    __table_args__ = (
+        Index("ix_invitations_candidate_job", "org_id", "candidate_id", "job_id"),
+        # attended a fixed-time interview, follow-up not sent yet: where the follow-up job looks
+        Index(
+            "ix_invitations_follow_up_due",
+            "campaign_id",
+            postgresql_where=text("attended = 'attended' AND followed_up_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(

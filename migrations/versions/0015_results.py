@@ -8,7 +8,8 @@ Views are events like opens and clicks: the message keeps its first view and fir
 the rollups count them (all, human, unique, unique human). A view looks up the invitation's
 message by invitation id, so that lookup gets a (partial) index. A fixed-time interview's
 attendance is marked on the invitation (a booked slot's on the booking); followed_up_at is the
-claim that makes the follow-up go once.
+claim that makes the follow-up go once. Two partial indexes hold just the attended candidates,
+so the periodic follow-up job reads those, not every invitation of every campaign.
 """
 
 from alembic import op
@@ -51,9 +52,23 @@ def upgrade():
     )
     op.add_column("invitations", sa.Column("attended", sa.String(16)))
     op.add_column("invitations", sa.Column("followed_up_at", sa.DateTime(timezone=True)))
+    op.create_index(
+        "ix_invitations_follow_up_due",
+        "invitations",
+        ["campaign_id"],
+        postgresql_where=sa.text("attended = 'attended' AND followed_up_at IS NULL"),
+    )
+    op.create_index(
+        "ix_bookings_attended",
+        "bookings",
+        ["invitation_id"],
+        postgresql_where=sa.text("attended = 'attended' AND status = 'active'"),
+    )
 
 
 def downgrade():
+    op.drop_index("ix_bookings_attended", table_name="bookings")
+    op.drop_index("ix_invitations_follow_up_due", table_name="invitations")
     for name in ("followed_up_at", "attended"):
         op.drop_column("invitations", name)
     op.drop_column("campaigns", "follow_up_hours")
