@@ -115,6 +115,8 @@ STATEMENTS = {
         )
     ),
     # The candidate's invitation page, judged as a click is; it leaves the delivery status be.
+    # Its hits carry the invitation's id (the page has no other): the invitation email is the
+    # first message written for it, and a campaign with tracking off records no view.
     "viewed": _driver(
         _RECORD.format(
             kind="viewed",
@@ -123,6 +125,18 @@ STATEMENTS = {
             lower="NULL",
             late_reason="CASE WHEN messages.sent_at > h.at - make_interval(secs => h.scan_s)"
             " THEN 'click_right_after_send' END",
+        )
+        .replace("WITH h AS (", "WITH v AS (", 1)
+        .replace(
+            "), m AS (",
+            """), h AS (
+    SELECT email.id, v.at, v.reason, v.detail, v.scan_s, v.key
+    FROM v JOIN invitations ON invitations.id = v.id
+    JOIN campaigns ON campaigns.id = invitations.campaign_id AND campaigns.tracking_enabled
+    CROSS JOIN LATERAL (SELECT messages.id FROM messages WHERE messages.invitation_id = v.id
+                        ORDER BY messages.id LIMIT 1) email
+), m AS (""",
+            1,
         )
     ),
 }
