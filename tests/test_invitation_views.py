@@ -105,14 +105,17 @@ def test_the_funnel_gets_a_viewed_invitation_step_and_the_rebuild_agrees(
     org, campaign, (first, second) = invited
     candidate = app.test_client()
     rollups.flush()
+    db.session.commit()
     candidate.get(_page(first), headers=HUMAN)
     candidate.get(_page(first), headers=HUMAN)
     candidate.get(_page(second), headers=SCANNER)
     rollups.flush()
+    db.session.commit()
     totals = _totals(org.id)
     assert (totals["views"], totals["views_human"]) == (3, 2)
     assert (totals["unique_views"], totals["unique_views_human"]) == (2, 1)
     rollups.rebuild([org.id])
+    db.session.commit()
     assert _totals(org.id) == totals
 
     login_as(factories.make_user(org, Role.VIEWER), org)
