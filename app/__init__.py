@@ -42,6 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.provider_events import bp as provider_events_bp
     from app.public import bp as public_bp
     from app.results import bp as results_bp
+    from app.schedule import bp as schedule_bp
     from app.settings import bp as settings_bp
     from app.suppressions import bp as suppressions_bp
     from app.team import bp as team_bp
@@ -57,6 +58,7 @@ def create_app(config: Config | None = None) -> Flask:
         candidates_bp,
         campaigns_bp,
         results_bp,
+        schedule_bp,
         dashboard_bp,
         deadletters_bp,
         suppressions_bp,

@@ -8,6 +8,7 @@ from wtforms import (
     DateTimeLocalField,
     HiddenField,
     IntegerField,
+    RadioField,
     SelectField,
     StringField,
 )
@@ -23,6 +24,16 @@ class CampaignForm(FlaskForm):
     q = StringField("…and matching", [Optional(), Length(max=100)])
     ids = HiddenField()  # a hand-picked selection from the candidates list
     respond_by = DateTimeLocalField("Respond by", [Optional()], format="%Y-%m-%dT%H:%M")
+    scheduling = RadioField(
+        "Interview time",
+        choices=[
+            SelectChoice("fixed", "One time for everyone"),
+            SelectChoice("slots", "Candidates pick a slot"),
+            SelectChoice("none", "No interview time yet"),
+        ],
+        validators=[Optional()],
+        validate_choice=False,
+    )
     slot_starts_at = DateTimeLocalField(
         "Interview time (optional)", [Optional()], format="%Y-%m-%dT%H:%M"
     )

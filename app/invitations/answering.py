@@ -7,22 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from app import clock
 from app.extensions import db
-from app.mail.outbox import queue_message
-from app.models import Campaign, Invitation, InvitationStatus, Message
-from app.tenancy import ALL_ORGS
+from app.invitations import booking, fixed_time
+from app.models import DECLINE_REASONS, Campaign, Invitation, InvitationStatus, Organization
 
-DECLINE_REASONS = {
-    "another_offer": "Accepted another offer",
-    "not_interested": "Not interested anymore",
-    "timing": "Timing doesn't work",
-    "other": "Other",
-}
 NOTE_LIMIT = 500
-CALENDAR = "_calendar"  # the message context key app.mail.build reads
 
 
 class AnswerError(Exception):
@@ -81,6 +71,8 @@ def answer(
             f"You already {before} this invitation, and the time to change the answer has passed.",
             409,
         )
+    if wanted == InvitationStatus.DECLINED:
+        _release_booking(invitation)
     invitation.status, invitation.responded_at = wanted, clock.now()
     invitation.decline_reason, invitation.decline_note = reason, note
     if campaign.slot_starts_at is not None and before != wanted:
@@ -90,44 +82,23 @@ def answer(
 
 def _calendar_notice(invitation: Invitation, campaign: Campaign, before: str) -> None:
     """Confirmation with the .ics on accepting; CANCEL when an accepted time is declined."""
+    until = reply_by(invitation, campaign)
     if invitation.status == InvitationStatus.ACCEPTED:
         if before == InvitationStatus.DECLINED:
             invitation.ics_sequence += 1  # back on the calendar after a cancel
-        queue_notice(invitation, campaign, "interview_confirmed", "REQUEST")
+        fixed_time.notice(invitation, campaign, "interview_confirmed", reply_by=until)
     elif before == InvitationStatus.ACCEPTED:
         invitation.ics_sequence += 1
-        queue_notice(invitation, campaign, "interview_removed", "CANCEL", why="declined")
+        fixed_time.notice(invitation, campaign, "interview_removed", reply_by=until, why="declined")
 
 
-def queue_notice(
-    invitation: Invitation, campaign: Campaign, template: str, method: str, why: str = ""
-) -> Message | None:
-    """Queue a candidate notice with the calendar entry, from the invitation mail's own data
-    (a replaced invitation's link no longer works, so that notice carries none)."""
-    original = db.session.scalar(
-        select(Message)
-        .where(Message.org_id == invitation.org_id, Message.invitation_id == invitation.id)
-        .order_by(Message.id)
-        .limit(1)
-        .execution_options(**ALL_ORGS)  # also on the candidate's page, where no org is signed in
-    )
-    if original is None:
-        return None
-    context = dict(original.context)
-    context.pop("_unsubscribe", None)  # transactional: no unsubscribe link
-    if why == "replaced":
-        context.pop("_invitation", None)
-    context.update({CALENDAR: {"method": method, "sequence": invitation.ics_sequence}, "why": why})
-    kind = "booking_confirmation" if method == "REQUEST" else "booking_cancelled"
-    message = queue_message(
-        org_id=invitation.org_id,
-        kind=kind,
-        template=template,
-        to_email=original.to_email,
-        to_name=original.to_name,
-        context=context,
-        idempotency_key=f"{kind}:{invitation.id}:{invitation.ics_sequence}:{method}",
-    )
-    message.candidate_id, message.campaign_id = original.candidate_id, campaign.id
-    message.invitation_id = invitation.id
-    return message
+def _release_booking(invitation: Invitation) -> None:
+    """Declining gives a booked place back, with the CANCEL the booking's calendar needs
+    (inside the cutoff the booking stands, and the page says so)."""
+    if booking.active_booking(invitation) is None:
+        return
+    org = db.session.get(Organization, invitation.org_id)
+    try:
+        booking.cancel(org, invitation)
+    except booking.BookingError as exc:
+        raise AnswerError(str(exc), exc.status) from exc

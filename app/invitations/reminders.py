@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -28,10 +28,13 @@ from app.invitations.business_hours import (
 )
 from app.mail.outbox import queue_message
 from app.models import (
+    Booking,
+    BookingStatus,
     Campaign,
     Candidate,
     EmailTemplate,
     Event,
+    InterviewSlot,
     Invitation,
     Message,
     Organization,
@@ -47,11 +50,14 @@ NUDGE, INTERVIEW = "t", "i"  # the kind's prefix: "t-120m" (kept from before), "
 
 @dataclass(frozen=True)
 class Due:
-    """One invitation a reminder may be due for, with its anchor and the zone to read it in."""
+    """One invitation a reminder may be due for, with its anchor and the zone to read it in
+    (and, for a booked slot, the slot's own time and place for the mail)."""
 
     invitation_id: int
     anchor: datetime
     zone: str | None
+    slot: dict | None = None
+    since: datetime | None = None  # a booking's start: reminders sent before it were for another
 
 
 def hours_of(org: Organization) -> BusinessHours | None:
@@ -63,46 +69,80 @@ def hours_of(org: Organization) -> BusinessHours | None:
     )
 
 
+def _unreminded(org: Organization, kind: str, since: Any = None) -> list[Any]:
+    """Conditions: no reminder of this kind yet (since `since`: a rescheduled booking is
+    reminded again), the address not suppressed."""
+    already = select(Reminder.id).where(
+        Reminder.invitation_id == Invitation.id,
+        Reminder.kind == kind,
+        Reminder.due_at >= since if since is not None else True,
+    )
+    suppressed = select(Suppression.id).where(
+        Suppression.org_id == org.id, Suppression.email == Candidate.email
+    )
+    return [~already.exists(), ~suppressed.exists()]
+
+
+def _window(anchor: Any, minutes: int, early: timedelta) -> list[Any]:
+    """The anchor is ahead, and this offset (widened by `early`) has come."""
+    now = clock.now()
+    return [anchor > now, anchor - timedelta(minutes=minutes) - early <= now]
+
+
 def _candidates(
     org: Organization, campaign: Campaign, family: str, minutes: int, early: timedelta
 ) -> Iterator[Due]:
     """Invitations of the family whose reminder at this offset may be due by now (`early`
     widens the window for reminders that business hours move earlier), not yet reminded."""
-    now = clock.now()
     kind = f"{family}-{minutes}m"
-    if family == NUDGE:
-        anchor: Any = Invitation.expires_at
-        status = "pending"
-    else:
-        if campaign.slot_starts_at is None:
-            return
-        anchor, status = campaign.slot_starts_at, "accepted"
-    already = select(Reminder.id).where(
-        Reminder.invitation_id == Invitation.id, Reminder.kind == kind
-    )
-    suppressed = select(Suppression.id).where(
-        Suppression.org_id == org.id, Suppression.email == Candidate.email
-    )
-    query = (
+    base = (
         select(Invitation.id, Candidate.timezone, Invitation.expires_at)
         .join(Candidate, Candidate.id == Invitation.candidate_id)
-        .where(
-            Invitation.campaign_id == campaign.id,
-            Invitation.status == status,
-            ~already.exists(),
-            ~suppressed.exists(),
-        )
+        .where(Invitation.campaign_id == campaign.id)
         .order_by(Invitation.id)
+        .execution_options(yield_per=BATCH)
     )
-    if family == NUDGE:
-        query = query.where(
-            Invitation.expires_at > now,
-            Invitation.expires_at - timedelta(minutes=minutes) - early <= now,
+    base_once = base.where(*_unreminded(org, kind))
+    if family == NUDGE:  # not answered, nothing booked: anchored at the reply-by time
+        booked = select(Booking.id).where(
+            Booking.invitation_id == Invitation.id, Booking.status == BookingStatus.ACTIVE
         )
-    elif not (anchor > now and anchor - timedelta(minutes=minutes) - early <= now):
+        query = base_once.where(
+            Invitation.status == "pending",
+            ~booked.exists(),
+            *_window(Invitation.expires_at, minutes, early),
+        )
+        for row in db.session.execute(query):
+            yield Due(row.id, row.expires_at, row.timezone)
         return
-    for row in db.session.execute(query.execution_options(yield_per=BATCH)):
-        yield Due(row.id, row.expires_at if family == NUDGE else anchor, row.timezone)
+    if campaign.slot_starts_at is not None:  # accepted a fixed time
+        if all(_window(campaign.slot_starts_at, minutes, early)):
+            for row in db.session.execute(base_once.where(Invitation.status == "accepted")):
+                yield Due(row.id, campaign.slot_starts_at, row.timezone)
+    booked_query = (
+        base.join(Booking, Booking.invitation_id == Invitation.id)
+        .join(InterviewSlot, InterviewSlot.id == Booking.slot_id)
+        .where(
+            Booking.status == BookingStatus.ACTIVE,
+            Invitation.status.not_in(["revoked", "superseded"]),
+            *_unreminded(org, kind, Booking.created_at),
+            *_window(InterviewSlot.starts_at, minutes, early),
+        )
+        .add_columns(
+            Booking.created_at,
+            Booking.time_zone,
+            InterviewSlot.starts_at,
+            InterviewSlot.ends_at,
+            InterviewSlot.location,
+        )
+    )
+    for row in db.session.execute(booked_query):
+        slot = {
+            "starts_at": row.starts_at.isoformat(),
+            "ends_at": row.ends_at.isoformat(),
+            "location": row.location,
+        }
+        yield Due(row.id, row.starts_at, row.time_zone or row.timezone, slot, row.created_at)
 
 
 def send_due() -> dict[str, int]:
@@ -160,7 +200,11 @@ def _remind(
             due_at=clock.now(),
             status="sent",
         )
-        .on_conflict_do_nothing(index_elements=["invitation_id", "kind"])
+        .on_conflict_do_update(  # only one sent for an earlier booking is claimed again
+            index_elements=["invitation_id", "kind"],
+            set_={"due_at": clock.now(), "status": "sent", "message_id": None},
+            where=Reminder.due_at < (due.since or datetime.min.replace(tzinfo=UTC)),
+        )
         .returning(Reminder.id)
     ).scalar()
     if claimed is None:
@@ -175,6 +219,11 @@ def _remind(
     if context.get("_unsubscribe"):
         context["_unsubscribe"] = dict(context["_unsubscribe"], kind="reminder")
     context["reminder"] = {"kind": "interview" if kind.startswith(INTERVIEW) else "pick_a_time"}
+    if due.slot is not None:  # the booked slot, read in the zone the candidate booked in
+        shared = campaign.context.get("interview", {})
+        location = due.slot["location"] or shared.get("location", "")
+        context["interview"] = {**shared, **due.slot, "location": location}
+        context["recipient_timezone"] = due.zone
     message = queue_message(
         org_id=org.id,
         kind="reminder",
@@ -182,7 +231,9 @@ def _remind(
         to_email=original.to_email,
         to_name=original.to_name,
         context=context,
-        idempotency_key=f"reminder:{claimed}",
+        # (a rescheduled booking claims the row again: its reminder is another message)
+        idempotency_key=f"reminder:{claimed}"
+        + (f":{int(due.since.timestamp())}" if due.since else ""),
     )
     message.template_version_id = template.current_version_id
     message.candidate_id, message.campaign_id = original.candidate_id, campaign.id

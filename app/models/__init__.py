@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEntry
 from app.models.campaign import (
+    DECLINE_REASONS,
     Campaign,
     CampaignStatus,
     Invitation,
@@ -53,6 +54,7 @@ __all__ = [
     "SlotInterviewer",
     "SlotStatus",
     "Campaign",
+    "DECLINE_REASONS",
     "CampaignStatus",
     "Candidate",
     "CandidateImport",

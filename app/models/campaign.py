@@ -84,6 +84,15 @@ class InvitationStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+# Why a candidate declined (optional; the page offers these, and a note)
+DECLINE_REASONS = {
+    "another_offer": "Accepted another offer",
+    "not_interested": "Not interested anymore",
+    "timing": "Timing doesn't work",
+    "other": "Other",
+}
+
+
 class Invitation(TenantMixin, TimestampMixin, db.Model):
     """One candidate's invitation: a 32-byte random token stored as its SHA-256 hash (the token
     itself only Fernet-encrypted, so retries and reminders reuse the same link)."""
@@ -121,6 +130,11 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     campaign = relationship("Campaign")
     candidate = relationship("Candidate")
     job = relationship("Job")
+
+    @property
+    def decline_label(self) -> str:
+        """The reason as the candidate chose it ("" when none)."""
+        return DECLINE_REASONS.get(self.decline_reason or "", "")
 
 
 class Reminder(TenantMixin, db.Model):

@@ -10,10 +10,8 @@ from flask import abort, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from app import clock, limits
 from app.extensions import csrf, db
 from app.invitations import answering
-from app.invitations.tokens import digest, well_formed
 from app.mail.compose import brand_for
 from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
@@ -29,7 +27,8 @@ from app.models import (
     Suppression,
     User,
 )
-from app.public import bp
+from app.public import bp, slots
+from app.public.access import gone, live_invitation, rate_limit, row
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
 from app.tenancy import ALL_ORGS
@@ -38,60 +37,21 @@ from app.tracking.views import record_view
 UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
 
 
-def _rate_limit() -> None:
-    """Per-IP budget for the public pages (token guessing gets nowhere fast)."""
-    limits.hit(
-        "public",
-        request.remote_addr or "?",
-        current_app.config["INVITE_RATE_PER_MINUTE"],
-        60,
-        "Too many requests. Wait a minute and try again.",
-    )
-
-
-def _row(model: Any, row_id: int | None) -> Any:
-    """A tenant row by id on a public page: no org is logged in, the token already decided."""
-    if row_id is None:
-        return None
-    return db.session.scalar(select(model).where(model.id == row_id).execution_options(**ALL_ORGS))
-
-
-def _gone() -> ResponseReturnValue:
-    return render_template("public/not_found.html"), 404
-
-
-def _invitation(token: str) -> Invitation | None:
-    """The live invitation for a token (pending, accepted or declined, not expired)."""
-    if not well_formed(token):
-        return None
-    invitation = db.session.scalar(
-        select(Invitation)
-        .where(Invitation.token_hash == digest(token))
-        .execution_options(**ALL_ORGS)
-    )
-    if invitation is None or invitation.status in (
-        InvitationStatus.REVOKED,
-        InvitationStatus.SUPERSEDED,
-    ):
-        return None
-    if invitation.status == InvitationStatus.PENDING and invitation.expires_at < clock.now():
-        return None
-    return invitation
-
-
 def _page(  # noqa: ANN202
     invitation: Invitation, status: int = 200, note: str | None = None, **extra: Any
 ):
     org = db.session.get(Organization, invitation.org_id)
-    campaign = _row(Campaign, invitation.campaign_id)
+    campaign = row(Campaign, invitation.campaign_id)
+    if campaign.scheduling == "slots" and not extra.get("confirming"):  # the slot picker's page
+        return slots.page(invitation, status=status, note=note)
     return render_template(
         "public/invitation.html",
         invitation=invitation,
         org=org,
         brand=brand_for(org),
         campaign=campaign,
-        job=_row(Job, invitation.job_id),
-        candidate=_row(Candidate, invitation.candidate_id),
+        job=row(Job, invitation.job_id),
+        candidate=row(Candidate, invitation.candidate_id),
         note=note,
         reasons=answering.DECLINE_REASONS,
         note_limit=answering.NOTE_LIMIT,
@@ -103,10 +63,10 @@ def _page(  # noqa: ANN202
 
 @bp.get("/i/<token>")
 def invitation(token: str) -> ResponseReturnValue:
-    _rate_limit()
-    found = _invitation(token)
+    rate_limit()
+    found = live_invitation(token)
     if found is None:
-        return _gone()
+        return gone()
     record_view(found.id, request.method, request.user_agent.string, request.remote_addr)
     return _page(found)
 
@@ -115,13 +75,15 @@ def invitation(token: str) -> ResponseReturnValue:
 def respond(token: str) -> ResponseReturnValue:
     """Accept, or decline after a confirmation step that offers a reason; an answer may change
     until the reply-by time. Bad input is a 4xx with the page saying why, nothing changed."""
-    _rate_limit()
-    found = _invitation(token)
+    rate_limit()
+    found = live_invitation(token)
     if found is None:
-        return _gone()
+        return gone()
     choice = request.form.get("answer")
     if choice not in ("accept", "decline"):
         return _page(found, 400, note="Choose accept or decline.", note_error=True)
+    if choice == "accept" and row(Campaign, found.campaign_id).scheduling == "slots":
+        return slots.page(found, status=400, error="Pick one of the times to accept.")
     wanted = InvitationStatus.ACCEPTED if choice == "accept" else InvitationStatus.DECLINED
     form = {k: request.form.get(k) for k in ("reason", "note")}
     if choice == "decline" and request.form.get("confirm") != "yes":
@@ -132,7 +94,7 @@ def respond(token: str) -> ResponseReturnValue:
         .with_for_update()
         .execution_options(populate_existing=True, **ALL_ORGS)
     )
-    campaign = _row(Campaign, locked.campaign_id)
+    campaign = row(Campaign, locked.campaign_id)
     try:
         changed = answering.answer(locked, campaign, wanted, form["reason"], form["note"])
     except answering.AnswerError as exc:
@@ -159,12 +121,12 @@ def _notify_recruiter(invitation: Invitation) -> None:
         db.session.add(
             Event(org_id=invitation.org_id, message_id=message_id, type=invitation.status)
         )
-    campaign = _row(Campaign, invitation.campaign_id)
+    campaign = row(Campaign, invitation.campaign_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     if recruiter is None:
         return
-    candidate = _row(Candidate, invitation.candidate_id)
-    job = _row(Job, invitation.job_id)
+    candidate = row(Candidate, invitation.candidate_id)
+    job = row(Job, invitation.job_id)
     queue_message(
         org_id=invitation.org_id,
         kind="candidate_response",
@@ -195,7 +157,7 @@ def _unsubscribe_target(token: str) -> dict | None:
     if not (isinstance(data, dict) and isinstance(data.get("o"), int)):
         return None
     if "e" not in data:  # the address comes from the message the link was sent in
-        message = _row(Message, data.get("m")) if isinstance(data.get("m"), int) else None
+        message = row(Message, data.get("m")) if isinstance(data.get("m"), int) else None
         if message is None or message.org_id != data["o"]:
             return None
         data = dict(data, e=message.to_email)
@@ -237,7 +199,7 @@ def _unsubscribe_event(target: dict, how: str, scope: str = "all") -> None:
     message_id = target.get("m")
     if not isinstance(message_id, int):
         return
-    message = _row(Message, message_id)
+    message = row(Message, message_id)
     if message is None or message.org_id != target["o"]:
         return
     done = db.session.scalar(
@@ -259,7 +221,7 @@ def _unsubscribe_event(target: dict, how: str, scope: str = "all") -> None:
 @bp.get("/u/<token>")
 def unsubscribe_page(token: str) -> ResponseReturnValue:
     """Only shows the choices: a mail scanner following the link changes nothing."""
-    _rate_limit()
+    rate_limit()
     target = _unsubscribe_target(token)
     return _unsubscribe_page(target, token) if target else _bad_unsubscribe_link()
 
@@ -296,7 +258,7 @@ def unsubscribe_by_token(token: str, how: str) -> dict | None:
 def unsubscribe_preferences(token: str) -> ResponseReturnValue:
     """The page's own form (CSRF-protected): unsubscribe from one kind or everything, or
     resubscribe."""
-    _rate_limit()
+    rate_limit()
     target = _unsubscribe_target(token)
     if target is None:
         return _bad_unsubscribe_link()
