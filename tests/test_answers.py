@@ -13,8 +13,8 @@ from sqlalchemy import select
 from app import clock
 from app.campaigns import services
 from app.extensions import db
-from app.mail.outbox import kick_dispatcher
 from app.models import Invitation, Message, Role, TemplateKind
+from app.outbox.queue import kick_dispatcher
 from tests.conftest import csrf_token
 
 

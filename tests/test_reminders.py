@@ -17,8 +17,8 @@ from app.campaigns import services
 from app.extensions import db
 from app.invitations.business_hours import BusinessHours, place
 from app.jobs.campaigns import send_reminders
-from app.mail.outbox import kick_dispatcher
 from app.models import Booking, Event, Invitation, Message, Reminder, Role, TemplateKind
+from app.outbox.queue import kick_dispatcher
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.extensions import db
 from app.jobs import with_app_context
-from app.mail.outbox import kick_dispatcher
+from app.outbox.queue import kick_dispatcher
 from app.results import follow_up
 
 

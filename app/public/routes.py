@@ -13,7 +13,6 @@ from sqlalchemy import select
 from app.extensions import csrf, db
 from app.invitations import answering
 from app.mail.compose import brand_for
-from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
 from app.models import (
     Campaign,
@@ -27,6 +26,7 @@ from app.models import (
     Suppression,
     User,
 )
+from app.outbox.queue import queue_message
 from app.public import bp, slots
 from app.public.access import gone, live_invitation, rate_limit, row
 from app.suppressions.rules import SCOPES, normalise

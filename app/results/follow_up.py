@@ -11,8 +11,8 @@ from sqlalchemy import Select, func, select, update
 
 from app import clock
 from app.extensions import db
-from app.mail.outbox import queue_message
 from app.models import Booking, Campaign, EmailTemplate, InterviewSlot, Invitation, Message
+from app.outbox.queue import queue_message
 
 BATCH = 500
 LIVE = ("sending", "sent")  # a cancelled campaign sends no follow-up
@@ -88,6 +88,7 @@ def _queue(campaign: Campaign, invitation_id: int) -> bool:
         return False
     template = db.session.get(EmailTemplate, campaign.follow_up_template_id)
     context = dict(original.context)
+    context.pop("_calendar", None)  # the interview's calendar entry went with the answer
     if context.get("_unsubscribe"):
         context["_unsubscribe"] = dict(context["_unsubscribe"], kind="follow_up")
     message = queue_message(
