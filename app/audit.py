@@ -39,6 +39,7 @@ ACTIONS = {
     "campaign.slot_opened": "opened an interview slot again",
     "campaign.slot_cancelled": "cancelled an interview slot",
     "campaign.booking_moved": "moved a candidate to another slot",
+    "campaign.follow_up_changed": "changed a campaign's follow-up",
     "template.created": "created a template",
     "template.default": "made a template the default",
     "template.deleted": "deleted a template",

@@ -7,12 +7,13 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectField,
     StringField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 
 class CampaignForm(FlaskForm):
@@ -38,6 +39,14 @@ class CampaignForm(FlaskForm):
     )
     location = StringField("Interview location or video link", [Optional(), Length(max=300)])
     tracking = BooleanField("Track opens and clicks", default=True)
+    follow_up_template_id = SelectField(
+        "Follow-up after the interview (optional)", coerce=str, validate_choice=False
+    )
+    follow_up_hours = IntegerField(
+        "Hours after the interview",
+        [Optional(), NumberRange(1, 24 * 14, "Between 1 and 336 hours.")],
+        default=24,
+    )
 
 
 class LaunchForm(FlaskForm):

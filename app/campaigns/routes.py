@@ -28,6 +28,7 @@ from app.models import (
     Role,
 )
 from app.outbox.queue import kick_dispatcher
+from app.results import services as results
 from app.security import PREVIEW_CSP
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 
@@ -57,6 +58,18 @@ def _choices(form: CampaignForm) -> None:
         .order_by(func.unnest(Candidate.tags))
     )
     form.tag.choices = [SelectChoice("", "All candidates")] + [SelectChoice(t, t) for t in tags]
+    form.follow_up_template_id.choices = [SelectChoice("", "No follow-up")] + [
+        SelectChoice(str(t.id), t.name) for t in results.follow_up_templates(current_org)
+    ]
+
+
+def _follow_up(form: CampaignForm) -> tuple[int | None, int]:
+    """The follow-up template chosen (one of this org's, else the form is refused) and hours."""
+    raw = form.follow_up_template_id.data or ""
+    offered = {c.value for c in form.follow_up_template_id.choices}
+    if raw not in offered:
+        raise services.CampaignError("Choose one of your follow-up templates.")
+    return (int(raw) if raw else None), form.follow_up_hours.data or 24
 
 
 def _audience(form: CampaignForm) -> dict:
@@ -130,6 +143,7 @@ def new() -> ResponseReturnValue:
         try:
             if job is None or template is None:
                 raise services.CampaignError("Choose a job and a template.")
+            follow_up = _follow_up(form)
             tz = current_org.timezone
             scheduling = services.scheduling_choice(form.scheduling.data, form.slot_starts_at.data)
             for when in (form.respond_by.data, form.slot_starts_at.data):
@@ -154,6 +168,7 @@ def new() -> ResponseReturnValue:
                 scheduling=scheduling,
             )
             campaign.tracking_enabled = bool(form.tracking.data) and current_org.tracking_enabled
+            campaign.follow_up_template_id, campaign.follow_up_hours = follow_up
             db.session.commit()
         except services.CampaignError as exc:
             db.session.rollback()
@@ -209,6 +224,7 @@ def show(campaign_id: int) -> ResponseReturnValue:
     if campaign.scheduling == "slots":
         context["slots"] = services.slot_counts(campaign)
     if campaign.status != "draft":
+        context["results"] = results.summary(campaign)
         context["recipients"] = db.session.scalars(
             scoped(Message)
             .where(Message.campaign_id == campaign.id, Message.kind == "invitation")

@@ -53,6 +53,11 @@ class Figures:
     def clicks(self) -> int:
         return self["unique_clicks" if self.machines else "unique_clicks_human"]
 
+    @property
+    def views(self) -> int:
+        """Candidates who opened their invitation page (by a person, unless machines are on)."""
+        return self["unique_views" if self.machines else "unique_views_human"]
+
     def rate(self, part: int, whole: int) -> float | None:
         return part / whole if whole else None
 
@@ -76,6 +81,7 @@ class Figures:
             ("Delivered", self["delivered"]),
             ("Opened", self.opens),
             ("Clicked", self.clicks),
+            ("Viewed invitation", self.views),
             ("Accepted", self["accepted"]),
         ]
 

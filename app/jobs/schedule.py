@@ -52,6 +52,11 @@ def declared(app: Flask) -> list[PeriodicJob]:
             app.config["CAMPAIGN_CHECK_SECONDS"],
         ),
         PeriodicJob(
+            "herald-follow-ups",
+            "app.jobs.results.send_follow_ups",
+            app.config["CAMPAIGN_CHECK_SECONDS"],
+        ),
+        PeriodicJob(
             "herald-rollups",
             "app.jobs.rollups.apply_rollups",
             app.config["ROLLUP_INTERVAL_SECONDS"],

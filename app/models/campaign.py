@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -63,9 +64,14 @@ class Campaign(TenantMixin, TimestampMixin, db.Model):
     tracking_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     paused_reason: Mapped[str | None] = mapped_column(String(300))  # set when health paused it
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # after the interview: a follow-up template for those who attended, this many hours after
+    follow_up_template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("email_templates.id", ondelete="SET NULL")
+    )
+    follow_up_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
 
     job = relationship("Job")
-    template = relationship("EmailTemplate")
+    template = relationship("EmailTemplate", foreign_keys=[template_id])
     template_version = relationship("TemplateVersion")
     created_by = relationship("User")
 
@@ -92,7 +98,15 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     itself only Fernet-encrypted, so retries and reminders reuse the same link)."""
 
     __tablename__ = "invitations"
-    __table_args__ = (Index("ix_invitations_candidate_job", "org_id", "candidate_id", "job_id"),)
+    __table_args__ = (
+        Index("ix_invitations_candidate_job", "org_id", "candidate_id", "job_id"),
+        # attended a fixed-time interview, follow-up not sent yet: where the follow-up job looks
+        Index(
+            "ix_invitations_follow_up_due",
+            "campaign_id",
+            postgresql_where=text("attended = 'attended' AND followed_up_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -109,6 +123,9 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     decline_reason: Mapped[str | None] = mapped_column(String(40))  # a code of DECLINE_REASONS
     decline_note: Mapped[str | None] = mapped_column(Text)  # the candidate's own words
     no_slot_fits_note: Mapped[str | None] = mapped_column(Text)  # "None of these times work"
+    # a fixed-time interview's attendance (a booked slot's is on the booking): attended | no_show
+    attended: Mapped[str | None] = mapped_column(String(16))
+    followed_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     campaign = relationship("Campaign")
     candidate = relationship("Candidate")

@@ -55,6 +55,11 @@ class Message(TenantMixin, TimestampMixin, db.Model):
         ),
         Index("ix_messages_lease", "lease_until", postgresql_where=text("status = 'sending'")),
         Index("ix_messages_failed", "org_id", "id", postgresql_where=text("status = 'failed'")),
+        Index(
+            "ix_messages_invitation",
+            "invitation_id",
+            postgresql_where=text("invitation_id IS NOT NULL"),
+        ),
         UniqueConstraint("org_id", "idempotency_key"),
     )
 
@@ -93,6 +98,9 @@ class Message(TenantMixin, TimestampMixin, db.Model):
     human_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     human_clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the candidate's invitation page: first view, first view by a person (not a scanner)
+    viewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    human_viewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     bounced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     bounce_type: Mapped[str | None] = mapped_column(String(8))  # hard | soft
     complained_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -27,6 +27,10 @@ COUNTERS = (
     "accepted",
     "declined",
     "unsubscribed",
+    "views",
+    "views_human",
+    "unique_views",
+    "unique_views_human",
 )
 
 
@@ -58,6 +62,11 @@ class Rollup(TenantMixin, db.Model):
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     declined: Mapped[int] = mapped_column(Integer, default=0)
     unsubscribed: Mapped[int] = mapped_column(Integer, default=0)
+    # views of the candidate's invitation page (the link in the invitation, not tracked as a click)
+    views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    views_human: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unique_views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unique_views_human: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RollupMark(db.Model):

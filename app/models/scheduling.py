@@ -93,6 +93,12 @@ class Booking(TenantMixin, TimestampMixin, db.Model):
             unique=True,
             postgresql_where=text("status = 'active'"),
         ),
+        # candidates marked attended: where the follow-up job looks
+        Index(
+            "ix_bookings_attended",
+            "invitation_id",
+            postgresql_where=text("attended = 'attended' AND status = 'active'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -32,6 +32,7 @@ from app.public.access import gone, live_invitation, rate_limit, row
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
 from app.tenancy import ALL_ORGS
+from app.tracking.views import record_view
 
 UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
 
@@ -64,7 +65,10 @@ def _page(  # noqa: ANN202
 def invitation(token: str) -> ResponseReturnValue:
     rate_limit()
     found = live_invitation(token)
-    return _page(found) if found else gone()
+    if found is None:
+        return gone()
+    record_view(found.id, request.method, request.user_agent.string, request.remote_addr)
+    return _page(found)
 
 
 @bp.post("/i/<token>")

@@ -35,6 +35,7 @@ TYPES = (
     "accepted",
     "declined",
     "unsubscribed",
+    "viewed",
 )
 _COUNTS = """
     count(*) FILTER (WHERE e.type = 'sent'),
@@ -52,7 +53,11 @@ _COUNTS = """
     count(*) FILTER (WHERE e.type = 'clicked' AND e.first_human),
     count(*) FILTER (WHERE e.type = 'accepted'),
     count(*) FILTER (WHERE e.type = 'declined'),
-    count(*) FILTER (WHERE e.type = 'unsubscribed')
+    count(*) FILTER (WHERE e.type = 'unsubscribed'),
+    count(*) FILTER (WHERE e.type = 'viewed'),
+    count(*) FILTER (WHERE e.type = 'viewed' AND NOT e.machine),
+    count(*) FILTER (WHERE e.type = 'viewed' AND e.first),
+    count(*) FILTER (WHERE e.type = 'viewed' AND e.first_human)
 """
 _COLUMNS = ", ".join(COUNTERS)
 _UPSERT = ", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in COUNTERS)
@@ -83,7 +88,7 @@ _CORRECT = text(
     SELECT o.org_id, {BUCKET.format(e="o")}, coalesce(m.campaign_id, 0),
            coalesce(tv.template_id, 0), coalesce(c.job_id, 0), {_ZERO},
            -count(*), 0, -count(*) FILTER (WHERE (e.detail->>'was_first_human')::boolean),
-           0, 0, 0
+           0, 0, 0, 0, 0, 0, 0
     FROM events e JOIN events o ON o.id = (e.detail->>'event')::bigint
     JOIN messages m ON m.id = o.message_id
     LEFT JOIN template_versions tv ON tv.id = m.template_version_id

@@ -28,8 +28,8 @@ MAX_BATCH = 1000  # hits per statement
 class Hit(NamedTuple):
     """One spooled open or click, as the statements take it."""
 
-    kind: str  # "opened" or "clicked"
-    message_id: int
+    kind: str  # "opened", "clicked" or "viewed"
+    message_id: int  # a view's is its invitation's id
     at: str  # ISO time
     reason: str | None  # why a machine's, else None
     detail: dict
@@ -91,6 +91,34 @@ def _statement(
     ).as_string()
 
 
+# The candidate's invitation page, judged as a click is; it leaves the delivery status be. Its
+# hits carry the invitation's id (the page knows no other): the invitation email is the first
+# message written for it, and a campaign with tracking off records no view.
+_VIEWED = (
+    _RECORD.format(
+        kind=sql.Literal("viewed"),
+        first_col=sql.Identifier("viewed_at"),
+        human_col=sql.Identifier("human_viewed_at"),
+        lower=sql.NULL,
+        late_reason=sql.SQL(
+            "CASE WHEN messages.sent_at > h.at - make_interval(secs => h.scan_s)"
+            " THEN 'click_right_after_send' END"
+        ),
+    )
+    .as_string()
+    .replace("WITH h AS (", "WITH v AS (", 1)
+    .replace(
+        "), m AS (",
+        """), h AS (
+    SELECT email.id, v.at, v.reason, v.detail, v.scan_s, v.key
+    FROM v JOIN invitations ON invitations.id = v.id
+    JOIN campaigns ON campaigns.id = invitations.campaign_id AND campaigns.tracking_enabled
+    CROSS JOIN LATERAL (SELECT messages.id FROM messages WHERE messages.invitation_id = v.id
+                        ORDER BY messages.id LIMIT 1) email
+), m AS (""",
+        1,
+    )
+)
 STATEMENTS = {
     "opened": _statement("opened", "opened_at", "human_opened_at", ("", "delivered"), sql.NULL),
     # A click this soon after the message was sent is a link scanner's.
@@ -104,6 +132,7 @@ STATEMENTS = {
             " THEN 'click_right_after_send' END"
         ),
     ),
+    "viewed": _VIEWED,
 }
 KINDS = frozenset(STATEMENTS)
 
