@@ -41,6 +41,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.orgs import bp as orgs_bp
     from app.provider_events import bp as provider_events_bp
     from app.public import bp as public_bp
+    from app.schedule import bp as schedule_bp
     from app.settings import bp as settings_bp
     from app.suppressions import bp as suppressions_bp
     from app.team import bp as team_bp
@@ -55,6 +56,7 @@ def create_app(config: Config | None = None) -> Flask:
         templates_bp,
         candidates_bp,
         campaigns_bp,
+        schedule_bp,
         dashboard_bp,
         deadletters_bp,
         suppressions_bp,

@@ -27,6 +27,7 @@ T = TypeVar("T")
 ALL_ORGS = {"all_orgs": True}
 NO_ORG = 0  # no organization has this id: tenant reads see nothing (fail closed)
 INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
 
 
 def _membership() -> Membership | None:
@@ -84,8 +85,8 @@ def scoped(model: type[T]) -> Any:
 def get_for_org_or_404(model: type[T], object_id: int) -> T:
     """Fetch one tenant row of the current org by id, or answer 404."""
     id_type = model.__table__.c.id.type  # type: ignore[attr-defined]
-    if object_id > INT4_MAX and not isinstance(id_type, BigInteger):
-        abort(404)
+    if object_id > INT8_MAX or (object_id > INT4_MAX and not isinstance(id_type, BigInteger)):
+        abort(404)  # no such row, and PostgreSQL would refuse the number itself
     obj = db.session.scalar(scoped(model).where(model.id == object_id))  # type: ignore[attr-defined]
     if obj is None:
         abort(404)

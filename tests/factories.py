@@ -17,6 +17,7 @@ from app.extensions import db
 from app.mail.outbox import kick_dispatcher, queue_message
 from app.models import (
     AuditEntry,
+    Booking,
     Campaign,
     Candidate,
     CandidateImport,
@@ -24,6 +25,7 @@ from app.models import (
     CandidateImportProblem,
     EmailTemplate,
     Event,
+    InterviewSlot,
     Invitation,
     Job,
     Membership,
@@ -33,6 +35,7 @@ from app.models import (
     Reminder,
     Role,
     Rollup,
+    SlotInterviewer,
     Suppression,
     TeamInvite,
     TemplateKind,
@@ -272,6 +275,63 @@ def make_provider_account(
     return item
 
 
+def make_interview_slot(
+    org: Organization,
+    campaign: Campaign | None = None,
+    *,
+    starts_in: timedelta = timedelta(days=3),
+    minutes: int = 45,
+    capacity: int = 1,
+    location: str | None = "Room 4",
+) -> InterviewSlot:
+    """An open slot of a slots campaign (a new one unless given), starting `starts_in` from now."""
+    campaign = campaign or make_campaign(org)
+    campaign.scheduling = "slots"
+    starts = clock.now().replace(second=0, microsecond=0) + starts_in
+    slot = InterviewSlot(
+        org_id=org.id,
+        campaign_id=campaign.id,
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=minutes),
+        capacity=capacity,
+        location=location,
+    )
+    db.session.add(slot)
+    db.session.commit()
+    return slot
+
+
+def make_slot_interviewer(org: Organization) -> SlotInterviewer:
+    person = SlotInterviewer(
+        org_id=org.id,
+        slot_id=make_interview_slot(org).id,
+        name="Ada Interviewer",
+        email=f"ada{next(_seq)}@example.com",
+    )
+    db.session.add(person)
+    db.session.commit()
+    return person
+
+
+def make_booking(org: Organization) -> Booking:
+    slot = make_interview_slot(org)
+    invitation = make_invitation(org)
+    invitation.campaign_id = slot.campaign_id
+    slot.booked = 1
+    booking = Booking(
+        org_id=org.id,
+        campaign_id=slot.campaign_id,
+        slot_id=slot.id,
+        invitation_id=invitation.id,
+        candidate_id=invitation.candidate_id,
+        time_zone="UTC",
+        uid=f"booking-{next(_seq)}-{org.id}@herald.test",
+    )
+    db.session.add(booking)
+    db.session.commit()
+    return booking
+
+
 def make_rollup(org: Organization) -> Rollup:
     item = Rollup(org_id=org.id, bucket=clock.now().replace(minute=0, second=0, microsecond=0))
     db.session.add(item)
@@ -298,6 +358,9 @@ TENANT_FACTORIES = {
     Event: make_event,
     TeamInvite: make_team_invite,
     AuditEntry: make_audit_entry,
+    InterviewSlot: make_interview_slot,
+    SlotInterviewer: make_slot_interviewer,
+    Booking: make_booking,
 }
 
 

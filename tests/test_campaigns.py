@@ -88,14 +88,18 @@ def test_campaign_end_to_end(app, setup, client, post, sink, run_worker):
     assert {i.status for i in db.session.scalars(select(Invitation))} == {"pending"}  # GET only
     answer = post(f"/i/{tokens[0]}", {"answer": "accept"})
     assert answer.status_code == 200 and "Your answer is recorded" in answer.get_data(as_text=True)
-    again = post(f"/i/{tokens[0]}", {"answer": "decline"})
-    assert again.status_code == 409 and "already accepted" in again.get_data(as_text=True)
+    again = post(f"/i/{tokens[0]}", {"answer": "decline"})  # may change: asked to confirm
+    assert again.status_code == 200 and "Decline this interview?" in again.text
+    answered = app.test_client().get(f"/i/{tokens[0]}").text
+    assert "Decline instead" in answered and "You can change your answer until" in answered
+    clock.set_clock(clock.FrozenClock(datetime.now(UTC) + timedelta(days=30)))  # past reply-by
     answered = app.test_client().get(f"/i/{tokens[0]}").text  # no reply-to: no "reply to"
     assert "Reply to the email" not in answered and "Changed your mind? Get in touch" in answered
     org.reply_to = "talent@example.com"
     db.session.commit()
     answered = app.test_client().get(f"/i/{tokens[0]}").text
     assert 'Write to <a href="mailto:talent@example.com">talent@example.com</a>' in answered
+    clock.set_clock(None)
     notice = db.session.scalars(select(Message).where(Message.kind == "candidate_response")).one()
     assert notice.to_email == "rita@example.com"
     assert notice.context["campaign"]["url"].endswith(f"/campaigns/{campaign.id}")
@@ -134,6 +138,7 @@ def test_revoked_superseded_and_expired_links_are_404(setup, client, post, sink,
     old = _links(sink)[0]
     sink.reset()
     second = _create(post, job, template)
+    post(f"/campaigns/{second.id}/include-invited", {"include": "yes"})  # invited again, knowingly
     post(f"/campaigns/{second.id}/launch", {"mode": "now"})
     run_worker()
     assert client.get(f"/i/{old}").status_code == 404  # superseded by the newer invitation
@@ -251,17 +256,47 @@ def test_the_list_says_who_a_draft_would_go_to(setup, client, post):
     assert "1 accepted</span>" in rows["Sent round"] and "0 declined" in rows["Sent round"]
 
 
-def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, run_worker):
+def _answer(app, token: str, **data):
+    """The candidate answers on their page (a browser of their own, with its CSRF token)."""
+    from tests.conftest import csrf_token
+
+    guest = app.test_client()
+    return guest.post(f"/i/{token}", data={**data, "csrf_token": csrf_token(guest)})
+
+
+def _calendars(sink) -> list[tuple[str, str]]:
+    """(recipient, .ics text) of every calendar part the sink received."""
+    from email import message_from_bytes, policy
+
+    found = []
+    for mail in sink.messages:
+        parsed = message_from_bytes(mail["data"], policy=policy.default)
+        found += [
+            (mail["to"][0], p.get_content())
+            for p in parsed.walk()
+            if p.get_content_type() == "text/calendar"
+        ]
+    return found
+
+
+def test_the_calendar_request_comes_with_the_confirmation(app, setup, post, sink, run_worker):
     org, user, job, template, people = setup
     campaign = _create(post, job, template, slot_starts_at="2030-07-01T14:00", location="Room 4")
     post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
     run_worker()
+    assert _calendars(sink) == []  # the invitation asks; nothing on a calendar before a yes
+    token = _links(sink)[0]
+    owner = sink.messages[0]["to"][0]
+    sink.reset()
+    assert _answer(app, token, answer="accept").status_code == 200
+    run_worker()
+    [(to, ics)] = _calendars(sink)
     from email import message_from_bytes, policy
 
-    mail = message_from_bytes(sink.messages[0]["data"], policy=policy.default)
-    assert mail.get_content_type() == "multipart/mixed"
-    parts = {p.get_content_type(): p for p in mail.walk()}
-    ics = parts["text/calendar"].get_content()
+    [mail] = [m for m in sink.messages if m["to"] == [owner]]
+    parsed = message_from_bytes(mail["data"], policy=policy.default)
+    parts = {p.get_content_type(): p for p in parsed.walk()}
+    assert parsed["Subject"].startswith("Confirmed: your Data Engineer interview, Monday 1 July")
     assert parts["text/calendar"].get_param("method") == "REQUEST"
     invitation = db.session.scalars(
         select(Invitation).where(Invitation.candidate_id == people[0].id)
@@ -271,6 +306,17 @@ def test_invitation_with_a_slot_carries_a_calendar_request(setup, post, sink, ru
     assert "LOCATION:Room 4" in ics
     assert "RSVP=FALSE" in ics and "RSVP=TRUE" not in ics  # the answer is on Herald's page
     assert "application/ics" in parts
+    sink.reset()  # declining after accepting takes it off the calendar
+    assert _answer(app, token, answer="decline", confirm="yes").status_code == 200
+    run_worker()
+    [(to, cancel)] = _calendars(sink)
+    assert to == owner and "METHOD:CANCEL" in cancel and "SEQUENCE:1" in cancel
+    assert f"UID:invitation-{invitation.id}@" in cancel
+    sink.reset()  # and back on it with a higher SEQUENCE
+    _answer(app, token, answer="accept")
+    run_worker()
+    [(to, again)] = _calendars(sink)
+    assert "METHOD:REQUEST" in again and "SEQUENCE:2" in again
 
 
 def test_reminders_go_once_to_those_who_have_not_answered(app, setup, post, sink, run_worker):
@@ -293,7 +339,10 @@ def test_reminders_go_once_to_those_who_have_not_answered(app, setup, post, sink
     from tests.conftest import csrf_token
 
     guest = app.test_client()
-    guest.post(f"/i/{tokens[0]}", data={"answer": "decline", "csrf_token": csrf_token(guest)})
+    guest.post(
+        f"/i/{tokens[0]}",
+        data={"answer": "decline", "confirm": "yes", "csrf_token": csrf_token(guest)},
+    )
     sink.reset()
     from app.jobs.campaigns import send_reminders
 
@@ -311,7 +360,9 @@ def test_reminders_go_once_to_those_who_have_not_answered(app, setup, post, sink
     } == {"Reminder: your interview for Data Engineer"}
 
 
-def test_moving_and_cancelling_the_interview_update_the_calendar(setup, post, sink, run_worker):
+def test_moving_and_cancelling_the_interview_update_the_calendar(
+    app, setup, post, sink, run_worker
+):
     org, user, job, template, people = setup
     factories = __import__("tests.factories", fromlist=["make_email_template"])
     factories.make_email_template(org, TemplateKind.RESCHEDULED, name="Moved")
@@ -319,33 +370,27 @@ def test_moving_and_cancelling_the_interview_update_the_calendar(setup, post, si
     campaign = _create(post, job, template, slot_starts_at="2030-07-01T14:00")
     post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
     run_worker()
+    _answer(app, _links(sink)[0], answer="accept")  # one accepts; the other has not answered
+    accepted = sink.messages[0]["to"][0]
+    run_worker()
     sink.reset()
     response = post(
         f"/campaigns/{campaign.id}/move", {"starts_at": "2030-07-02T10:00"}, follow_redirects=True
     )
     assert "2 candidates notified" in response.get_data(as_text=True)
     run_worker()
-    from email import message_from_bytes, policy
-
-    def calendars() -> list[str]:
-        found = []
-        for mail in sink.messages:
-            parsed = message_from_bytes(mail["data"], policy=policy.default)
-            found += [
-                p.get_content() for p in parsed.walk() if p.get_content_type() == "text/calendar"
-            ]
-        return found
-
-    moved = calendars()
-    assert len(moved) == 2 and all("SEQUENCE:1" in c and "METHOD:REQUEST" in c for c in moved)
-    assert all("DTSTART:20300702T080000Z" in c for c in moved)
+    moved = _calendars(sink)  # only the one whose calendar has it gets an update
+    assert [to for to, _ in moved] == [accepted]
+    assert all("SEQUENCE:1" in c and "METHOD:REQUEST" in c for _, c in moved)
+    assert all("DTSTART:20300702T080000Z" in c for _, c in moved)
     sink.reset()
     post(f"/campaigns/{campaign.id}/cancel")
     run_worker()
-    cancelled = calendars()
-    assert len(cancelled) == 2 and all("METHOD:CANCEL" in c for c in cancelled)
-    uids = {line for c in moved + cancelled for line in c.splitlines() if line.startswith("UID")}
-    assert len(uids) == 2  # the same UID per candidate throughout
+    cancelled = _calendars(sink)
+    assert [to for to, _ in cancelled] == [accepted]
+    assert all("METHOD:CANCEL" in c and "SEQUENCE:2" in c for _, c in cancelled)
+    uids = {line for _, c in moved + cancelled for line in c.splitlines() if line.startswith("UID")}
+    assert len(uids) == 1  # the same UID throughout
 
 
 def test_revoke_a_candidates_open_links(app, setup, client, post, sink, run_worker):

@@ -21,6 +21,10 @@ PERSONAL = {
     "orgs.switch",
     "devmail.clear",  # development-only tool, not org data
     "public.respond",  # candidates' pages: a token, not a login, decides
+    "public.book",
+    "public.reschedule",
+    "public.cancel",
+    "public.none_fit",
     "public.unsubscribe",
     "public.unsubscribe_preferences",
     "provider_events.mailgun",  # a provider, verified by signature

@@ -181,6 +181,9 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
             "s-event_retention_days": 90,
             "r-hours": "48, 1.5",
             "r-business_hours": "y",
+            "r-days": ["0", "1", "2", "3", "5"],
+            "r-opens": "08:30",
+            "r-closes": "18:00",
         },
     )
     assert response.status_code == 302
@@ -192,6 +195,13 @@ def test_admin_saves_settings(client, ctx, factories, login_as, post):
         2,
     )
     assert org.reminder_offsets == [2880, 90] and org.reminders_business_hours
+    assert (org.business_days, org.business_start_minute, org.business_end_minute) == (
+        [0, 1, 2, 3, 5],
+        510,
+        1080,
+    )
+    page = client.get("/settings").text  # shown as saved
+    assert 'value="08:30"' in page and 'value="18:00"' in page
     assert org.event_retention_days == 90
     bad = post("/settings", {"name": "", "timezone": "Mars/Olympus"})
     assert bad.status_code == 400
@@ -218,6 +228,8 @@ def test_settings_mark_every_bad_field_at_once(client, ctx, factories, login_as,
             "s-soft_bounce_days": 7,
             "s-event_retention_days": 90,
             "r-hours": "24, inf, -5",
+            "r-opens": "9",
+            "r-closes": "17:00",
         },
     )
     page = response.get_data(as_text=True)

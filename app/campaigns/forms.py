@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -16,6 +23,16 @@ class CampaignForm(FlaskForm):
     q = StringField("…and matching", [Optional(), Length(max=100)])
     ids = HiddenField()  # a hand-picked selection from the candidates list
     respond_by = DateTimeLocalField("Respond by", [Optional()], format="%Y-%m-%dT%H:%M")
+    scheduling = RadioField(
+        "Interview time",
+        choices=[
+            SelectChoice("fixed", "One time for everyone"),
+            SelectChoice("slots", "Candidates pick a slot"),
+            SelectChoice("none", "No interview time yet"),
+        ],
+        validators=[Optional()],
+        validate_choice=False,
+    )
     slot_starts_at = DateTimeLocalField(
         "Interview time (optional)", [Optional()], format="%Y-%m-%dT%H:%M"
     )

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
 from app import clock
-from app.campaigns import bp, services
+from app.campaigns import bp, reinvite, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
+from app.invitations import booking
 from app.mail.outbox import kick_dispatcher
 from app.mail.sandbox import TemplateProblem
 from app.models import (
@@ -105,7 +106,10 @@ def audience_count() -> ResponseReturnValue:
     ids = [int(x) for x in (request.args.get("ids") or "").split(",") if x.strip().isdigit()]
     if ids:
         audience["ids"] = [i for i in ids if i < 2**62]
-    return render_template("campaigns/_count.html", counts=services.count(current_org, audience))
+    job = request.args.get("job_id") or ""  # those invited for it already are left out
+    job_id = int(job) if job.isdigit() and int(job) < 2**31 else None
+    counts = services.count(current_org, audience, job_id=job_id)
+    return render_template("campaigns/_count.html", counts=counts)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -127,6 +131,7 @@ def new() -> ResponseReturnValue:
             if job is None or template is None:
                 raise services.CampaignError("Choose a job and a template.")
             tz = current_org.timezone
+            scheduling = services.scheduling_choice(form.scheduling.data, form.slot_starts_at.data)
             for when in (form.respond_by.data, form.slot_starts_at.data):
                 if when and services.local_to_utc(when, tz) <= clock.now():
                     raise services.CampaignError(
@@ -146,6 +151,7 @@ def new() -> ResponseReturnValue:
                 if form.slot_starts_at.data
                 else None,
                 location=form.location.data,
+                scheduling=scheduling,
             )
             campaign.tracking_enabled = bool(form.tracking.data) and current_org.tracking_enabled
             db.session.commit()
@@ -153,9 +159,13 @@ def new() -> ResponseReturnValue:
             db.session.rollback()
             error = str(exc)
         else:
+            if campaign.scheduling == "slots":
+                flash("Now add the slots candidates pick from; then review and send.", "success")
+                return redirect(url_for("schedule.show", campaign_id=campaign.id))
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     audience = _audience(form)
-    counts = services.count(current_org, audience)
+    job_id = form.job_id.data if isinstance(form.job_id.data, int) else None
+    counts = services.count(current_org, audience, job_id=job_id)
     picked, picked_count = [], 0  # the hand-picked candidates of this org: how many, who
     if "ids" in audience:
         mine = scoped(Candidate).where(Candidate.id.in_(audience["ids"]))
@@ -196,6 +206,8 @@ def show(campaign_id: int) -> ResponseReturnValue:
         "can_send": current_role().at_least(Role.RECRUITER),
         "form": LaunchForm(),
     }
+    if campaign.scheduling == "slots":
+        context["slots"] = services.slot_counts(campaign)
     if campaign.status != "draft":
         context["recipients"] = db.session.scalars(
             scoped(Message)
@@ -204,15 +216,20 @@ def show(campaign_id: int) -> ResponseReturnValue:
             .limit(RECIPIENTS_SHOWN)
         ).all()
         invited = [m.invitation_id for m in context["recipients"] if m.invitation_id]
-        context["answers"] = dict(  # what each candidate answered, shown beside the delivery
-            db.session.execute(
-                select(Invitation.id, Invitation.status).where(
-                    Invitation.org_id == current_org.id, Invitation.id.in_(invited)
-                )
-            ).all()
-        )
+        answered = db.session.scalars(
+            select(Invitation).where(
+                Invitation.org_id == current_org.id, Invitation.id.in_(invited)
+            )
+        ).all()
+        context["answers"] = {i.id: i.status for i in answered}  # shown beside the delivery
+        context["declines"] = {i.id: i for i in answered if i.status == "declined"}
+        if campaign.scheduling == "slots":
+            context["no_slot_fits"] = booking.no_slot_fits_notes(current_org, campaign.id)
     if campaign.status == "draft":
-        context["counts"] = services.count(current_org, campaign.audience)
+        context["counts"] = services.count(current_org, campaign.audience, job_id=campaign.job_id)
+        context["invited"] = reinvite.among(
+            current_org, campaign, services.audience_query(current_org, campaign.audience)
+        )
         person = services.sample_recipient(current_org, campaign)
         context["sample"] = person
         try:
@@ -226,6 +243,27 @@ def show(campaign_id: int) -> ResponseReturnValue:
 
 
 RECIPIENTS_SHOWN = 100
+
+
+@bp.post("/<int:campaign_id>/include-invited")
+@role_required(Role.RECRUITER)
+def include_invited(campaign_id: int) -> ResponseReturnValue:
+    """Invite again, knowingly, those who already hold an invitation for this job (or not)."""
+    campaign = get_for_org_or_404(Campaign, campaign_id)
+    if campaign.status != CampaignStatus.DRAFT:
+        flash("This campaign was already sent or scheduled.", "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+    include = request.form.get("include") == "yes"
+    campaign.audience = {**campaign.audience, "include_invited": include}
+    db.session.commit()
+    flash(
+        "Those already invited for this job are included: their earlier invitation is replaced "
+        "when this one goes out."
+        if include
+        else "Those already invited for this job are left out.",
+        "success",
+    )
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
 @bp.post("/<int:campaign_id>/launch")

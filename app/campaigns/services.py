@@ -16,8 +16,10 @@ from sqlalchemy import delete, func, or_, select, text, update
 
 from app import clock
 from app.audit import audit
+from app.campaigns import reinvite
 from app.deadletters.services import DeadLetterError, Filters, retry
 from app.extensions import db
+from app.invitations import fixed_time
 from app.invitations.lifecycle import supersede_older
 from app.invitations.tokens import new_token
 from app.mail.links import sample_invitation_url
@@ -28,6 +30,7 @@ from app.models import (
     CampaignStatus,
     Candidate,
     EmailTemplate,
+    InterviewSlot,
     Invitation,
     InvitationStatus,
     Job,
@@ -36,6 +39,7 @@ from app.models import (
     Organization,
     Reminder,
     Role,
+    SlotStatus,
     Suppression,
     TemplateKind,
     User,
@@ -77,17 +81,31 @@ def _suppressed(org: Organization, kind: str) -> Any:
     )
 
 
-def count(org: Organization, audience: dict[str, Any], kind: str = "invitation") -> dict:
-    """Recipients and exclusions (suppressed or unsubscribed), for the live count and review."""
+def count(
+    org: Organization, audience: dict[str, Any], kind: str = "invitation", job_id: int | None = None
+) -> dict:
+    """Recipients and exclusions (suppressed or unsubscribed; with a job, those who already hold
+    an invitation for it unless included), for the live count and review."""
     base = audience_query(org, audience).subquery()
     total = db.session.scalar(select(func.count()).select_from(base)) or 0
-    excluded = (
-        db.session.scalar(
-            select(func.count()).select_from(base).where(base.c.email.in_(_suppressed(org, kind)))
+    suppressed = base.c.email.in_(_suppressed(org, kind))
+    excluded = db.session.scalar(select(func.count()).select_from(base).where(suppressed)) or 0
+    invited = 0
+    if job_id is not None and not audience.get("include_invited"):
+        invited = (
+            db.session.scalar(
+                select(func.count())
+                .select_from(base)
+                .where(~suppressed, base.c.id.in_(reinvite.held(org.id, job_id)))
+            )
+            or 0
         )
-        or 0
-    )
-    return {"total": total, "recipients": total - excluded, "suppressed": excluded}
+    return {
+        "total": total,
+        "recipients": total - excluded - invited,
+        "suppressed": excluded,
+        "invited": invited,
+    }
 
 
 def local_to_utc(value: datetime, zone: str) -> datetime:
@@ -103,6 +121,38 @@ def local_to_utc(value: datetime, zone: str) -> datetime:
     return utc
 
 
+SCHEDULING = ("fixed", "slots", "none")
+
+
+def scheduling_choice(choice: str | None, slot_starts_at: datetime | None) -> str:
+    """One fixed time, slots to pick from, or no time yet; a fixed time needs the time, and
+    slots exclude it (so a campaign never offers both)."""
+    if choice not in SCHEDULING:  # an older form: a time given means a fixed time
+        return "fixed" if slot_starts_at else "none"
+    if choice == "fixed" and slot_starts_at is None:
+        raise CampaignError("Pick the interview time, or let candidates pick a slot.")
+    if choice != "fixed" and slot_starts_at is not None:
+        raise CampaignError(
+            "Choose one: a fixed interview time, or slots candidates pick from (clear the time)."
+        )
+    return choice
+
+
+def slot_counts(campaign: Campaign) -> dict[str, int]:
+    """Open slots ahead and their free places, for the review and the launch check."""
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(InterviewSlot.capacity - InterviewSlot.booked), 0),
+        ).where(
+            InterviewSlot.campaign_id == campaign.id,
+            InterviewSlot.status == SlotStatus.OPEN,
+            InterviewSlot.starts_at > clock.now(),
+        )
+    ).one()
+    return {"open": row[0], "free": int(row[1])}
+
+
 def create(
     org: Organization,
     user: User,
@@ -114,6 +164,7 @@ def create(
     respond_by: datetime | None,
     slot_starts_at: datetime | None,
     location: str | None,
+    scheduling: str | None = None,
 ) -> Campaign:
     """A draft campaign with the template's current version pinned."""
     if template.current_version_id is None:
@@ -130,6 +181,7 @@ def create(
         slot_starts_at=slot_starts_at,
         slot_ends_at=slot_end,
         location=location or None,
+        scheduling=scheduling or ("fixed" if slot_starts_at else "none"),
         created_by_id=user.id,
         status=CampaignStatus.DRAFT,
     )
@@ -200,11 +252,14 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     kind = db.session.get(EmailTemplate, campaign.template_id).kind
     expires_at = reply_deadline(org, campaign, send_after)
-    chosen = (
-        audience_query(org, campaign.audience)
-        .where(Candidate.email.not_in(_suppressed(org, kind)))
-        .subquery()
-    )
+    chosen = reinvite.leave_out(
+        audience_query(org, campaign.audience).where(
+            Candidate.email.not_in(_suppressed(org, kind))
+        ),
+        org.id,
+        campaign.job_id,
+        campaign.audience,
+    ).subquery()
     query = (
         select(*(chosen.c[name] for name in _CANDIDATE_COLUMNS))
         .order_by(chosen.c.id)
@@ -315,11 +370,17 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
             "The reply deadline is after the interview. Pick a deadline before it, or leave it "
             "empty: links then expire when the interview starts."
         )
-    counts = count(org, campaign.audience)
+    if campaign.scheduling == "slots" and not slot_counts(campaign)["free"]:
+        raise CampaignError(
+            "Candidates pick a slot in this campaign, but no open slot has a free place: "
+            "add slots on the Schedule page first."
+        )
+    counts = count(org, campaign.audience, job_id=campaign.job_id)
     if counts["recipients"] == 0:
         raise CampaignError(
-            "No one would receive this campaign: the audience is empty or "
-            "everyone in it is suppressed."
+            "No one would receive this campaign: the audience is empty, or everyone in it is "
+            "suppressed or already invited for this job (include them on the review to "
+            "invite them again)."
         )
     locked = db.session.scalar(
         select(Campaign)
@@ -331,7 +392,7 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
         raise CampaignError("This campaign was already sent or scheduled.")
     written = fan_out(org, campaign, at or clock.now())
     campaign.recipients = written
-    campaign.excluded = {"suppressed": counts["suppressed"]}
+    campaign.excluded = {"suppressed": counts["suppressed"], "invited": counts["invited"]}
     campaign.scheduled_at = at
     campaign.status = CampaignStatus.SCHEDULED if at else CampaignStatus.SENDING
     campaign.started_at = None if at else clock.now()
@@ -441,8 +502,8 @@ def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses:
     template = default_template(org.id, kind)
     if template is None:
         return 0
-    originals = db.session.scalars(
-        select(Message)
+    originals = db.session.execute(
+        select(Message, Invitation.status, Invitation.ics_sequence)
         .join(Invitation, Invitation.id == Message.invitation_id)
         .where(
             Message.campaign_id == campaign.id,
@@ -452,9 +513,20 @@ def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses:
         )
     )
     count = 0
-    for original in originals:
+    for original, answered, sequence in originals:
         context = dict(original.context)
         context.pop("_unsubscribe", None)  # transactional: no unsubscribe link needed
+        if answered == InvitationStatus.ACCEPTED and campaign.slot_starts_at:  # on a calendar
+            cancel = kind == TemplateKind.CANCELLED  # (moving bumped the SEQUENCE already)
+            context["_calendar"] = fixed_time.entry(
+                org,
+                campaign,
+                campaign.job,
+                original.invitation_id,
+                sequence + (1 if cancel else 0),
+                zone=context.get("recipient_timezone"),
+                cancel=cancel,
+            )
         message = queue_message(
             org_id=org.id,
             kind=kind.value,
@@ -546,6 +618,7 @@ def progress(campaign: Campaign, per_minute: int) -> dict[str, int]:
         "accepted": answers["accepted"],
         "declined": answers["declined"],
         "pending": answers["pending"],
+        "replaced": answers["superseded"],  # invited again by a newer campaign for the job
         "seconds_left": queued * 60 / max(1, per_minute),
     }
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
+from app import clock
 from app.extensions import db
-from app.models import Campaign, Invitation, InvitationStatus
+from app.invitations import fixed_time
+from app.models import Booking, Campaign, Invitation, InvitationStatus
+
+REPLACEABLE = (InvitationStatus.PENDING, InvitationStatus.ACCEPTED, InvitationStatus.DECLINED)
+_RELEASE = text("UPDATE interview_slots SET booked = booked - 1 WHERE id = :slot AND booked > 0")
 
 
 def revoke_open(org_id: int, *where: Any) -> int:
@@ -23,18 +28,53 @@ def revoke_open(org_id: int, *where: Any) -> int:
 
 
 def supersede_older(campaign: Campaign) -> None:
-    """Once this campaign's invitations go out, older pending ones for the same candidates and
-    job stop working (run at send time, so a scheduled or cancelled campaign takes nothing)."""
+    """Once this campaign's invitations go out, older ones for the same candidates and job
+    (open or answered: the recruiter chose to invite them again) are replaced: their links stop
+    working, and an interview they had accepted or booked is taken off their calendar. Run at
+    send time, so a scheduled or cancelled campaign takes nothing."""
+    older = (
+        Invitation.org_id == campaign.org_id,
+        Invitation.job_id == campaign.job_id,
+        Invitation.status.in_(REPLACEABLE),
+        Invitation.campaign_id != campaign.id,
+        Invitation.candidate_id.in_(
+            select(Invitation.candidate_id).where(Invitation.campaign_id == campaign.id)
+        ),
+    )
+    accepted = db.session.scalars(
+        select(Invitation).where(*older, Invitation.status == InvitationStatus.ACCEPTED)
+    ).all()
+    for invitation in accepted:
+        _off_the_calendar(invitation)
     db.session.execute(
         update(Invitation)
-        .where(
-            Invitation.org_id == campaign.org_id,
-            Invitation.job_id == campaign.job_id,
-            Invitation.status == InvitationStatus.PENDING,
-            Invitation.campaign_id != campaign.id,
-            Invitation.candidate_id.in_(
-                select(Invitation.candidate_id).where(Invitation.campaign_id == campaign.id)
-            ),
-        )
+        .where(*older)
         .values(status=InvitationStatus.SUPERSEDED, token_encrypted=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _off_the_calendar(invitation: Invitation) -> None:
+    """CANCEL the accepted fixed time, or give the booked slot back and CANCEL it."""
+    campaign = db.session.get(Campaign, invitation.campaign_id)
+    booking = db.session.scalar(
+        select(Booking).where(Booking.invitation_id == invitation.id, Booking.status == "active")
+    )
+    if booking is not None:
+        db.session.execute(_RELEASE, {"slot": booking.slot_id})
+        booking.status, booking.cancelled_at = "cancelled", clock.now()
+        booking.sequence += 1
+        at = fixed_time.booked_entry(booking)
+    elif campaign.slot_starts_at is not None:
+        invitation.ics_sequence += 1
+        at = None
+    else:
+        return  # nothing was on a calendar
+    fixed_time.notice(
+        invitation,
+        campaign,
+        "interview_removed",
+        reply_by=invitation.expires_at,
+        why="replaced",
+        at=at,
     )

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from email.utils import formataddr
 
 from flask import current_app
 
 from app import clock
 from app.mail import dkim, links, rows
+from app.mail.calendar import invitation_ics
 from app.mail.compose import brand_for
 from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
@@ -21,6 +23,8 @@ from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, Templ
 from app.providers import OutgoingMessage
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+ORG_MAIL = "_org_mail"  # context flag: a built-in mail sent as the org
+CALENDAR = "_calendar"  # context: the calendar entry a mail carries, written when queued
 
 
 def header_safe(value: str | None) -> str | None:
@@ -31,9 +35,14 @@ def header_safe(value: str | None) -> str | None:
 def _render(message: Message) -> tuple[Rendered, Organization | None, str | None]:
     """The rendered mail, the org whose branding it carries, and its unsubscribe URL."""
     context = links.resolve(dict(message.context), message.org_id, message.id)
+    context.pop(CALENDAR, None)  # for the attachment only
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
-        return render_builtin(message.template, context), None, unsubscribe
+        # a built-in mail to a candidate (a booking's) carries the org's brand and sender
+        org = rows.get(Organization, message.org_id) if context.pop(ORG_MAIL, False) else None
+        if org is not None:
+            context["brand"] = brand_for(org)
+        return render_builtin(message.template, context), org, unsubscribe
     version = rows.get(TemplateVersion, message.template_version_id)
     org = rows.get(Organization, message.org_id)
     rendered = render_merged(  # a campaign's template is rendered once, then merged
@@ -51,7 +60,7 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
 
 def _tracked(message: Message, org: Organization | None) -> bool:
     """Open and click tracking: org mail only, unless the org or the campaign turned it off."""
-    if org is None or not org.tracking_enabled:
+    if org is None or not org.tracking_enabled or message.template_version_id is None:
         return False
     if message.campaign_id is None:
         return True
@@ -95,41 +104,45 @@ def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
 
 
 def _calendar(message: Message, org: Organization | None, mail_from: str) -> bytes | None:
-    """The .ics for an invitation whose campaign has an interview slot."""
-    if message.invitation_id is None or org is None:
+    """The .ics the message was queued with (a booking's, or a fixed time's once accepted):
+    an invitation alone carries none, since nothing is on a calendar before a yes."""
+    spec = message.context.get(CALENDAR)
+    if org is None or not spec:
         return None
-    from app.mail.calendar import invitation_ics
-    from app.models import Campaign, Invitation, Job
+    return _entry(spec, message, org, mail_from)
 
-    campaign = rows.get(Campaign, message.campaign_id) if message.campaign_id else None
-    if campaign is None or campaign.slot_starts_at is None:
-        return None  # no interview time: no calendar (and nothing more to load)
-    invitation = rows.get(Invitation, message.invitation_id)
-    if invitation is None:
-        return None
-    job = rows.get(Job, campaign.job_id)
+
+def _entry(spec: dict, message: Message, org: Organization, mail_from: str) -> bytes:
     name, address = split_address(mail_from)
-    domain = address.rpartition("@")[2] or "herald.localhost"
+    return entry_ics(
+        spec,
+        organizer=(name or org.name, address),
+        attendee=(message.to_name or message.to_email, message.to_email),
+    )
+
+
+def entry_ics(spec: dict, *, organizer: tuple[str, str], attendee: tuple[str, str]) -> bytes:
+    """The .ics of a calendar entry written as a dict when its mail was queued."""
     return invitation_ics(
-        uid=f"invitation-{invitation.id}@{domain}",
-        sequence=invitation.ics_sequence,
-        starts_at=campaign.slot_starts_at,
-        ends_at=campaign.slot_ends_at,
-        summary=f"Interview: {job.title} ({org.name})",
-        location=campaign.location or job.location or "",
-        description=f"{job.interview_format}, {job.duration_minutes} minutes.",
-        organizer_name=name or org.name,
-        organizer_email=address,
-        attendee_name=message.to_name or message.to_email,
-        attendee_email=message.to_email,
-        cancel=invitation.status == "revoked",
+        uid=spec["uid"],
+        sequence=int(spec["sequence"]),
+        starts_at=datetime.fromisoformat(spec["starts_at"]),
+        ends_at=datetime.fromisoformat(spec["ends_at"]),
+        summary=spec["summary"],
+        location=spec.get("location") or "",
+        description=spec.get("description") or "",
+        organizer_name=organizer[0],
+        organizer_email=organizer[1],
+        attendee_name=attendee[0],
+        attendee_email=attendee[1],
+        cancel=bool(spec.get("cancel")),
     )
 
 
 def envelope_sender(message: Message) -> str:
     """The envelope sender outgoing_for will give this message (known before it is built)."""
     org = None
-    if message.template_version_id is not None:
+    if message.template_version_id is not None or message.context.get(ORG_MAIL):
         org = rows.get(Organization, message.org_id)
     return split_address(_sender(org)[0])[1]
 

@@ -66,6 +66,12 @@ CATALOGUE: list[Variable] = [
         _soon(14, 17),
         "Invitation",
     ),
+    Variable(
+        "reminder.kind",
+        "In a reminder: interview (accepted or booked) or pick_a_time (not answered yet)",
+        "interview",
+        "Invitation",
+    ),
     Variable("recruiter.name", "The recruiter sending it", "Rita Recruiter", "Sender"),
     Variable("recruiter.email", "The recruiter's email", "rita@example.com", "Sender"),
     Variable("org.name", "Your organization's name", "Acme", "Organization"),

@@ -166,7 +166,7 @@ def _begin(message_id: int, token: str) -> Message | None:
 def _no_longer_wanted(message: Message, status: str | None, answer: str | None) -> str | None:
     """Re-checked just before sending (a claim can be older than a cancel, pause or answer):
     'paused', a reason to cancel, or None. Cancelled/rescheduled notices always go."""
-    if message.campaign_id is None or message.kind in ("cancelled", "rescheduled"):
+    if message.campaign_id is None or message.kind in ALWAYS_SENT:
         return None
     if status == "paused":
         return "paused"
@@ -175,9 +175,20 @@ def _no_longer_wanted(message: Message, status: str | None, answer: str | None) 
     if message.invitation_id is not None:
         if answer in ("revoked", "superseded"):
             return f"The invitation was {answer}."
-        if message.kind == "reminder" and answer in ("accepted", "declined"):
+        if message.kind == "reminder" and answer in _ANSWERS_ENDING[_reminder_kind(message)]:
             return f"The candidate already {answer}."
     return None
+
+
+# notices about a change (a calendar entry confirmed or removed included) go whatever happened
+ALWAYS_SENT = ("cancelled", "rescheduled", "booking_confirmation", "booking_cancelled")
+# answers after which a reminder is no longer wanted: an interview reminder stops on a decline
+# or a cancelled booking (the invitation is open again), a nudge to answer on any answer
+_ANSWERS_ENDING = {"interview": ("pending", "declined"), "pick_a_time": ("accepted", "declined")}
+
+
+def _reminder_kind(message: Message) -> str:
+    return (message.context.get("reminder") or {}).get("kind", "pick_a_time")
 
 
 def _event(message: Message, type_: str, **detail: object) -> None:

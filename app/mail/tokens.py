@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = {"team-invite", "password-reset", "verify-email", "unsubscribe"}
+PURPOSES = {"team-invite", "password-reset", "verify-email", "unsubscribe", "booking-form"}
 
 
 class InvalidToken(Exception):

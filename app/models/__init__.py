@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEntry
 from app.models.campaign import (
+    DECLINE_REASONS,
     Campaign,
     CampaignStatus,
     Invitation,
@@ -27,6 +28,13 @@ from app.models.message import (
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
 from app.models.rollup import COUNTERS, Rollup, RollupMark
+from app.models.scheduling import (
+    Booking,
+    BookingStatus,
+    InterviewSlot,
+    SlotInterviewer,
+    SlotStatus,
+)
 from app.models.template import (
     BULK_KINDS,
     EmailTemplate,
@@ -40,7 +48,13 @@ from app.models.webhook_token import WebhookToken
 __all__ = [
     "ACCOUNT_MAIL_KINDS",
     "AuditEntry",
+    "Booking",
+    "BookingStatus",
+    "InterviewSlot",
+    "SlotInterviewer",
+    "SlotStatus",
     "Campaign",
+    "DECLINE_REASONS",
     "CampaignStatus",
     "Candidate",
     "CandidateImport",

@@ -52,6 +52,8 @@ class Campaign(TenantMixin, TimestampMixin, db.Model):
     slot_starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     slot_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     location: Mapped[str | None] = mapped_column(String(300))
+    # 'fixed' (slot_starts_at for everyone), 'slots' (candidates book interview_slots), 'none'
+    scheduling: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -76,6 +78,15 @@ class InvitationStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+# Why a candidate declined (optional; the page offers these, and a note)
+DECLINE_REASONS = {
+    "another_offer": "Accepted another offer",
+    "not_interested": "Not interested anymore",
+    "timing": "Timing doesn't work",
+    "other": "Other",
+}
+
+
 class Invitation(TenantMixin, TimestampMixin, db.Model):
     """One candidate's invitation: a 32-byte random token stored as its SHA-256 hash (the token
     itself only Fernet-encrypted, so retries and reminders reuse the same link)."""
@@ -95,10 +106,18 @@ class Invitation(TenantMixin, TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.PENDING)
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    decline_reason: Mapped[str | None] = mapped_column(String(40))  # a code of DECLINE_REASONS
+    decline_note: Mapped[str | None] = mapped_column(Text)  # the candidate's own words
+    no_slot_fits_note: Mapped[str | None] = mapped_column(Text)  # "None of these times work"
 
     campaign = relationship("Campaign")
     candidate = relationship("Candidate")
     job = relationship("Job")
+
+    @property
+    def decline_label(self) -> str:
+        """The reason as the candidate chose it ("" when none)."""
+        return DECLINE_REASONS.get(self.decline_reason or "", "")
 
 
 class Reminder(TenantMixin, db.Model):

@@ -69,6 +69,14 @@ class Organization(TimestampMixin, db.Model):
     reminders_business_hours: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default="false"
     )
+    # Business hours (days 0 = Monday; minutes after local midnight) that reminders keep to
+    business_days: Mapped[list] = mapped_column(
+        JSONB, default=lambda: [0, 1, 2, 3, 4], server_default="[0, 1, 2, 3, 4]"
+    )
+    business_start_minute: Mapped[int] = mapped_column(Integer, default=540, server_default="540")
+    business_end_minute: Mapped[int] = mapped_column(Integer, default=1020, server_default="1020")
+    # candidates may reschedule or cancel a booking until this many hours before it starts
+    reschedule_cutoff_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     max_retries: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     # DKIM for mail Herald sends over SMTP itself: the private key only Fernet-encrypted
     dkim_selector: Mapped[str | None] = mapped_column(String(63))

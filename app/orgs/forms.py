@@ -8,10 +8,20 @@ from zoneinfo import available_timezones
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from markupsafe import Markup
-from wtforms import BooleanField, Field, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    Field,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
-from wtforms.widgets import TextInput
+from wtforms.widgets import CheckboxInput, ListWidget, TextInput
+
+from app.invitations.business_hours import DAY_NAMES
 
 ZONE_TAB = Path("/usr/share/zoneinfo/zone.tab")
 
@@ -117,7 +127,36 @@ class SendingForm(FlaskForm):
 
 class RemindersForm(FlaskForm):
     hours = StringField("Remind this many hours before the interview or deadline", [Length(max=60)])
-    business_hours = BooleanField("Only between 9:00 and 17:00 in the candidate's time zone")
+    business_hours = BooleanField("Keep reminders to business hours, in the candidate's time zone")
+    days = SelectMultipleField(
+        "Business days",
+        choices=[SelectChoice(i, name) for i, name in enumerate(DAY_NAMES)],
+        coerce=int,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    opens = StringField("Open from", [Length(max=5)])
+    closes = StringField("until", [Length(max=5)])
+
+    def validate_days(self, field: SelectMultipleField) -> None:
+        if self.business_hours.data and not field.data:
+            raise ValidationError("Choose at least one business day.")
+
+    def validate_closes(self, field: StringField) -> None:
+        opens, closes = minutes_of(self.opens.data), minutes_of(field.data)
+        if opens is None or closes is None:
+            raise ValidationError("Use times like 09:00 and 17:00.")
+        if opens >= closes:
+            raise ValidationError("Business hours end after they start (on the same day).")
+
+
+def minutes_of(text: str | None) -> int | None:
+    """Minutes after midnight from "09:00" (or "9:00"; "24:00" is the end of the day)."""
+    hours, _, minutes = (text or "").strip().partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and len(hours) <= 2):
+        return None
+    total = int(hours) * 60 + int(minutes)
+    return total if int(minutes) < 60 and total <= 1440 else None
 
 
 class SwitchForm(FlaskForm):

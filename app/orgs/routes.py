@@ -16,7 +16,14 @@ from app.mail.sandbox import TemplateProblem
 from app.models import Role, TemplateKind, default_template
 from app.orgs import bp
 from app.orgs import branding as branding_rules
-from app.orgs.forms import BrandingForm, OrgForm, RemindersForm, SendingForm, SwitchForm
+from app.orgs.forms import (
+    BrandingForm,
+    OrgForm,
+    RemindersForm,
+    SendingForm,
+    SwitchForm,
+    minutes_of,
+)
 from app.security import PREVIEW_CSP
 from app.templates_editor.defaults import DEFAULTS
 from app.templates_editor.services import preview_context
@@ -63,7 +70,14 @@ def settings() -> ResponseReturnValue:
         str(round(m / 60, 2)).removesuffix(".0") for m in current_org.reminder_offsets
     )
     reminders = RemindersForm(
-        prefix="r", data={"hours": hours, "business_hours": current_org.reminders_business_hours}
+        prefix="r",
+        data={
+            "hours": hours,
+            "business_hours": current_org.reminders_business_hours,
+            "days": list(current_org.business_days),
+            "opens": _hhmm(current_org.business_start_minute),
+            "closes": _hhmm(current_org.business_end_minute),
+        },
     )
     # every section is checked, so that each bad field is marked at once
     valid = request.method == "POST" and all(
@@ -85,6 +99,9 @@ def settings() -> ResponseReturnValue:
     if valid:
         current_org.reminder_offsets = offsets
         current_org.reminders_business_hours = bool(reminders.business_hours.data)
+        current_org.business_days = sorted(set(reminders.days.data or [])) or [0, 1, 2, 3, 4]
+        current_org.business_start_minute = minutes_of(reminders.opens.data)
+        current_org.business_end_minute = minutes_of(reminders.closes.data)
         current_org.tracking_enabled = bool(sending.tracking_enabled.data)
         for key in (
             "send_rate_per_minute",
@@ -120,6 +137,10 @@ def settings() -> ResponseReturnValue:
     return render_template(
         "orgs/settings.html", form=form, sending=sending, reminders=reminders
     ), status
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _reminder_offsets(text: str | None) -> list[int] | None:

@@ -10,9 +10,8 @@ from flask import abort, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from app import clock, limits
 from app.extensions import csrf, db
-from app.invitations.tokens import digest, well_formed
+from app.invitations import answering
 from app.mail.compose import brand_for, contrast, text_on
 from app.mail.outbox import queue_message
 from app.models import (
@@ -27,7 +26,8 @@ from app.models import (
     Suppression,
     User,
 )
-from app.public import bp
+from app.public import bp, slots
+from app.public.access import gone, live_invitation, rate_limit, row
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
 from app.suppressions.unsubscribe import (
@@ -38,96 +38,71 @@ from app.suppressions.unsubscribe import (
 from app.tenancy import ALL_ORGS
 
 
-def _rate_limit() -> None:
-    """Per-IP budget for the public pages (token guessing gets nowhere fast)."""
-    limits.hit(
-        "public",
-        request.remote_addr or "?",
-        current_app.config["INVITE_RATE_PER_MINUTE"],
-        60,
-        "Too many requests. Wait a minute and try again.",
-    )
-
-
-def _row(model: Any, row_id: int | None) -> Any:
-    """A tenant row by id on a public page: no org is logged in, the token already decided."""
-    if row_id is None:
-        return None
-    return db.session.scalar(select(model).where(model.id == row_id).execution_options(**ALL_ORGS))
-
-
-def _gone() -> ResponseReturnValue:
-    return render_template("public/not_found.html"), 404
-
-
-def _invitation(token: str) -> Invitation | None:
-    """The live invitation for a token (pending, accepted or declined, not expired)."""
-    if not well_formed(token):
-        return None
-    invitation = db.session.scalar(
-        select(Invitation)
-        .where(Invitation.token_hash == digest(token))
-        .execution_options(**ALL_ORGS)
-    )
-    if invitation is None or invitation.status in (
-        InvitationStatus.REVOKED,
-        InvitationStatus.SUPERSEDED,
-    ):
-        return None
-    if invitation.status == InvitationStatus.PENDING and invitation.expires_at < clock.now():
-        return None
-    return invitation
-
-
-def _page(invitation: Invitation, status: int = 200, note: str | None = None):  # noqa: ANN202
+def _page(  # noqa: ANN202
+    invitation: Invitation, status: int = 200, note: str | None = None, **extra: Any
+):
     org = db.session.get(Organization, invitation.org_id)
-    campaign = _row(Campaign, invitation.campaign_id)
+    campaign = row(Campaign, invitation.campaign_id)
+    if campaign.scheduling == "slots" and not extra.get("confirming"):  # the slot picker's page
+        return slots.page(invitation, status=status, note=note)
     return render_template(
         "public/invitation.html",
         invitation=invitation,
         org=org,
         brand=brand_for(org),
         campaign=campaign,
-        job=_row(Job, invitation.job_id),
-        candidate=_row(Candidate, invitation.candidate_id),
+        job=row(Job, invitation.job_id),
+        candidate=row(Candidate, invitation.candidate_id),
         note=note,
+        reasons=answering.DECLINE_REASONS,
+        note_limit=answering.NOTE_LIMIT,
+        can_change=answering.can_change(invitation, campaign),
+        reply_by=answering.reply_by(invitation, campaign),
+        **extra,
     ), status
 
 
 @bp.get("/i/<token>")
 def invitation(token: str) -> ResponseReturnValue:
-    _rate_limit()
-    found = _invitation(token)
-    return _page(found) if found else _gone()
+    rate_limit()
+    found = live_invitation(token)
+    return _page(found) if found else gone()
 
 
 @bp.post("/i/<token>")
 def respond(token: str) -> ResponseReturnValue:
-    """Accept or decline (once; the other answer afterwards is a 409 with a clear note)."""
-    _rate_limit()
-    found = _invitation(token)
+    """Accept, or decline after a confirmation step that offers a reason; an answer may change
+    until the reply-by time. Bad input is a 4xx with the page saying why, nothing changed."""
+    rate_limit()
+    found = live_invitation(token)
     if found is None:
-        return _gone()
-    answer = request.form.get("answer")
-    if answer not in ("accept", "decline"):
-        abort(400, description="Choose accept or decline.")
-    wanted = InvitationStatus.ACCEPTED if answer == "accept" else InvitationStatus.DECLINED
+        return gone()
+    choice = request.form.get("answer")
+    if choice not in ("accept", "decline"):
+        return _page(found, 400, note="Choose accept or decline.", note_error=True)
+    if choice == "accept" and row(Campaign, found.campaign_id).scheduling == "slots":
+        return slots.page(found, status=400, error="Pick one of the times to accept.")
+    wanted = InvitationStatus.ACCEPTED if choice == "accept" else InvitationStatus.DECLINED
+    form = {k: request.form.get(k) for k in ("reason", "note")}
+    if choice == "decline" and request.form.get("confirm") != "yes":
+        return _page(found, confirming=True, form=form)  # are you sure? and why (optional)
     locked = db.session.scalar(
         select(Invitation)
         .where(Invitation.id == found.id)
         .with_for_update()
         .execution_options(populate_existing=True, **ALL_ORGS)
     )
-    if locked.status == wanted:
-        return _page(locked, note="Your answer was already recorded. Thank you!")
-    if locked.status != InvitationStatus.PENDING:
+    campaign = row(Campaign, locked.campaign_id)
+    try:
+        changed = answering.answer(locked, campaign, wanted, form["reason"], form["note"])
+    except answering.AnswerError as exc:
+        db.session.rollback()
+        confirming = exc.status == 400 and choice == "decline"
         return _page(
-            locked,
-            409,
-            note=f"You already {locked.status} this invitation. "
-            "To change your answer, reply to the email.",
+            found, exc.status, note=str(exc), note_error=True, confirming=confirming, form=form
         )
-    locked.status, locked.responded_at = wanted, clock.now()
+    if not changed:
+        return _page(locked, note="Your answer was already recorded. Thank you!")
     _notify_recruiter(locked)
     db.session.commit()
     return _page(locked, note="Thank you! Your answer is recorded.")
@@ -144,12 +119,12 @@ def _notify_recruiter(invitation: Invitation) -> None:
         db.session.add(
             Event(org_id=invitation.org_id, message_id=message_id, type=invitation.status)
         )
-    campaign = _row(Campaign, invitation.campaign_id)
+    campaign = row(Campaign, invitation.campaign_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     if recruiter is None:
         return
-    candidate = _row(Candidate, invitation.candidate_id)
-    job = _row(Job, invitation.job_id)
+    candidate = row(Candidate, invitation.candidate_id)
+    job = row(Job, invitation.job_id)
     queue_message(
         org_id=invitation.org_id,
         kind="candidate_response",
@@ -160,6 +135,8 @@ def _notify_recruiter(invitation: Invitation) -> None:
             "candidate": {"name": candidate.full_name},
             "job": {"title": job.title},
             "answer": invitation.status,
+            "reason": answering.DECLINE_REASONS.get(invitation.decline_reason or "", ""),
+            "note": invitation.decline_note or "",
             "campaign": {
                 "name": campaign.name,
                 "url": current_app.config["PUBLIC_BASE_URL"]
@@ -202,7 +179,7 @@ def _unsubscribe_page(
 @bp.get("/u/<token>")
 def unsubscribe_page(token: str) -> ResponseReturnValue:
     """Only shows the choices: a mail scanner following the link changes nothing."""
-    _rate_limit()
+    rate_limit()
     target = unsubscribe_target(token)
     return _unsubscribe_page(target, token) if target else _bad_unsubscribe_link()
 
@@ -228,7 +205,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
 def unsubscribe_preferences(token: str) -> ResponseReturnValue:
     """The page's own form (CSRF-protected): unsubscribe from one kind or everything, or
     resubscribe."""
-    _rate_limit()
+    rate_limit()
     target = unsubscribe_target(token)
     if target is None:
         return _bad_unsubscribe_link()

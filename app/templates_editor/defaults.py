@@ -29,12 +29,14 @@ DEFAULTS: dict[TemplateKind, tuple[str, str, str]] = {
     TemplateKind.REMINDER: (
         "Interview reminder",
         "Reminder: your interview for {{ job.title }}",
-        """<h1>See you soon, {{ candidate.first_name }}</h1>
-<p>This is a friendly reminder of your interview for <strong>{{ job.title }}</strong>.</p>
+        """{% if reminder.kind == 'pick_a_time' %}<h1>Hi {{ candidate.first_name }},</h1>
+<p>We haven't heard from you yet about the interview for <strong>{{ job.title }}</strong>. Please answer, or pick a time, by {{ invitation.expires_at|datetime }}.</p>
+{% else %}<h1>See you soon, {{ candidate.first_name }}</h1>
+<p>This is a friendly reminder of your interview for <strong>{{ job.title }}</strong>.</p>{% endif %}
 """
         + _DETAILS
         + """
-<p><a class="button" href="{{ invitation.url }}">View your invitation</a></p>
+<p><a class="button" href="{{ invitation.url }}">{% if reminder.kind == 'pick_a_time' %}Answer or pick a time{% else %}Reschedule or cancel{% endif %}</a></p>
 <p>Best regards,<br>{{ recruiter.name }}</p>""",
     ),
     TemplateKind.RESCHEDULED: (

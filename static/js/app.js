@@ -16,6 +16,16 @@
     });
   });
 
+  // A refused HTMX action (400/409) that answers with the fragment to show (the server marks it
+  // with HX-Refusal) is swapped in like a success, so its message is seen, not dropped.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("HX-Refusal")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // Copy buttons: <button data-copy="field-id"> copies that field's value and says so.
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("button[data-copy]");
