@@ -150,7 +150,12 @@ class Config:
         self.INBOUND_MAX_BYTES = _int("INBOUND_MAX_BYTES", 512 * 1024)
         # The outbox: leases, batches, retries, sweeper
         self.SEND_LEASE_SECONDS = _float("SEND_LEASE_SECONDS", 120.0)
-        self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)
+        self.SEND_BATCH_SIZE = _int("SEND_BATCH_SIZE", 200)  # claimed at once by a worker's senders
+        # senders per worker, each with its own connection and session: a relay's round trip
+        # is hidden by sending on several connections at once
+        self.SEND_CONCURRENCY = _int("SEND_CONCURRENCY", 16)
+        # a database connection per sender, and a few for the rest of the process
+        self.SQLALCHEMY_ENGINE_OPTIONS["pool_size"] = max(5, self.SEND_CONCURRENCY + 2)
         self.TEMPLATE_RENDER_SECONDS = _float("TEMPLATE_RENDER_SECONDS", 2.0)  # one whole message
         self.TEMPLATE_RENDER_MEMORY_MB = _int("TEMPLATE_RENDER_MEMORY_MB", 24)  # built by one
         self.SEND_DISPATCHERS = _int("SEND_DISPATCHERS", 2)  # dispatchers a launch starts

@@ -56,8 +56,8 @@ def app_with_org():  # noqa: ANN201
 
 
 def copy_candidates(org_id: int, count: int, tag: str = "bench") -> None:
-    """COPY `count` candidates c<n>@example.com tagged `tag` into the org (inside an app context;
-    the caller commits)."""
+    """COPY `count` candidates <tag>-c<n>@example.com (c<n>@example.com for the tag "bench")
+    tagged `tag` into the org (inside an app context; the caller commits)."""
     from app.extensions import db
 
     raw = db.session.connection().connection.driver_connection
@@ -69,35 +69,45 @@ def copy_candidates(org_id: int, count: int, tag: str = "bench") -> None:
         ) as copy,
     ):
         for n in range(count):
-            row = (org_id, f"c{n}@example.com", f"First{n}", f"Last{n}", [tag], "{}")
+            email = f"c{n}@example.com" if tag == "bench" else f"{tag}-c{n}@example.com"
+            row = (org_id, email, f"First{n}", f"Last{n}", [tag], "{}")
             copy.write_row((*row, "now", "now"))
 
 
-def draft_campaign(org_id: int, user_id: int, recipients: int, **org_settings: object):  # noqa: ANN201
-    """Inside an app context: the default templates, a job, `recipients` candidates (COPY) and
-    an invitation campaign to them, created but not launched. Returns (org, user, campaign)."""
+def draft_campaign(  # noqa: ANN201
+    org_id: int, user_id: int, recipients: int, tag: str = "bench", **org_settings: object
+):
+    """Inside an app context: the default templates (once), a job, `recipients` candidates
+    tagged `tag` (COPY) and an invitation campaign to them, created but not launched. Returns
+    (org, user, campaign)."""
+    from sqlalchemy import select
+
     from app.campaigns import services
     from app.extensions import db
-    from app.models import Job, Organization, TemplateKind, User
+    from app.models import EmailTemplate, Job, Organization, TemplateKind, User
     from app.templates_editor.services import create_defaults
 
     org = db.session.get(Organization, org_id)
     for name, value in org_settings.items():
         setattr(org, name, value)
     user = db.session.get(User, user_id)
-    template = next(t for t in create_defaults(org, user) if t.kind == TemplateKind.INVITATION)
+    template = db.session.scalars(
+        select(EmailTemplate).where(
+            EmailTemplate.org_id == org.id, EmailTemplate.kind == TemplateKind.INVITATION
+        )
+    ).first() or next(t for t in create_defaults(org, user) if t.kind == TemplateKind.INVITATION)
     job = Job(org_id=org.id, title="Backend Engineer", department="Platform")
     db.session.add(job)
     db.session.commit()
-    copy_candidates(org_id, recipients)
+    copy_candidates(org_id, recipients, tag)
     db.session.commit()
     campaign = services.create(
         org,
         user,
-        name="Bench",
+        name=f"Bench {tag}",
         job=job,
         template=template,
-        audience={"tag": "bench"},
+        audience={"tag": tag},
         respond_by=None,
         slot_starts_at=None,
         location=None,

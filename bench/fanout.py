@@ -22,8 +22,8 @@ def _peak_mb() -> float:
 def run() -> None:
     from app.campaigns import services
     from app.extensions import db
-    from app.mail.outbox import kick_dispatcher
     from app.models import Campaign, Candidate
+    from app.outbox.queue import kick_dispatcher
 
     app, org_id, user_id = app_with_org()
     with app.app_context():

@@ -1,36 +1,31 @@
-"""End-to-end send throughput of a 20,000-recipient campaign (target: >= 0.5 x raw smtplib).
+"""Send throughput of whole campaigns through 2 real workers, against raw smtplib.
 
-Runs against the configured PostgreSQL/Redis (DATABASE_URL / REDIS_URL) in a throwaway database:
-an aiosmtpd sink in its own process (accepts and drops, counts), a campaign launched through the
-real services (fan-out writes the message rows), then 2 real `worker.py` processes each running
-one `dispatch_due` until every row is `sent` (polled every 0.5 s). Throttling is off (huge org and
-provider rates and burst), DKIM is off. Baseline in the same run: raw smtplib sending 20,000
-copies of the first message a worker sent (the bytes the sink received) with MAIL/RCPT/DATA on one
-persistent connection: `raw_per_s`, the baseline (goal: ratio >= 0.5, about 500 messages/s here:
-half of what one raw connection does on this machine, about 1,000/s).
-The same copies over 2 connections in 2 processes (one per worker) are printed too, with the
-ratio against them (raw2_per_s, ratio2): the sink is then nearly the limit.
-dkim_ms: app.mail.dkim.bench_sign() on its own, after the rest.
-Last line: send_per_s=<n> raw_per_s=<n> ratio=<send/raw> dkim_ms=<n> rsa_ms=<n> (the RSA
-signature alone, OpenSSL: the machine's floor under dkim_ms) raw2_per_s=<n> ratio2=<send/raw2>
-
-`--profile` instead runs dispatch_due in this process on a smaller campaign
-(BENCH_PROFILE_RECIPIENTS, default 2,000) against the same kind of sink: a warm-up batch, 2 batches
-timed without profiler, the rest under cProfile with a tally of SQL statements per message.
+Runs against the configured PostgreSQL/Redis (DATABASE_URL / REDIS_URL) in a throwaway database,
+with throttling off (huge org and provider rates and burst) and DKIM off. Each phase launches its
+own campaign (its own job and candidates, so per-candidate caps never shrink a phase) through the
+real services, starts 2 `worker.py` processes with the phase's settings, and times them until
+every row is `sent` (polled every 0.5 s):
+- send:    20,000 invitations to an aiosmtpd sink on 127.0.0.1 (a process of its own);
+- rtt20:   10,000 through a TCP proxy adding a 20 ms round trip (bench/smtp_latency.py), with the
+           default SEND_CONCURRENCY;
+- mailgun: 10,000 through the Mailgun provider to the local contract server
+           (tests/mailgun_contract.py) in a process of its own, answering concurrently, 50 ms
+           added to each answer.
+raw_per_s: one raw smtplib connection sending copies of the first message the sink received,
+MAIL/RCPT/DATA, same run. dkim_ms: app.mail.dkim.bench_sign() on its own.
+Goals: ratio >= 0.3, rtt20_ratio >= 0.25, mailgun_ratio >= 0.2, dkim_ms <= 1.5. The whole run
+takes a few minutes. Last line:
+send_per_s=<n> raw_per_s=<n> ratio=<n> rtt20_per_s=<n> rtt20_ratio=<n> mailgun_per_s=<n>
+mailgun_ratio=<n> dkim_ms=<n>
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import collections
-import cProfile
-import io
 import json
 import multiprocessing as mp
 import os
-import pstats
 import shutil
 import signal
 import smtplib
@@ -42,35 +37,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _db import app_with_org, draft_campaign, with_database
+from smtp_latency import proxy_main
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
-PROFILE_RECIPIENTS = int(os.environ.get("BENCH_PROFILE_RECIPIENTS", "2000"))
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # e.g. 0.1 for a quick try
+PHASES = {"send": 20_000, "rtt20": 10_000, "mailgun": 10_000}
+RAW_MESSAGES = int(10_000 * SCALE)
 WORKERS = 2
 HUGE = 100_000_000  # sends per minute / bucket size: throttling effectively off
-TIMEOUT_S = float(os.environ.get("BENCH_TIMEOUT_S", "3600"))
-TARGET_RATIO, TARGET_DKIM_MS = 0.5, 1.5
+MAILGUN_DELAY_S = 0.05
 SPAWN = mp.get_context("spawn")  # no fork: children must not inherit the parent's DB sockets
 
 
-# ---- the sink ---------------------------------------------------------------------------------
+# ---- the servers, each a process of its own ---------------------------------------------------
 
 
 class _CountingHandler:
-    """Accepts every message and counts it; keeps only the first one (for the baseline).
-    Offers PIPELINING (RFC 2920) unless BENCH_SINK_PIPELINING=0, as production relays do
-    (Postfix, Exim, Gmail, SES, Mailgun): aiosmtpd takes grouped commands in order, it only
-    does not say so. smtplib, the baseline, never groups commands."""
+    """Accepts every message and counts it; keeps the first one (for the baseline)."""
 
     def __init__(self, counter, keep: str) -> None:  # noqa: ANN001 - a multiprocessing RawValue
         self.counter, self.keep = counter, keep
-        self.pipelining = os.environ.get("BENCH_SINK_PIPELINING", "1") != "0"
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:  # noqa: ANN001, N802, PLR0913
-        session.host_name = hostname
-        if self.pipelining:
-            responses.insert(-1, "250-PIPELINING")  # before the last line, "250 HELP"
-        return responses
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
         if self.counter.value == 0:
@@ -85,20 +71,36 @@ class _CountingHandler:
 
 
 def _sink_main(counter, keep: str, port_out) -> None:  # noqa: ANN001
-    """The sink process: aiosmtpd on 127.0.0.1, a free port, until terminated."""
     from aiosmtpd.smtp import SMTP
 
     handler = _CountingHandler(counter, keep)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-
-    def factory() -> SMTP:
-        return SMTP(handler, hostname="sink.localhost", data_size_limit=None, loop=loop)
-
+    factory = lambda: SMTP(handler, hostname="sink.localhost", data_size_limit=None, loop=loop)  # noqa: E731
     server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     port_out.send(server.sockets[0].getsockname()[1])
     port_out.close()
     loop.run_forever()
+
+
+def _mailgun_main(port_out) -> None:  # noqa: ANN001
+    sys.path.insert(0, str(ROOT))
+    from tests.mailgun_contract import MailgunContract
+
+    server = MailgunContract(answer_delay=MAILGUN_DELAY_S, keep=False).start()
+    port_out.send(server.url)
+    port_out.close()
+    signal.pause()
+
+
+def _spawn(target, *args) -> tuple[mp.Process, object]:  # noqa: ANN001
+    """A daemon process that sends back one value (its port or URL) once it serves."""
+    receive, send = SPAWN.Pipe(duplex=False)
+    process = SPAWN.Process(target=target, args=(*args, send), daemon=True)
+    process.start()
+    if not receive.poll(30):
+        raise RuntimeError(f"{target.__name__} did not start")
+    return process, receive.recv()
 
 
 @dataclass(frozen=True)
@@ -110,127 +112,43 @@ class Captured:
     raw: bytes
 
 
-class Sink:
-    """The sink process, its message count and the first message it got."""
-
-    def __init__(self) -> None:
-        self.counter = SPAWN.RawValue("q", 0)
-        handle, self.keep = tempfile.mkstemp(prefix="herald-sink-", suffix=".json")
-        os.close(handle)
-        receive, send = SPAWN.Pipe(duplex=False)
-        self.process = SPAWN.Process(
-            target=_sink_main, args=(self.counter, self.keep, send), daemon=True
-        )
-        self.process.start()
-        if not receive.poll(30):
-            raise RuntimeError("the SMTP sink did not start")
-        self.port: int = receive.recv()
-
-    @property
-    def count(self) -> int:
-        return self.counter.value
-
-    def first(self) -> Captured:
-        data = json.loads(Path(self.keep).read_text())
-        return Captured(data["mail_from"], data["rcpt"], base64.b64decode(data["raw"]))
-
-    def cpu_seconds(self) -> float:
-        """The sink's CPU time so far (Linux /proc; 0 elsewhere), to see whether it limits."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.join(5)
-        Path(self.keep).unlink(missing_ok=True)
-
-
 # ---- raw smtplib baseline ----------------------------------------------------------------------
 
 
-def _raw_sender(port: int, n: int, mail_from: str, rcpt: str, raw: bytes, ready, go, done) -> None:  # noqa: ANN001, PLR0913
-    """One persistent connection, n x MAIL/RCPT/DATA of the same pre-serialized bytes."""
+def raw_baseline(port: int, n: int, outgoing: Captured) -> float:
+    """Messages per second on one persistent smtplib connection, MAIL/RCPT/DATA each."""
     conn = smtplib.SMTP("127.0.0.1", port, timeout=30)
     conn.ehlo()
-    ready.release()
-    go.wait()
-    for _ in range(n):
-        code, _ = conn.mail(mail_from)
-        assert code == 250, code
-        code, _ = conn.rcpt(rcpt)
-        assert code == 250, code
-        code, _ = conn.data(raw)
-        assert code == 250, code
-    done.put(n)
-    conn.quit()
-
-
-def raw_baseline(port: int, total: int, processes: int, outgoing: Captured) -> float:
-    """Messages per second for `total` raw sends split over `processes` connections."""
-    ready, go, done = SPAWN.Semaphore(0), SPAWN.Event(), SPAWN.Queue()
-    each = total // processes
-    args = (port, each, outgoing.mail_from, outgoing.rcpt, outgoing.raw, ready, go, done)
-    procs = [SPAWN.Process(target=_raw_sender, args=args) for _ in range(processes)]
-    for proc in procs:
-        proc.start()
-    for _ in procs:
-        if not ready.acquire(timeout=30):
-            raise RuntimeError("a baseline sender could not connect")
     started = time.perf_counter()
-    go.set()
-    sent = sum(done.get(timeout=max(60, total / 20)) for _ in procs)
+    for _ in range(n):
+        conn.sendmail(outgoing.mail_from, [outgoing.rcpt], outgoing.raw)
     elapsed = time.perf_counter() - started
-    for proc in procs:
-        proc.join(10)
-    return sent / elapsed
+    conn.quit()
+    return n / elapsed
 
 
-# ---- setup -------------------------------------------------------------------------------------
+# ---- a phase -----------------------------------------------------------------------------------
 
 
-def _configure(port: int) -> None:
-    """Settings for this process's app and the workers (read from the environment)."""
-    os.environ.update(
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(port),
-        SMTP_SECURITY="none",
-        PROVIDER_RATE_PER_MINUTE=str(HUGE),
-        SEND_BURST=str(HUGE),
-        LOG_LEVEL=os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
-    )
-
-
-def launch(recipients: int) -> tuple[object, int]:
-    """A migrated app, an org with throttling and DKIM off, a job, candidates (COPY) and a
-    launched invitation campaign (services.create + services.launch). Returns (app, campaign id).
-    """
+def launch(app, org_id: int, user_id: int, tag: str, recipients: int) -> int:  # noqa: ANN001
+    """A job, `recipients` candidates tagged `tag` and a launched campaign to them; its id."""
     from app.campaigns import services
     from app.extensions import db
-    from app.mail.outbox import kick_dispatcher
     from app.queues import send_queue
 
-    app, org_id, user_id = app_with_org()
     with app.app_context():
         org, user, campaign = draft_campaign(
-            org_id, user_id, recipients, send_rate_per_minute=HUGE, dkim_enabled=False
+            org_id, user_id, recipients, tag, send_rate_per_minute=HUGE, dkim_enabled=False
         )
         started = time.perf_counter()
-        written = services.launch(org, campaign, user, None)
-        db.session.commit()
-        kick_dispatcher()  # as the launch route does
-        assert written == recipients, written
-        print(f"launched {written} messages (fan-out {time.perf_counter() - started:.1f} s)")
-        queue = send_queue()
-        if queue.count > 1:  # besides the one launch kicked: left by other runs on this Redis
-            print(f"dropping {queue.count - 1} other job(s) from {queue.name}")
-        queue.empty()  # the dispatcher launch kicked too: the run starts its own
-        return app, campaign.id
+        assert services.launch(org, campaign, user, None) == recipients
+        db.session.commit()  # as the launch route does
+        print(f"  {tag}: launched {recipients} (fan-out {time.perf_counter() - started:.1f} s)")
+        send_queue().empty()  # the phase wakes its own dispatchers once its workers listen
+        return campaign.id
 
 
-def _status_counts(campaign_id: int) -> dict[str, int]:
+def _sent(campaign_id: int) -> tuple[int, dict]:
     from sqlalchemy import func, select
 
     from app.extensions import db
@@ -242,277 +160,143 @@ def _status_counts(campaign_id: int) -> dict[str, int]:
         .group_by(Message.status)
     ).all()
     db.session.rollback()
-    return {str(status): n for status, n in rows}
+    counts = {str(status): n for status, n in rows}
+    return counts.get("sent", 0), counts
 
 
-# ---- workers -----------------------------------------------------------------------------------
-
-
-def _herald_workers() -> list:
-    from rq import Worker
-
-    from app.extensions import redis
-    from app.queues import ALL
-
-    return [w for w in Worker.all(connection=redis.client) if set(w.queue_names()) & set(ALL)]
-
-
-def start_workers(log_dir: Path) -> list[subprocess.Popen]:
-    """2 `worker.py` processes, each in its own process group; waits until both are listening."""
-    if _herald_workers():
-        raise SystemExit("Other RQ workers listen on Herald's queues on this Redis; stop them.")
+def _workers(env: dict, logs: Path) -> list[subprocess.Popen]:
     procs = []
     for n in range(WORKERS):
-        with (log_dir / f"worker{n}.log").open("wb") as log:
+        with (logs / f"worker{n}.log").open("ab") as log:
             procs.append(
                 subprocess.Popen(
                     [sys.executable, str(ROOT / "worker.py")],
                     cwd=ROOT,
-                    env=dict(os.environ),
+                    env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group, killed as one
+                    start_new_session=True,
                 )
             )
-    deadline = time.monotonic() + 60
-    while len(_herald_workers()) < WORKERS:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            raise RuntimeError(f"workers did not start; see {log_dir}")
-        time.sleep(0.2)
     return procs
 
 
-def stop_workers(procs: list[subprocess.Popen]) -> None:
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGTERM)
     for proc in procs:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-    for proc in procs:
-        try:
-            proc.wait(10)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
 
 
-def _wait_until_sent(campaign_id: int, log_dir: Path) -> float:
-    """Poll the rows every 0.5 s until all are sent; seconds since the call."""
-    started = time.perf_counter()
-    last_print = last_sent = 0
-    last_change = started
-    while True:
-        time.sleep(0.5)
-        counts = _status_counts(campaign_id)
-        sent = counts.get("sent", 0)
-        now = time.perf_counter()
-        if sent != last_sent:
-            last_sent, last_change = sent, now
-        if sent >= RECIPIENTS:
-            print(f"  {now - started:5.1f} s: {counts}")
-            return now - started
-        if now - last_print >= 5:
-            last_print = now
-            print(f"  {now - started:5.1f} s: {counts}", flush=True)
-        if now - last_change > 60 or now - started > TIMEOUT_S:
-            raise RuntimeError(f"sending stalled at {counts}; see {log_dir}")
+def run_phase(app, campaign_id: int, total: int, env: dict, logs: Path) -> float:  # noqa: ANN001
+    """2 workers with `env` send the campaign: messages per second."""
+    from rq import Worker
 
-
-def send_with_workers(app, campaign_id: int, log_dir: Path) -> tuple[float, list]:  # noqa: ANN001
-    """Time 2 workers sending everything: messages per second, and the dispatcher jobs."""
-    from app.queues import send_queue
+    from app.extensions import redis
+    from app.outbox import queue
 
     with app.app_context():
-        procs = start_workers(log_dir)
+        procs = _workers(env, logs)
         try:
-            queue = send_queue()
-            dispatch = "app.jobs.send.dispatch_due"
-            jobs = [
-                queue.enqueue(dispatch, max_batches=10_000, job_timeout=int(TIMEOUT_S))
-                for _ in range(WORKERS)
-            ]
-            elapsed = _wait_until_sent(campaign_id, log_dir)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                for job in jobs:
-                    job.refresh()
-                if all(job.is_finished or job.is_failed for job in jobs):
-                    break
+            deadline = time.monotonic() + 60
+            while len(Worker.all(connection=redis.client)) < WORKERS:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"workers did not start; see {logs}")
                 time.sleep(0.2)
-            for job in jobs:
-                print(f"  dispatcher {job.id[:8]} on {job.worker_name}: {job.return_value()}")
+            started = time.perf_counter()
+            queue.wake(WORKERS)
+            last, last_change = 0, started
+            while True:
+                time.sleep(0.5)
+                sent, counts = _sent(campaign_id)
+                now = time.perf_counter()
+                if sent != last:
+                    last, last_change = sent, now
+                if sent >= total:
+                    return total / (now - started)
+                if now - last_change > 60:
+                    raise RuntimeError(f"sending stalled at {counts}; see {logs}")
         finally:
-            stop_workers(procs)
-    return RECIPIENTS / elapsed, jobs
+            _stop(procs)
 
 
-# ---- runs --------------------------------------------------------------------------------------
+def _mailgun_account(app, org_id: int, url: str) -> None:  # noqa: ANN001
+    """The org sends through Mailgun (the contract server) from now on."""
+    sys.path.insert(0, str(ROOT))
+    from app.crypto import encrypt
+    from app.extensions import db
+    from app.models import ProviderAccount
+    from tests.mailgun_contract import DOMAIN, KEY
+
+    with app.app_context():
+        account = ProviderAccount(
+            org_id=org_id,
+            kind="mailgun",
+            label="Mailgun",
+            settings={"domain": DOMAIN, "region": "us"},
+            secret_encrypted=encrypt(KEY),
+            position=0,
+        )
+        db.session.add(account)
+        db.session.commit()
+
+
+# ---- the run -----------------------------------------------------------------------------------
 
 
 def run() -> None:
     from app.mail.dkim import bench_sign
 
-    sink = Sink()
-    load = os.getloadavg()[0]
-    print(f"sink on 127.0.0.1:{sink.port}; load average {load:.1f} on {os.cpu_count()} CPUs")
-    try:
-        _configure(sink.port)
-        app, campaign_id = launch(RECIPIENTS)
-        logs = Path(tempfile.mkdtemp(prefix="herald-send-bench-"))
-        cpu = sink.cpu_seconds()
-        send_per_s, jobs = send_with_workers(app, campaign_id, logs)
-        sink_busy = (sink.cpu_seconds() - cpu) * send_per_s / RECIPIENTS
-        if not os.environ.get("BENCH_KEEP_LOGS"):
-            shutil.rmtree(logs)  # kept when the run fails
-        both = all((job.return_value() or {}).get("sent", 0) > 0 for job in jobs)
-        names = {job.worker_name for job in jobs}
-        print(f"sink received {sink.count}; both workers sent: {both and len(names) == WORKERS}")
-        print(f"app: {send_per_s:.0f}/s with {WORKERS} workers (sink busy {sink_busy:.0%})")
-        outgoing = sink.first()  # exactly what a worker sent
-        print(f"baseline message: {len(outgoing.raw)} bytes, as the sink received it")
-        print(f"load average {os.getloadavg()[0]:.1f} (others running here skew every figure)")
-        raw = {}
-        for processes in (1, WORKERS):
-            cpu = sink.cpu_seconds()
-            raw[processes] = raw_baseline(sink.port, RECIPIENTS, processes, outgoing)
-            busy = (sink.cpu_seconds() - cpu) * raw[processes] / RECIPIENTS
-            print(
-                f"raw smtplib, {processes} connection(s): {raw[processes]:.0f}/s "
-                f"(sink busy {busy:.0%})"
-            )
-    finally:
-        sink.stop()
-    dkim_ms, rsa_ms = bench_sign(), rsa_sign_ms()
-    print(f"DKIM: {dkim_ms:.2f} ms per message, of which the RSA signature alone {rsa_ms:.2f} ms")
-    print(f"targets: ratio >= {TARGET_RATIO}, dkim_ms <= {TARGET_DKIM_MS}")
-    raw_per_s, raw2_per_s = raw[1], raw[WORKERS]
-    print(
-        f"send: {send_per_s:.0f}/s; target ratio >= {TARGET_RATIO}: >= "
-        f"{TARGET_RATIO * raw_per_s:.0f}/s on this machine now (about 500/s on a fast day)"
+    counter = SPAWN.RawValue("q", 0)
+    handle, keep = tempfile.mkstemp(prefix="herald-sink-", suffix=".json")
+    os.close(handle)
+    sink, sink_port = _spawn(_sink_main, counter, keep)
+    proxy, proxy_port = _spawn(proxy_main, sink_port, 20.0)
+    mailgun, mailgun_url = _spawn(_mailgun_main)
+    logs = Path(tempfile.mkdtemp(prefix="herald-send-bench-"))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (others skew figures)")
+    base = dict(
+        os.environ,
+        SMTP_HOST="127.0.0.1",
+        SMTP_SECURITY="none",
+        PROVIDER_RATE_PER_MINUTE=str(HUGE),
+        SEND_BURST=str(HUGE),
+        MAILGUN_BASE_URL=mailgun_url,
+        LOG_LEVEL=os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
     )
-    print(
-        f"send_per_s={send_per_s:.0f} raw_per_s={raw_per_s:.0f} "
-        f"ratio={send_per_s / raw_per_s:.2f} dkim_ms={dkim_ms:.2f} rsa_ms={rsa_ms:.2f} "
-        f"raw2_per_s={raw2_per_s:.0f} ratio2={send_per_s / raw2_per_s:.2f}"
-    )
-
-
-def rsa_sign_ms(n: int = 500) -> float:
-    """The floor under dkim_ms on this machine: OpenSSL's RSA-2048 signature of a SHA-256 hash
-    alone (0.28-1.13 ms on this machine so far), in the same run."""
-    import hashlib
-
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    digest = hashlib.sha256(b"x" * 4096).digest()
-    algorithm = Prehashed(hashes.SHA256())
-    key.sign(digest, padding.PKCS1v15(), algorithm)
-    started = time.perf_counter()
-    for _ in range(n):
-        key.sign(digest, padding.PKCS1v15(), algorithm)
-    return (time.perf_counter() - started) * 1000 / n
-
-
-class _SQLTally:
-    """Statements run (and their time) per statement kind, from the engine's own events."""
-
-    def __init__(self, engine) -> None:  # noqa: ANN001
-        from sqlalchemy import event
-
-        self.engine, self.on = engine, False
-        self.calls: collections.Counter[str] = collections.Counter()
-        self.seconds: collections.Counter[str] = collections.Counter()
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
-        event.listen(engine, "commit", self._commit)
-
-    @staticmethod
-    def _kind(statement: str) -> str:
-        text = " ".join(statement.split())
-        if text.startswith("SELECT"):
-            where = text.find(" WHERE ")
-            text = text[text.find(" FROM ") : where + 60 if where > 0 else None]
-            return "SELECT" + text[:110]
-        return text[:100]
-
-    def _before(self, conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001, PLR0913
-        conn.info["bench_started"] = time.perf_counter()
-
-    def _after(self, conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001, PLR0913
-        if self.on:
-            kind = self._kind(statement)
-            self.calls[kind] += 1
-            self.seconds[kind] += time.perf_counter() - conn.info.pop("bench_started")
-
-    def _commit(self, conn) -> None:  # noqa: ANN001
-        if self.on:
-            self.calls["COMMIT (its time is not tallied)"] += 1
-
-    def report(self, messages: int) -> None:
-        total = sum(self.calls.values())
-        print(f"SQL: {total / messages:.1f} statements/message (COMMIT included)")
-        for kind, n in self.calls.most_common():
-            ms = self.seconds[kind] * 1000 / messages
-            print(f"  {n / messages:5.2f}/msg {ms:6.2f} ms/msg  {kind}")
-
-
-def profile() -> None:
-    """dispatch_due in this process on a PROFILE_RECIPIENTS campaign: a warm-up batch, a timed
-    batch without profiler, then the rest under cProfile with an SQL statement tally."""
-    global RECIPIENTS
-    RECIPIENTS = PROFILE_RECIPIENTS
-    sink = Sink()
+    os.environ.update(base, SMTP_PORT=str(sink_port))
+    rates = {}
     try:
-        _configure(sink.port)
-        app, campaign_id = launch(PROFILE_RECIPIENTS)
-        from app.extensions import db
-        from app.jobs.send import dispatch_due
-
-        with app.app_context():
-            dispatch_due(max_batches=1)  # warm up: connection, compiled template, caches
-            started, cpu = time.perf_counter(), time.process_time()
-            plain = dispatch_due(max_batches=2)["sent"]
-            wall = (time.perf_counter() - started) * 1000 / plain
-            cpu = (time.process_time() - cpu) * 1000 / plain
-            print(f"without profiler: {wall:.1f} ms/msg ({cpu:.1f} ms of it this process's CPU)")
-            tally = _SQLTally(db.engine)
-            before = _status_counts(campaign_id).get("sent", 0)
-            profiler = cProfile.Profile()
-            tally.on = True
-            started = time.perf_counter()
-            profiler.enable()
-            result = dispatch_due(max_batches=10_000, max_seconds=float("inf"))  # all of it
-            profiler.disable()
-            elapsed = time.perf_counter() - started
-            tally.on = False
-            sent = _status_counts(campaign_id).get("sent", 0) - before
-        if not sent:
-            raise SystemExit("Nothing was left to profile: raise BENCH_PROFILE_RECIPIENTS.")
-        print(f"profiled dispatch_due: {result}, {sent} sent in {elapsed:.2f} s")
-        print(f"{elapsed * 1000 / sent:.1f} ms/msg under the profiler; sink got {sink.count}")
-        tally.report(sent)
-        stats = pstats.Stats(profiler)
-        print("app functions by cumulative time, per message:")
-        rows = [
-            (ct, f"{path.replace(str(ROOT) + '/', '')}:{line} {name}", calls)
-            for (path, line, name), (_, calls, _, ct, _) in stats.stats.items()
-            if path.startswith(str(ROOT / "app"))
-        ]
-        for ct, where, calls in sorted(rows, reverse=True)[:40]:
-            print(f"  {ct * 1000 / sent:7.2f} ms  {calls / sent:5.2f} calls  {where}")
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
-        print(out.getvalue())
-        if os.environ.get("BENCH_PROFILE_OUT"):
-            profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
+        app, org_id, user_id = app_with_org()
+        for phase, recipients in PHASES.items():
+            total = int(recipients * SCALE)
+            if phase == "mailgun":
+                _mailgun_account(app, org_id, mailgun_url)
+            campaign_id = launch(app, org_id, user_id, phase, total)
+            port = proxy_port if phase == "rtt20" else sink_port
+            rates[phase] = run_phase(app, campaign_id, total, dict(base, SMTP_PORT=str(port)), logs)
+            print(f"  {phase}: {rates[phase]:.0f}/s (sink has {counter.value})")
+        data = json.loads(Path(keep).read_text())
+        first = Captured(data["mail_from"], data["rcpt"], base64.b64decode(data["raw"]))
+        raw_per_s = raw_baseline(sink_port, RAW_MESSAGES, first)
+        print(f"  raw smtplib, one connection, {len(first.raw)} bytes: {raw_per_s:.0f}/s")
+        shutil.rmtree(logs)  # kept when the run fails
     finally:
-        sink.stop()
+        for process in (sink, proxy, mailgun):
+            process.terminate()
+        Path(keep).unlink(missing_ok=True)
+    dkim_ms = bench_sign()
+    send, rtt, mg = rates["send"], rates["rtt20"], rates["mailgun"]
+    print(
+        f"send_per_s={send:.0f} raw_per_s={raw_per_s:.0f} ratio={send / raw_per_s:.2f} "
+        f"rtt20_per_s={rtt:.0f} rtt20_ratio={rtt / raw_per_s:.2f} "
+        f"mailgun_per_s={mg:.0f} mailgun_ratio={mg / raw_per_s:.2f} dkim_ms={dkim_ms:.2f}"
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", action="store_true", help="profile one in-process dispatcher")
-    with_database(profile if parser.parse_args().profile else run)
+    with_database(run)

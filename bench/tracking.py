@@ -116,9 +116,9 @@ def _seed() -> tuple[list[str], list[str]]:
     from app import clock
     from app.campaigns import services
     from app.extensions import db
-    from app.mail.outbox import kick_dispatcher
     from app.mail.tracked_links import click_path, pixel_path
     from app.models import Campaign, CampaignStatus, Message
+    from app.outbox.queue import kick_dispatcher
 
     app, org_id, user_id = app_with_org()
     with app.app_context():

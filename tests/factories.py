@@ -14,7 +14,6 @@ from sqlalchemy import select
 from app import clock
 from app.auth.services import hash_password
 from app.extensions import db
-from app.mail.outbox import kick_dispatcher, queue_message
 from app.models import (
     AuditEntry,
     Booking,
@@ -42,6 +41,7 @@ from app.models import (
     TemplateVersion,
     User,
 )
+from app.outbox.queue import kick_dispatcher, queue_message
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)

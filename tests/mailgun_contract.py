@@ -126,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
             except (ValueError, UnicodeDecodeError) as exc:
                 form_error = str(exc)
         contract._record(record)
+        if contract.answer_delay:  # a remote API's round trip and work (each request its own)
+            time.sleep(contract.answer_delay)
 
         scripted = contract._next_script()
         if scripted is not None and scripted.action == "timeout":
@@ -169,9 +171,14 @@ class _Server(ThreadingHTTPServer):
 class MailgunContract:
     """The scriptable fake: start(), .url, .key, .domain, .requests, script(), stop()."""
 
-    def __init__(self, key: str = KEY, domain: str = DOMAIN) -> None:
+    def __init__(
+        self, key: str = KEY, domain: str = DOMAIN, answer_delay: float = 0.0, keep: bool = True
+    ) -> None:
         self.key = key
         self.domain = domain
+        self.answer_delay = answer_delay  # seconds added to every answer
+        self.keep = keep  # False: count requests, keep none (a benchmark's thousands)
+        self.count = 0
         self.requests: list[ReceivedRequest] = []
         self._lock = threading.Lock()
         self._script: deque[_Scripted] = deque()
@@ -226,7 +233,9 @@ class MailgunContract:
 
     def _record(self, record: ReceivedRequest) -> None:
         with self._lock:
-            self.requests.append(record)
+            self.count += 1
+            if self.keep:
+                self.requests.append(record)
 
     def answer(self, req: ReceivedRequest, form_error: str | None) -> tuple[int, Any]:
         """What Mailgun answers: 401 bad key, 404 unknown domain/route, 400 bad form, else 200."""

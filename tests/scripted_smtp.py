@@ -12,7 +12,8 @@ Script = Callable[[int, str, dict], "str | tuple[str, str] | None"]
 
 class ScriptedSMTP:
     """`script(connection_number, verb, state)` returns a reply line, (line, "close") to answer
-    and hang up, or None for the usual answer. Delivered mails are (from, [to], body)."""
+    and hang up, or None for the usual answer; for verb "END" (a message's end was read), a
+    tuple hangs up without answering. Delivered mails are (from, [to], body)."""
 
     def __init__(self, script: Script, pipelining: bool = True) -> None:
         self.script = script
@@ -93,6 +94,8 @@ class ScriptedSMTP:
                             return  # hung up mid-body: nothing delivered
                         body += chunk
                     self.delivered.append((state["from"], list(state["to"]), body))
+                    if isinstance(self.script(number, "END", state), tuple):
+                        return  # hung up without answering the end of the message
                     say("250 queued")
                     state["from"], state["to"] = None, []
         except OSError:

@@ -14,6 +14,7 @@ from app import clock
 from app.campaigns import services
 from app.extensions import db
 from app.models import Invitation, Message, Role, TemplateKind
+from app.outbox.queue import kick_dispatcher
 from tests.conftest import csrf_token
 
 
@@ -40,6 +41,8 @@ def sent(factories, login_as, sink, run_worker):
         location=None,
     )
     services.launch(org, campaign, user, None)
+    db.session.commit()
+    kick_dispatcher()  # as the launch route does
     run_worker()
     mail = next(m for m in sink.messages if m["to"] == ["c0@example.com"])
     body = mail["data"].decode().replace("=\r\n", "").replace("=3D", "=")

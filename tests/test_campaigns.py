@@ -425,14 +425,38 @@ def test_cancel_after_a_worker_claimed_sends_nothing(setup, post, sink):
     org, user, job, template, people = setup
     campaign = _create(post, job, template)
     post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
-    from app.mail import sending
+    from app.outbox import send, transitions
 
-    ids, token = sending.claim(10)  # a worker holds the rows...
+    claim = transitions.claim(10)  # a worker holds the rows...
+    db.session.commit()
     post(f"/campaigns/{campaign.id}/cancel")  # ...when the recruiter cancels
-    assert sending.send_claimed(ids, token)["sent"] == 0
+    assert send.send_claimed(claim).get("sent", 0) == 0
     assert sink.messages == []
     db.session.expire_all()
     assert {m.status for m in db.session.scalars(select(Message))} == {"cancelled"}
+
+
+def test_a_cancelled_campaigns_mail_gets_the_same_event_whichever_path_cancels_it(
+    setup, post, sink
+):
+    """Mail still queued is cancelled by the cancel itself; mail a sender had claimed is cancelled
+    by its begin: both carry one 'cancelled' event with the same reason."""
+    org, user, job, template, people = setup
+    campaign = _create(post, job, template)
+    post(f"/campaigns/{campaign.id}/launch", {"mode": "now"})
+    from app.outbox import send, transitions
+
+    claim = transitions.claim(1)  # one row in a sender's hands, the others still queued
+    db.session.commit()
+    post(f"/campaigns/{campaign.id}/cancel")
+    send.send_claimed(claim)
+    db.session.expire_all()
+    mail = db.session.scalars(select(Message).where(Message.kind == "invitation")).all()
+    assert len(mail) > 1 and {m.status for m in mail} == {"cancelled"}
+    for message in mail:
+        [cancelled] = [e for e in message.events if e.type == "cancelled"]
+        assert cancelled.detail["reason"] == "The campaign was cancelled."
+    assert sink.messages == []
 
 
 def test_scheduled_links_outlive_the_send_and_supersede_only_when_sent(

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.mail.outbox import queue_message
 from app.models import AuditEntry, Candidate, Invitation, Message, Role
+from app.outbox.queue import queue_message
 
 VALID = {
     "email": "  Ada.Lovelace@Example.COM ",
@@ -207,7 +207,7 @@ def test_another_orgs_candidate_is_404_for_view_edit_and_delete(org, factories, 
 
 
 def test_mail_being_sent_to_a_deleted_candidate_does_not_go(org, factories, post, sink):
-    from app.mail import sending
+    from app.outbox import send, transitions
 
     person = factories.make_candidate(org, email="gone@example.com")
     message = queue_message(
@@ -215,11 +215,12 @@ def test_mail_being_sent_to_a_deleted_candidate_does_not_go(org, factories, post
     )
     message.candidate_id = person.id
     db.session.commit()
-    claimed, token = sending.claim(1, ids=[message.id])  # a worker has it in hand
-    assert claimed == [message.id]
+    claim = transitions.claim(1, ids=[message.id])  # a worker has it in hand
+    db.session.commit()
+    assert claim.ids == [message.id]
 
     assert post(f"/candidates/{person.id}/delete").status_code == 302
-    sending.send_claimed(claimed, token)
+    send.send_claimed(claim)
     db.session.expire_all()
     assert db.session.get(Message, message.id).status == "cancelled"
     assert sink.messages == []

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db, redis
-from app.mail.delivery import breaker
 from app.models import Event, Message, MessageStatus, Role
+from app.providers.routing import breaker
 from tests.conftest import SINK_PORT, closed_port
 
 pytestmark = pytest.mark.usefixtures("ctx")
@@ -322,75 +322,6 @@ def test_unreadable_credentials_of_the_first_provider_fail_over_to_the_second(
 
     assert len(sink.messages) == 3
     assert {(m.status, m.provider_account_id) for m in _messages()} == {("sent", backup.id)}
-
-
-def test_a_message_withdrawn_midway_stops_failover_and_counts_against_no_provider(factories, sink):
-    """The primary is down, the backup gets the body, then the message is withdrawn (its send
-    was stopped meanwhile): nothing is delivered, only the primary's failure is counted, and
-    the backup is not tried as if it had failed."""
-    from dataclasses import replace
-
-    from app.mail.delivery import Failover, routes_for
-    from app.providers import Accepted, OutgoingMessage, Withheld
-
-    org = factories.make_org()
-    factories.make_provider_account(org, label="Primary", settings=_smtp(closed_port()))
-    factories.make_provider_account(org, label="Backup", settings=_smtp(SINK_PORT))
-    raw = b"From: a@herald.test\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHello\r\n"
-    msg = OutgoingMessage(1, raw, "jobs@acme.test", "b@example.com", "<m1@acme.test>", "k1")
-    failover = Failover()
-    routes = failover.usable(org.id)
-    asked = []
-
-    outcome = failover.send(replace(msg, release=lambda: asked.append(1) or False), routes)
-
-    assert [type(a.result) for a in outcome.attempts][-1] is Withheld
-    assert asked == [1]  # asked once, by the backup, after the primary failed
-    assert outcome.busy_wait is None
-    primary, backup = routes_for(org.id)
-    failures = lambda key: int(redis.client.get(f"herald:breaker:{key}:fails") or 0)  # noqa: E731
-    assert (failures(primary.key), failures(backup.key)) == (1, 0)
-    again = Failover()
-    outcome = again.send(replace(msg, release=lambda: True), again.usable(org.id)[1:])
-    assert isinstance(outcome.attempts[-1].result, Accepted)
-    assert sink.wait_for_count(1, 5) and len(sink.messages) == 1  # only the released one
-
-
-def test_a_withdrawn_probe_leaves_the_next_send_to_probe_and_is_counted(factories, sink):
-    """A half-open provider's probe whose message is withdrawn tested nothing: the breaker does
-    not wait out its cool-down for it, and /metrics counts the withdrawal (a connection spent)."""
-    from dataclasses import replace
-
-    from app.mail import metrics
-    from app.mail.delivery import Failover
-    from app.providers import Accepted, OutgoingMessage, Withheld
-
-    org = factories.make_org()
-    factories.make_provider_account(org, label="Only", settings=_smtp(SINK_PORT))
-    raw = b"From: a@herald.test\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHello\r\n"
-    msg = OutgoingMessage(1, raw, "jobs@acme.test", "b@example.com", "<m1@acme.test>", "k1")
-    failover = Failover()
-    (route,) = failover.usable(org.id)
-    redis.client.set(f"herald:breaker:{route.key}:tripped", 1)  # back from open: half-open
-    failover = Failover()
-    (route,) = failover.usable(org.id)
-    assert route.verdict == "probe"
-    metrics.flush()  # (what earlier tests tallied in this process)
-    redis.client.delete("herald:metrics:sends")
-
-    outcome = failover.send(replace(msg, release=lambda: False), [route])
-
-    assert isinstance(outcome.attempts[-1].result, Withheld)
-    assert breaker().state(route.key) == "half-open"  # neither closed nor opened by it
-    another = Failover()  # another batch or worker
-    (route,) = another.usable(org.id)
-    assert route.verdict == "probe"  # the next message probes now, not after the cool-down
-    outcome = another.send(msg, [route])
-    assert isinstance(outcome.attempts[-1].result, Accepted)
-    assert breaker().state(route.key) == "closed"
-    metrics.flush()
-    sends = redis.client.hgetall("herald:metrics:sends")
-    assert (sends[b"smtp|withheld"], sends[b"smtp|accepted"]) == (b"1", b"1")
 
 
 def test_a_campaign_counts_what_was_discarded_and_links_its_failures(factories, login_as, client):

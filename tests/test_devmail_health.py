@@ -167,7 +167,7 @@ def test_migrations_have_one_head_and_match_the_models(ctx):
 def test_metrics_report_sends_latency_queues_and_breakers(app, ctx, factories, sink, run_worker):
     org = factories.make_org()
     account = factories.make_provider_account(org, settings={"host": "127.0.0.1", "port": 1})
-    from app.mail.delivery import breaker
+    from app.providers.routing import breaker
 
     for _ in range(app.config["BREAKER_THRESHOLD"]):
         breaker().failure(account.key)

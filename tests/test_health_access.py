@@ -95,7 +95,7 @@ def _reads(app, path: str) -> tuple[tuple[int, int], dict]:
 
 
 def test_details_cost_the_same_however_many_providers(app, ctx, factories):
-    from app.mail.delivery import breaker
+    from app.providers.routing import breaker
 
     org = factories.make_org()
     first = factories.make_provider_account(org, settings={"host": "127.0.0.1", "port": 1})

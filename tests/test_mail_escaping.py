@@ -4,7 +4,7 @@ HTML-escaped."""
 from __future__ import annotations
 
 from app.extensions import db
-from app.mail.outbox import queue_message
+from app.outbox.queue import queue_message
 
 
 def test_header_injection_in_a_name_is_neutralised(ctx, factories, sink, run_worker):

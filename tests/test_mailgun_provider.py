@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import socket
-from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -55,20 +54,9 @@ def _provider(server: MailgunContract, **overrides: object) -> MailgunProvider:
     return MailgunProvider(MailgunSettings(**values), tag_for=tag_for)  # type: ignore[arg-type]
 
 
-class Feed:
-    """An iterator of messages that counts how many were taken."""
-
-    def __init__(self, messages: Iterable[OutgoingMessage]) -> None:
-        self._messages = iter(messages)
-        self.taken = 0
-
-    def __iter__(self) -> Iterator[OutgoingMessage]:
-        return self
-
-    def __next__(self) -> OutgoingMessage:
-        msg = next(self._messages)
-        self.taken += 1
-        return msg
+def _send_all(provider: MailgunProvider, messages: list[OutgoingMessage]) -> list:
+    """Each message through the provider's one sending call, in turn."""
+    return [provider.send(message) for message in messages]
 
 
 def _closed_port() -> int:
@@ -83,7 +71,7 @@ def _closed_port() -> int:
 def test_accepted_posts_raw_bytes_with_fields_and_auth(mailgun_server: MailgunContract) -> None:
     provider = _provider(mailgun_server, tag_for=lambda ref: "invitation" if ref == 1 else None)
     other = RAW.replace(b"Ana", b"Bo")
-    results = list(provider.send_batch([_msg(1), _msg(2, "bo@example.com", other)]))
+    results = _send_all(provider, [_msg(1), _msg(2, "bo@example.com", other)])
 
     assert results == [
         Accepted(1, provider_id=f"20260101000000.000001@{mailgun_server.domain}",
@@ -120,25 +108,10 @@ def test_accepted_posts_raw_bytes_with_fields_and_auth(mailgun_server: MailgunCo
     }
 
 
-def test_results_are_yielded_before_the_next_message_is_taken(
-    mailgun_server: MailgunContract,
-) -> None:
-    feed = Feed([_msg(1), _msg(2), _msg(3)])
-    results = _provider(mailgun_server).send_batch(feed)
-
-    assert isinstance(next(results), Accepted)
-    assert feed.taken == 1 and len(mailgun_server.requests) == 1
-    assert isinstance(next(results), Accepted)
-    assert feed.taken == 2 and len(mailgun_server.requests) == 2
-
-
-# ---- refused for good ------------------------------------------------------------------------
-
-
 def test_400_from_the_contract_is_permanent_and_the_batch_goes_on(
     mailgun_server: MailgunContract,
 ) -> None:
-    results = list(_provider(mailgun_server).send_batch([_msg(1, rcpt=""), _msg(2)]))
+    results = _send_all(_provider(mailgun_server), [_msg(1, rcpt=""), _msg(2)])
 
     assert isinstance(results[0], Permanent) and results[0].ref == 1
     assert "to parameter is missing" in results[0].reason
@@ -149,7 +122,7 @@ def test_400_from_the_contract_is_permanent_and_the_batch_goes_on(
 def test_scripted_400_keeps_mailguns_text(mailgun_server: MailgunContract) -> None:
     text = "'to' parameter is not a valid address. please check documentation"
     mailgun_server.script(400, body={"message": text})
-    [result] = _provider(mailgun_server).send_batch([_msg(7)])
+    [result] = _send_all(_provider(mailgun_server), [_msg(7)])
 
     assert isinstance(result, Permanent) and result.ref == 7
     assert text in result.reason
@@ -157,7 +130,7 @@ def test_scripted_400_keeps_mailguns_text(mailgun_server: MailgunContract) -> No
 
 def test_413_is_permanent(mailgun_server: MailgunContract) -> None:
     mailgun_server.script(413, body={"message": "request entity too large"})
-    [result] = _provider(mailgun_server).send_batch([_msg(1)])
+    [result] = _send_all(_provider(mailgun_server), [_msg(1)])
 
     assert isinstance(result, Permanent)
     assert "413" in result.reason and "too large" in result.reason
@@ -168,32 +141,30 @@ def test_413_is_permanent(mailgun_server: MailgunContract) -> None:
 
 def test_wrong_key_is_provider_trouble_without_the_key(mailgun_server: MailgunContract) -> None:
     wrong = "key-wrong-secret-987654"
-    feed = Feed([_msg(1), _msg(2)])
-    results = list(_provider(mailgun_server, api_key=wrong).send_batch(feed))
+    feed = [_msg(1)]
+    results = _send_all(_provider(mailgun_server, api_key=wrong), feed)
 
     [result] = results
     assert isinstance(result, Transient) and result.provider_trouble
     assert "Mailgun refused the API key (401)" in result.reason
     assert wrong not in result.reason and mailgun_server.key not in result.reason
-    assert feed.taken == 1
     assert len(mailgun_server.requests) == 1 and not mailgun_server.requests[0].auth_ok
 
 
 def test_403_is_provider_trouble(mailgun_server: MailgunContract) -> None:
     mailgun_server.script(403, body="Forbidden")
-    [result] = _provider(mailgun_server).send_batch([_msg(1)])
+    [result] = _send_all(_provider(mailgun_server), [_msg(1)])
 
     assert isinstance(result, Transient) and result.provider_trouble
     assert "API key (403)" in result.reason
 
 
 def test_unknown_domain_is_provider_trouble_naming_it(mailgun_server: MailgunContract) -> None:
-    feed = Feed([_msg(1), _msg(2)])
-    [result] = _provider(mailgun_server, domain="nope.example.test").send_batch(feed)
+    feed = [_msg(1)]
+    [result] = _send_all(_provider(mailgun_server, domain="nope.example.test"), feed)
 
     assert isinstance(result, Transient) and result.provider_trouble
     assert "nope.example.test" in result.reason
-    assert feed.taken == 1
     assert mailgun_server.requests[0].path == "/v3/nope.example.test/messages.mime"
 
 
@@ -202,39 +173,36 @@ def test_5xx_is_provider_trouble_one_request_and_stops(
     mailgun_server: MailgunContract, status: int
 ) -> None:
     mailgun_server.script(status)
-    feed = Feed([_msg(1), _msg(2), _msg(3)])
-    results = list(_provider(mailgun_server).send_batch(feed))
+    feed = [_msg(1)]
+    results = _send_all(_provider(mailgun_server), feed)
 
     [result] = results
     assert isinstance(result, Transient) and result.provider_trouble and result.ref == 1
     assert f"({status})" in result.reason
     assert result.unconfirmed == (status == 502)  # a gateway error: maybe accepted
     assert len(mailgun_server.requests) == 1  # the SDK did not retry
-    assert feed.taken == 1  # nothing more taken from the iterator
 
 
 def test_read_timeout_is_provider_trouble(mailgun_server: MailgunContract) -> None:
     mailgun_server.script("timeout", delay=3.0)
-    feed = Feed([_msg(1), _msg(2)])
-    [result] = _provider(mailgun_server, read_timeout=0.5).send_batch(feed)
+    feed = [_msg(1)]
+    [result] = _send_all(_provider(mailgun_server, read_timeout=0.5), feed)
 
     assert isinstance(result, Transient) and result.provider_trouble
     assert result.unconfirmed  # the POST went out: Mailgun may have taken it
     assert mailgun_server.url in result.reason and "did not answer" in result.reason
     assert len(mailgun_server.requests) == 1
-    assert feed.taken == 1
 
 
 def test_connection_refused_is_provider_trouble() -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     settings = MailgunSettings(api_key=KEY_FOR_CLOSED, domain="mg.herald.test", base_url=url)
-    feed = Feed([_msg(1), _msg(2)])
-    [result] = MailgunProvider(settings).send_batch(feed)
+    feed = [_msg(1)]
+    [result] = _send_all(MailgunProvider(settings), feed)
 
     assert isinstance(result, Transient) and result.provider_trouble
     assert result.reason == f"Could not reach {url}: connection refused"
     assert KEY_FOR_CLOSED not in result.reason
-    assert feed.taken == 1
 
 
 def test_the_sdk_never_logs_the_email_it_failed_to_send() -> None:
@@ -257,7 +225,7 @@ def test_the_sdk_never_logs_the_email_it_failed_to_send() -> None:
         url = f"http://127.0.0.1:{_closed_port()}"
         settings = MailgunSettings(api_key=KEY_FOR_CLOSED, domain="mg.herald.test", base_url=url)
         secret = b"Accept here: https://herald.test/i/" + b"t" * 43
-        list(MailgunProvider(settings).send_batch([_msg(1, raw=RAW + secret)]))
+        (_send_all(MailgunProvider(settings), [_msg(1, raw=RAW + secret)]))
     finally:
         root.removeHandler(handler)
         sdk.disabled = was_disabled
@@ -272,13 +240,12 @@ def test_the_sdk_never_logs_the_email_it_failed_to_send() -> None:
 
 def test_429_uses_retry_after_one_request_not_trouble(mailgun_server: MailgunContract) -> None:
     mailgun_server.script(429, headers={"Retry-After": "2"}, body={"message": "Too many"})
-    feed = Feed([_msg(1), _msg(2)])
-    [result] = _provider(mailgun_server).send_batch(feed)
+    feed = [_msg(1)]
+    [result] = _send_all(_provider(mailgun_server), feed)
 
     assert result == Transient(1, result.reason, retry_after=2.0, provider_trouble=False)
     assert result.reason.startswith("Mailgun rate limit")
     assert len(mailgun_server.requests) == 1  # no SDK retry, no sleep on Retry-After
-    assert feed.taken == 1  # the limit is account-wide: the rest would only burn attempts
 
 
 @pytest.mark.parametrize("header", [None, "soon", "-5"])
@@ -286,7 +253,7 @@ def test_429_without_usable_retry_after_waits_60(
     mailgun_server: MailgunContract, header: str | None
 ) -> None:
     mailgun_server.script(429, headers={"Retry-After": header} if header else None)
-    [result] = _provider(mailgun_server).send_batch([_msg(1)])
+    [result] = _send_all(_provider(mailgun_server), [_msg(1)])
 
     assert isinstance(result, Transient) and not result.provider_trouble
     assert result.retry_after == 60.0
@@ -329,7 +296,7 @@ def test_a_host_that_does_not_resolve_is_said_plainly() -> None:
     problem = MailgunProvider(settings).check()
     assert problem.startswith(f"Could not reach {url}: its name could not be looked up (DNS)")
     assert "Errno" not in problem
-    [result] = MailgunProvider(settings).send_batch([_msg(1)])
+    [result] = _send_all(MailgunProvider(settings), [_msg(1)])
     assert isinstance(result, Transient) and result.provider_trouble
     assert "could not be looked up" in result.reason
 
@@ -354,27 +321,3 @@ def test_region_picks_the_api_host() -> None:
         MailgunSettings("k", "d", region="asia")
     with pytest.raises(ValueError, match="timeouts"):
         MailgunSettings("k", "d", read_timeout=600)
-
-
-def test_a_withdrawn_message_makes_no_request(mailgun_server: MailgunContract) -> None:
-    """A message whose release says no (its send was stopped meanwhile) never reaches the API;
-    one that says yes is sent as usual, asked before its request."""
-    from dataclasses import replace
-
-    from app.providers import Withheld
-
-    asked: list[int] = []
-
-    def answer(yes: bool, ref: int):  # noqa: ANN202
-        return lambda: asked.append((ref, len(mailgun_server.requests))) or yes
-
-    provider = _provider(mailgun_server)
-    results = list(
-        provider.send_batch(
-            [replace(_msg(1), release=answer(False, 1)), replace(_msg(2), release=answer(True, 2))]
-        )
-    )
-    assert results[0] == Withheld(1)
-    assert isinstance(results[1], Accepted)
-    assert asked == [(1, 0), (2, 0)]  # each asked before any request
-    assert [req.fields["v:herald-id"] for req in mailgun_server.requests] == ["2"]

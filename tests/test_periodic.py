@@ -24,9 +24,9 @@ from app.extensions import db, redis
 from app.jobs.schedule import declared
 from app.jobs.send import dispatch_due
 from app.jobs.sweep import sweep
-from app.mail import sending
-from app.mail.outbox import kick_dispatcher
 from app.models import Candidate, Event, Message, Role, TemplateKind
+from app.outbox import transitions
+from app.outbox.queue import kick_dispatcher
 from app.queues import send_queue
 from tests.conftest import SecondSink
 
@@ -166,7 +166,8 @@ def test_periodic_jobs_start_on_time_during_a_throttled_backlog_and_a_busy_relay
         select(Message.id).where(Message.org_id == throttled.id).order_by(Message.id).limit(5)
     ).all()
     monkeypatch.setitem(app.config, "SEND_LEASE_SECONDS", 4.0)
-    stranded, _ = sending.claim(5, ids=first)  # the worker holding these dies: never finished
+    stranded = transitions.claim(5, ids=first).ids  # its worker dies: never finished
+    db.session.commit()
     assert stranded == list(first)
     lease_until = db.session.scalar(select(Message.lease_until).where(Message.id == first[0]))
 
@@ -220,7 +221,8 @@ def test_periodic_jobs_start_on_time_during_a_throttled_backlog_and_a_busy_relay
 def test_rows_of_an_expired_lease_go_before_rows_that_became_due_after_them(ctx, factories):
     org = factories.make_org()
     early = [factories.make_message(org, f"early{n}@example.com").id for n in range(3)]
-    held, _ = sending.claim(3, ids=early)  # a worker claims them, then dies
+    held = transitions.claim(3, ids=early).ids  # a worker claims them, then dies
+    db.session.commit()
     assert held == early
     start = clock.now()
     later = [factories.make_message(org, f"later{n}@example.com").id for n in range(3)]
@@ -233,8 +235,7 @@ def test_rows_of_an_expired_lease_go_before_rows_that_became_due_after_them(ctx,
     lease = ctx.config["SEND_LEASE_SECONDS"]
     clock.set_clock(lambda: start + timedelta(seconds=lease + 30))
     assert sweep()["released"] == 3
-    claimed, _ = sending.claim(3)
-    assert claimed == early
+    assert transitions.claim(3).ids == early
 
 
 def test_a_dispatcher_takes_turns_with_other_jobs_on_a_long_backlog(

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from app import clock
 from app.extensions import db
-from app.mail import throttle
-from app.mail.outbox import queue_message
 from app.models import Message
+from app.outbox import throttle
+from app.outbox.queue import queue_message
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -76,7 +76,7 @@ def test_a_suppressed_address_is_never_sent_to_again(app, mailed, factories, sin
         urls["round2@example.com"], data="List-Unsubscribe=One-Click"
     )
     sink.reset()
-    from app.mail.outbox import queue_message
+    from app.outbox.queue import queue_message
 
     message = queue_message(  # a follow-up written straight to the outbox
         org_id=org.id,

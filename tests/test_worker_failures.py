@@ -9,9 +9,9 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.jobs.sweep import sweep
-from app.mail import sending
-from app.mail.outbox import queue_message
 from app.models import Message
+from app.outbox import send, transitions
+from app.outbox.queue import queue_message
 
 
 def _messages() -> list[Message]:
@@ -22,7 +22,8 @@ def _messages() -> list[Message]:
 def test_a_worker_that_lost_its_lease_does_not_send_again(ctx, factories, sink, run_worker):
     org = factories.make_org()
     factories.make_message(org)
-    ids, stale_token = sending.claim(10)  # worker A claims, then stalls past its lease
+    stale = transitions.claim(10)  # worker A claims, then stalls past its lease
+    db.session.commit()
     frozen = clock.FrozenClock()
     frozen.advance(ctx.config["SEND_LEASE_SECONDS"] + 1)
     clock.set_clock(frozen)
@@ -30,8 +31,8 @@ def test_a_worker_that_lost_its_lease_does_not_send_again(ctx, factories, sink, 
     run_worker()  # worker B sends it
     assert len(sink.messages) == 1
 
-    counts = sending.send_claimed(ids, stale_token)  # worker A wakes up
-    assert (counts["sent"], counts["retry"], counts["failed"]) == (0, 0, 0)
+    counts = send.send_claimed(stale)  # worker A wakes up
+    assert not {"sent", "retry", "failed"} & set(counts)
     assert len(sink.messages) == 1
     [message] = _messages()
     assert message.status == "sent" and [e.type for e in message.events].count("sent") == 1
@@ -77,73 +78,67 @@ def test_expired_leases_of_a_poison_message_end_in_failed(ctx, factories):
 def test_a_send_is_recorded_even_when_the_next_message_cannot_begin(
     ctx, factories, sink, monkeypatch
 ):
-    """The record of an accepted send travels with the next message's begin: when that
-    statement fails (here a lock held elsewhere), the send is still recorded, never resent."""
-    import psycopg
-
-    from app.mail import fastpath
-
+    """Each result is committed before the next message begins: when the next begin fails (a
+    lock held elsewhere, the database gone), the send before it is recorded, never resent."""
     org = factories.make_org()
     factories.launch_campaign(org, 3)
-    ids, token = sending.claim(10)
-    url = db.engine.url.render_as_string(hide_password=False).replace("+psycopg", "")
-    holder = psycopg.connect(url)
-    real_send_begin = fastpath.FastPath.send_begin
-    begun: list[int] = []
+    claim = transitions.claim(10)
+    db.session.commit()
+    real_held_row = transitions.held_row
 
-    def send_begin(self, message_id):  # the second message's row is locked by someone else
-        begun.append(message_id)
-        if len(begun) == 2:
-            self.durable.execute("SET lock_timeout = '200ms'")
-            holder.execute("SELECT 1 FROM messages WHERE id = %s FOR UPDATE", (message_id,))
-        return real_send_begin(self, message_id)
+    def held_row(message_id, token):  # the second message's row cannot be had
+        if message_id == claim.ids[1]:
+            raise RuntimeError("lock not available")
+        return real_held_row(message_id, token)
 
-    monkeypatch.setattr(fastpath.FastPath, "send_begin", send_begin)
-    try:
-        with pytest.raises(psycopg.errors.LockNotAvailable):
-            sending.send_claimed(ids, token)
-    finally:
-        holder.close()
+    monkeypatch.setattr(transitions, "held_row", held_row)
+    with pytest.raises(RuntimeError, match="lock"):
+        send.send_claimed(claim)
     first, second, _third = _messages()
     assert len(sink.messages) == 1
     assert (first.status, first.attempts) == ("sent", 1)
     assert [e.type for e in first.events].count("sent") == 1
-    assert (second.status, second.attempts) == ("sending", 0)  # the sweeper takes it later
+    assert (second.status, second.attempts) == ("queued", 0)  # put back for shortly
+    assert _third.status == "queued"
 
 
-def test_the_begin_reads_the_suppression_list_for_the_row_as_it_is_after_a_wait(ctx, factories):
+def test_the_begin_reads_the_suppression_list_for_the_row_as_it_is_after_a_wait(
+    app, ctx, factories
+):
     """When a message's row changes while the begin waits for its lock, the begin decides on
     the row as it is now: an address changed to a suppressed one is not begun."""
     import threading
     import time
-    from datetime import timedelta
 
     import psycopg
-
-    from app.mail import fastpath
 
     org = factories.make_org()
     factories.launch_campaign(org, 1)
     factories.make_suppression(org, email="listed@example.com")
-    [message_id], token = sending.claim(10)
+    claim = transitions.claim(10)
+    db.session.commit()
+    [message_id] = claim.ids
     url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    begin = f"WITH {fastpath._BEGIN} SELECT EXISTS (SELECT 1 FROM began)"
-    params = {"id": message_id, "token": token, "until": clock.now() + timedelta(seconds=60)}
     began: list[bool] = []
-    with psycopg.connect(url) as changer, psycopg.connect(url, autocommit=True) as worker:
+
+    def begin() -> None:  # another sender, with its own session
+        with app.app_context():
+            message = transitions.held_row(message_id, claim.token)
+            began.append(transitions.begin(message, claim.token))
+            db.session.commit()
+            db.session.remove()
+
+    with psycopg.connect(url) as changer, psycopg.connect(url, autocommit=True) as watch:
         changer.execute(
             "UPDATE messages SET to_email = 'listed@example.com' WHERE id = %s", (message_id,)
         )
-        thread = threading.Thread(
-            target=lambda: began.append(worker.execute(begin, params).fetchone()[0])
-        )
+        thread = threading.Thread(target=begin)
         thread.start()
-        with psycopg.connect(url, autocommit=True) as watch:  # until the begin waits for the lock
-            deadline = time.monotonic() + 10
-            while not watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[
-                0
-            ]:
-                assert time.monotonic() < deadline, "the begin never waited for the row"
+        deadline = time.monotonic() + 10  # until the begin waits for the lock
+        while not watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+            assert time.monotonic() < deadline, "the begin never waited for the row"
         changer.commit()
         thread.join(10)
     assert began == [False]
+    [message] = _messages()
+    assert message.status == "suppressed"

@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from app import clock, sessions
 from app.extensions import db
 from app.mail.links import LINKS, signed_link
-from app.mail.outbox import queue_message
 from app.mail.tokens import InvalidToken, unsign
 from app.models import AuditEntry, Membership, Organization, Role, User
+from app.outbox.queue import queue_message
 from app.templates_editor.services import create_defaults
 
 _hasher = PasswordHasher()

@@ -16,7 +16,6 @@ from app.campaigns import bp, reinvite, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
 from app.invitations import booking
-from app.mail.outbox import kick_dispatcher
 from app.mail.sandbox import TemplateProblem
 from app.models import (
     Campaign,
@@ -28,6 +27,7 @@ from app.models import (
     Message,
     Role,
 )
+from app.outbox.queue import kick_dispatcher
 from app.security import PREVIEW_CSP
 from app.tenancy import current_org, current_role, get_for_org_or_404, role_required, scoped
 

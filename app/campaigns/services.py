@@ -4,7 +4,6 @@ transaction with COPY, in chunks, so memory stays bounded for 100,000 recipients
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,8 +22,6 @@ from app.invitations import fixed_time
 from app.invitations.lifecycle import supersede_older
 from app.invitations.tokens import new_token
 from app.mail.links import sample_invitation_url
-from app.mail.mime import message_domain
-from app.mail.outbox import queue_message
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -45,6 +42,9 @@ from app.models import (
     User,
     default_template,
 )
+from app.outbox import transitions
+from app.outbox.queue import queue_message
+from app.outbox.spec import COPY_COLUMNS, MessageSpec
 from app.templates_editor.services import render
 
 CHUNK = 5000
@@ -219,22 +219,22 @@ def shared_context(
     }
 
 
-def _context(campaign_id: int, person: Any, invitation_id: int, default_zone: str) -> dict:
+def _full_name(person: Any) -> str:
+    return " ".join(p for p in (person.first_name, person.last_name) if p) or person.email
+
+
+def _context(person: Any, default_zone: str) -> dict:
     """One recipient's own data (links are added at render time)."""
-    full_name = " ".join(p for p in (person.first_name, person.last_name) if p) or person.email
     return {
-        "_campaign": campaign_id,
         "candidate": {
             "first_name": person.first_name,
             "last_name": person.last_name,
-            "full_name": full_name,
+            "full_name": _full_name(person),
             "email": person.email,
             "phone": person.phone or "",
             "custom": person.custom or {},
         },
         "recipient_timezone": person.timezone or default_zone,
-        "_invitation": invitation_id,
-        "_unsubscribe": {"email": person.email, "kind": "invitation"},
     }
 
 
@@ -266,7 +266,6 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
         .execution_options(yield_per=CHUNK)
     )
     raw = db.session.connection().connection.driver_connection
-    domain = message_domain(org)
     org_id, campaign_id, job_id = org.id, campaign.id, job.id
     version_id, creator_id = campaign.template_version_id, campaign.created_by_id
     campaign.context = shared_context(org, campaign, job, recruiter, expires_at)
@@ -293,29 +292,24 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
                     now,
                 )
             )
-            context = _context(campaign_id, person, inv_id, zone)
-            messages.append(
-                (
-                    msg_id,
-                    org_id,
-                    kind,
-                    "version",
-                    version_id,
-                    json.dumps(context),
-                    person.email,
-                    context["candidate"]["full_name"],
-                    "queued",
-                    f"campaign:{campaign_id}:candidate:{person.id}",
-                    f"<{uuid.uuid4().hex}@{domain}>",
-                    send_after,
-                    0,
-                    person.id,
-                    campaign_id,
-                    inv_id,
-                    creator_id,
-                    now,
-                )
+            spec = MessageSpec(
+                org_id=org_id,
+                kind=kind,
+                to_email=person.email,
+                to_name=_full_name(person),
+                context=_context(person, zone),
+                template_version_id=version_id,
+                campaign_id=campaign_id,
+                campaign_context=True,
+                invitation_id=inv_id,
+                invitation_link=True,
+                candidate_id=person.id,
+                unsubscribe_kind="invitation",
+                created_by_id=creator_id,
+                idempotency_key=f"campaign:{campaign_id}:candidate:{person.id}",
+                send_after=send_after,
             )
+            messages.append(spec.copy_row(msg_id, org, now))
             events.append((org_id, msg_id, "queued", "{}", now))
         with raw.cursor() as cursor:
             _copy(
@@ -324,13 +318,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
                 "token_encrypted, expires_at, status, ics_sequence, created_at)",
                 invitations,
             )
-            _copy(
-                cursor,
-                "messages (id, org_id, kind, template, template_version_id, context, "
-                "to_email, to_name, status, idempotency_key, message_id, send_after, attempts, "
-                "candidate_id, campaign_id, invitation_id, created_by_id, created_at)",
-                messages,
-            )
+            _copy(cursor, f"messages ({', '.join(COPY_COLUMNS)})", messages)
             _copy(cursor, "events (org_id, message_id, type, detail, created_at)", events)
         written += len(people)
     return written
@@ -420,11 +408,12 @@ def cancel(org: Organization, campaign: Campaign, user: User) -> int:
         CampaignStatus.SENT,
     ):
         raise CampaignError("Only a scheduled, sending, paused or sent campaign can be cancelled.")
-    stopped = db.session.execute(
-        update(Message)
-        .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.CANCELLED)
-    ).rowcount
+    # (rows a sender holds now are cancelled by its begin, with the same event)
+    stopped = transitions.cancel(
+        Message.campaign_id == campaign.id,
+        transitions.CAMPAIGN_CANCELLED,
+        statuses=(MessageStatus.QUEUED,),
+    )
     notified = _notify(org, campaign, TemplateKind.CANCELLED, ["pending", "accepted"])
     db.session.execute(
         update(Invitation)
@@ -665,10 +654,7 @@ def preview_for(org: Organization, campaign: Campaign, person: Candidate) -> Any
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     expires = reply_deadline(org, campaign, clock.now())
     context = shared_context(org, campaign, job, recruiter, expires)
-    own = _context(campaign.id, person, 0, org.timezone)
-    for key in ("_invitation", "_unsubscribe", "_campaign"):
-        own.pop(key)
-    context.update(own)
+    context.update(_context(person, org.timezone))
     context["invitation"]["url"] = sample_invitation_url()
     context["unsubscribe_url"] = current_app.config["PUBLIC_BASE_URL"] + "/u/preview"
     version = campaign.template_version

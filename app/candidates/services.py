@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.audit import audit
 from app.extensions import db
-from app.mail.outbox import record_events
-from app.models import Candidate, Message, MessageStatus, Organization, User
+from app.models import Candidate, Message, Organization, User
+from app.outbox import transitions
 
 DELETED_NAME = "Deleted candidate"  # what their mail shows where the name was
 
@@ -72,18 +72,12 @@ def delete(org: Organization, actor: User, person: Candidate) -> int:
     working, no reminder or notice follows); their mail stays, under DELETED_NAME, and what
     was not sent yet never will be. Returns how many emails were stopped."""
     theirs = select(Message.id).where(Message.org_id == org.id, Message.candidate_id == person.id)
-    # a row being sent has its lease taken away: the sender's begin step then skips it
-    unsent = theirs.where(
-        Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.FAILED])
+    # a row being sent has its lease taken away: the sender's begin or record then skips it
+    stopped = transitions.cancel(
+        and_(Message.org_id == org.id, Message.candidate_id == person.id),
+        "The candidate was deleted.",
+        by=actor.name,
     )
-    reason = {"reason": "The candidate was deleted.", "by": actor.name}
-    record_events(unsent.scalar_subquery(), "cancelled", reason)
-    stopped = db.session.execute(
-        update(Message)
-        .where(Message.id.in_(unsent.scalar_subquery()))
-        .values(status=MessageStatus.CANCELLED, lease_until=None, lease_token=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
     db.session.execute(
         update(Message)
         .where(Message.id.in_(theirs.scalar_subquery()))

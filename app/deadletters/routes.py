@@ -11,8 +11,8 @@ from sqlalchemy.orm import selectinload
 from app.deadletters import bp
 from app.deadletters import services as svc
 from app.extensions import db
-from app.mail.outbox import kick_dispatcher
 from app.models import Message, Role
+from app.outbox.queue import kick_dispatcher
 from app.tenancy import current_org, role_required
 
 

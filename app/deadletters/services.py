@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select
 
-from app import clock
 from app.audit import audit
 from app.extensions import db
 from app.invitations.lifecycle import revoke_open
 from app.like import ESCAPE, contains
-from app.mail.outbox import record_events
 from app.models import (
     Campaign,
     Invitation,
@@ -22,6 +20,7 @@ from app.models import (
     ProviderAccount,
     User,
 )
+from app.outbox import transitions
 
 PAGE = 200
 
@@ -72,20 +71,7 @@ def _chosen(org_id: int, ids: list[int] | None, filters: Filters | None) -> Sele
 def retry(org_id: int, user: User, ids: list[int] | None, filters: Filters | None) -> int:
     """Queue chosen failed messages again, with their retries reset. The caller commits, then
     wakes the dispatchers (on DeadLetterError it rolls back)."""
-    chosen = _chosen(org_id, ids, filters).scalar_subquery()
-    record_events(chosen, "retry_requested", {"by": user.name})
-    count = db.session.execute(
-        update(Message)
-        .where(Message.id.in_(chosen))
-        .values(
-            status=MessageStatus.QUEUED,
-            attempts=0,
-            send_after=clock.now(),
-            lease_until=None,
-            lease_token=None,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    count = transitions.retry_failed(_chosen(org_id, ids, filters).scalar_subquery(), user.name)
     if not count:
         raise DeadLetterError("No failed emails matched; nothing was retried.")
     audit(org_id, user, "dead_letters.retried", messages=count)
@@ -106,13 +92,7 @@ def discard(org_id: int, user: User, ids: list[int], reason: str) -> int:
         Message.id.in_(chosen), Message.kind == "invitation", Message.invitation_id.is_not(None)
     )
     revoke_open(org_id, Invitation.id.in_(unsent.scalar_subquery()))
-    record_events(chosen, "discarded", {"by": user.name, "reason": reason})
-    count = db.session.execute(
-        update(Message)
-        .where(Message.id.in_(chosen))
-        .values(status=MessageStatus.DISCARDED, last_error=Message.last_error)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    count = transitions.discard(chosen, user.name, reason)
     audit(org_id, user, "dead_letters.discarded", messages=count, reason=reason)
     return count
 

@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 from app.extensions import csrf, db, redis
 from app.health import bp
 from app.health.access import operator
-from app.mail.delivery import DEFAULT_KEY, breaker
 from app.mail.metrics import BUCKETS_MS, LATENCY_KEY, REJECTS_KEY, SENDS_KEY
 from app.models import Message
+from app.providers.routing import DEFAULT_KEY, breaker
 from app.queues import ALL, queue
 from app.tenancy import ALL_ORGS
 

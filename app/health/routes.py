@@ -15,8 +15,8 @@ from app.extensions import csrf, db, redis
 from app.health import bp
 from app.health.access import operator
 from app.jobs.sweep import LAST_RUN_KEY
-from app.mail.delivery import DEFAULT_KEY, breaker
 from app.models import ProviderAccount
+from app.providers.routing import DEFAULT_KEY, breaker
 from app.queues import ALL, queue
 from app.tenancy import ALL_ORGS
 

@@ -13,7 +13,6 @@ from app.extensions import db
 from app.invitations.zones import local_when
 from app.mail.build import CALENDAR, ORG_MAIL, entry_ics, sender_for
 from app.mail.mime import split_address
-from app.mail.outbox import queue_message
 from app.models import (
     Booking,
     Campaign,
@@ -24,6 +23,7 @@ from app.models import (
     Organization,
     User,
 )
+from app.outbox.queue import queue_message
 from app.tenancy import ALL_ORGS
 
 # candidate mail carrying the org's branding and sender (a built-in template, not a version)

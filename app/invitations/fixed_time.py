@@ -15,8 +15,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.invitations.zones import local_when, zone_or
 from app.mail.build import CALENDAR, ORG_MAIL
-from app.mail.outbox import queue_message
 from app.models import Booking, Campaign, Candidate, InterviewSlot, Invitation, Job, Organization
+from app.outbox.queue import queue_message
 from app.tenancy import ALL_ORGS
 
 

@@ -26,7 +26,6 @@ from app.invitations.business_hours import (
     place,
     zone_or,
 )
-from app.mail.outbox import queue_message
 from app.models import (
     Booking,
     BookingStatus,
@@ -43,6 +42,7 @@ from app.models import (
     TemplateKind,
     default_template,
 )
+from app.outbox.queue import queue_message
 
 BATCH = 1000
 NUDGE, INTERVIEW = "t", "i"  # the kind's prefix: "t-120m" (kept from before), "i-120m"

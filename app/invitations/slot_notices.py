@@ -13,7 +13,6 @@ from sqlalchemy import select
 from app.extensions import db
 from app.invitations.zones import local_when
 from app.mail.build import CALENDAR, ORG_MAIL
-from app.mail.outbox import queue_message
 from app.models import (
     Booking,
     Campaign,
@@ -23,6 +22,7 @@ from app.models import (
     Organization,
     SlotInterviewer,
 )
+from app.outbox.queue import queue_message
 from app.tenancy import ALL_ORGS
 
 Change = Literal["booked", "moved", "cancelled"]

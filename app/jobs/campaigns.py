@@ -6,7 +6,7 @@ from app.campaigns import services
 from app.extensions import db
 from app.invitations import reminders
 from app.jobs import with_app_context
-from app.mail.outbox import kick_dispatcher
+from app.outbox.queue import kick_dispatcher
 
 
 @with_app_context

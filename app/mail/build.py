@@ -3,23 +3,30 @@ version), then MIME. Deterministic from the row, so a retry hours later builds t
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import formataddr
 
 from flask import current_app
 
 from app import clock
-from app.mail import dkim, links, rows
+from app.extensions import db
+from app.mail import links
 from app.mail.calendar import invitation_ics
-from app.mail.compose import brand_for
-from app.mail.merge import render_merged
+from app.mail.compose import brand_for, render_authored
 from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
 from app.mail.tracked_links import rewrite
-from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, TemplateVersion
+from app.models import (
+    TEMPLATE_TEST,
+    Campaign,
+    Message,
+    Organization,
+    TemplateKind,
+    TemplateVersion,
+)
 from app.providers import OutgoingMessage
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -32,6 +39,24 @@ def header_safe(value: str | None) -> str | None:
     return _CONTROL.sub(" ", value).strip() if value else value
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """What a template version says, the same for every recipient (a version never changes)."""
+
+    subject: str
+    html: str
+    text: str | None
+    bulk: bool
+
+
+@functools.lru_cache(maxsize=256)
+def pinned(version_id: int) -> Pinned:
+    """A template version's sources, read once per process."""
+    version = db.session.get(TemplateVersion, version_id)
+    bulk = TemplateKind(version.template.kind).is_bulk
+    return Pinned(version.subject, version.html, version.text, bulk)
+
+
 def _render(message: Message) -> tuple[Rendered, Organization | None, str | None]:
     """The rendered mail, the org whose branding it carries, and its unsubscribe URL."""
     context = links.resolve(dict(message.context), message.org_id, message.id)
@@ -39,19 +64,19 @@ def _render(message: Message) -> tuple[Rendered, Organization | None, str | None
     unsubscribe = context.get("unsubscribe_url")
     if message.template_version_id is None:
         # a built-in mail to a candidate (a booking's) carries the org's brand and sender
-        org = rows.get(Organization, message.org_id) if context.pop(ORG_MAIL, False) else None
+        org = db.session.get(Organization, message.org_id) if context.pop(ORG_MAIL, False) else None
         if org is not None:
             context["brand"] = brand_for(org)
         return render_builtin(message.template, context), org, unsubscribe
-    version = rows.get(TemplateVersion, message.template_version_id)
-    org = rows.get(Organization, message.org_id)
-    rendered = render_merged(  # a campaign's template is rendered once, then merged
+    version = pinned(message.template_version_id)
+    org = db.session.get(Organization, message.org_id)
+    rendered = render_authored(  # the same render as the preview and the test send
         subject=version.subject,
         html=version.html,
         text=version.text,
         brand=brand_for(org),
         context=context,
-        bulk=TemplateKind(version.template.kind).is_bulk,
+        bulk=version.bulk,
     )
     if message.kind == TEMPLATE_TEST:  # a test is never mistaken for the real mail
         rendered = replace(rendered, subject=f"[Test] {rendered.subject}")
@@ -64,9 +89,7 @@ def _tracked(message: Message, org: Organization | None) -> bool:
         return False
     if message.campaign_id is None:
         return True
-    from app.models import Campaign
-
-    campaign = rows.get(Campaign, message.campaign_id)  # (once per batch)
+    campaign = db.session.get(Campaign, message.campaign_id)
     return bool(campaign and campaign.tracking_enabled)
 
 
@@ -87,10 +110,6 @@ def list_headers(message: Message, org: Organization | None, unsubscribe: str | 
             headers["List-Unsubscribe"] += f", <mailto:unsubscribe@{bounce_domain}?subject={token}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers
-
-
-def _sender(org: Organization | None) -> tuple[str, dict[str, str]]:
-    return rows.remember(("sender", org.id if org else None), lambda: sender_for(org))
 
 
 def sender_for(org: Organization | None) -> tuple[str, dict[str, str]]:
@@ -139,25 +158,13 @@ def entry_ics(spec: dict, *, organizer: tuple[str, str], attendee: tuple[str, st
     )
 
 
-def envelope_sender(message: Message) -> str:
-    """The envelope sender outgoing_for will give this message (known before it is built)."""
-    org = None
-    if message.template_version_id is not None or message.context.get(ORG_MAIL):
-        org = rows.get(Organization, message.org_id)
-    return split_address(_sender(org)[0])[1]
-
-
-def outgoing_for(
-    message: Message, midway: Callable[[], None] | None = None
-) -> tuple[OutgoingMessage, str]:
-    """Render and serialize one message (`midway` is called between the two); with its
-    subject as rendered (written with the outcome: the row is not changed here)."""
+def outgoing_for(message: Message) -> tuple[OutgoingMessage, str]:
+    """Render and serialize one message; with its subject as rendered (written with the
+    outcome: the row is not changed here)."""
     rendered, org, unsubscribe = _render(message)
     if _tracked(message, org):
         rendered = replace(rendered, html=rewrite(rendered.html, message.id))
-    if midway is not None:
-        midway()
-    mail_from, extra = _sender(org)
+    mail_from, extra = sender_for(org)
     extra = dict(extra)
     extra.update(list_headers(message, org, unsubscribe))
     raw = build_mime(
@@ -179,13 +186,6 @@ def outgoing_for(
         message.message_id,
         message.idempotency_key,
         tag=f"campaign-{message.campaign_id}" if message.campaign_id else message.kind,
-        signer=dkim_signer(org),
+        org_id=org.id if org is not None else None,
     )
     return outgoing, rendered.subject
-
-
-def dkim_signer(org: Organization | None) -> object | None:
-    """The org's DKIM signer when it has DKIM on (built once per key, then reused)."""
-    if org is None or not org.dkim_enabled or not org.dkim_key_encrypted:
-        return None
-    return dkim.signer_for(org)

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import current_app, url_for
 
+from app.extensions import db
 from app.invitations.context import full_context
 from app.invitations.tokens import reveal
-from app.mail import rows
 from app.mail.tokens import sign
 from app.models import Campaign, Invitation
 
@@ -41,10 +41,10 @@ def resolve(
         context[name] = base + spec["path"].replace(_PLACEHOLDER, token)
     campaign_id = context.pop("_campaign", None)
     if campaign_id:
-        context = full_context(rows.get(Campaign, campaign_id), context)
+        context = full_context(db.session.get(Campaign, campaign_id), context)
     invitation_id = context.pop("_invitation", None)
     if invitation_id:
-        invitation = rows.get(Invitation, invitation_id)
+        invitation = db.session.get(Invitation, invitation_id)
         token = reveal(invitation.token_encrypted) if invitation else None
         if token is None:
             raise LinkGone("The invitation was cancelled or replaced by a newer one.")

@@ -14,7 +14,7 @@ from collections import Counter
 from redis.exceptions import RedisError
 
 from app.extensions import redis
-from app.providers import Accepted, Permanent, Result, Transient, Withheld
+from app.providers import Accepted, Permanent, Result, Transient
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,9 @@ _latency: Counter[str] = Counter()
 
 
 def outcome_of(result: Result) -> str:
-    """A short, bounded label: accepted, permanent, transient, provider_trouble, rate_limited,
-    withheld (the message was withdrawn before its end: nothing sent, a connection spent)."""
+    """A short, bounded label: accepted, permanent, transient, provider_trouble, rate_limited."""
     if isinstance(result, Accepted):
         return "accepted"
-    if isinstance(result, Withheld):
-        return "withheld"
     if isinstance(result, Permanent):
         return "permanent"
     if isinstance(result, Transient) and result.provider_trouble:
@@ -46,8 +43,6 @@ def observe_send(provider: str, result: Result, ms: float) -> None:
     """Tally one provider answer and how long it took."""
     with _lock:
         _sends[f"{provider}|{outcome_of(result)}"] += 1
-        if isinstance(result, Withheld):
-            return  # not a send: no latency
         for bound in BUCKETS_MS:
             if ms <= bound:
                 _latency[f"{provider}|{bound}"] += 1

@@ -10,8 +10,8 @@ from sqlalchemy import func, or_, select
 
 from app import clock
 from app.extensions import db
-from app.mail.outbox import queue_message
 from app.models import Message, Organization, User
+from app.outbox.queue import queue_message
 
 
 def send_test_email(org: Organization, user: User) -> Message:

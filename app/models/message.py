@@ -75,6 +75,8 @@ class Message(TenantMixin, TimestampMixin, db.Model):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_token: Mapped[str | None] = mapped_column(String(32))  # who holds the lease
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # when the attempt now on the wire began; NULL while the row is only claimed (see the cap)
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_account_id: Mapped[int | None] = mapped_column(

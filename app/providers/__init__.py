@@ -1,5 +1,5 @@
-"""Email providers behind one small interface (see base.py), one module per provider. Which
-providers an org uses, and failing over between them, is app/mail/delivery.py."""
+"""Email providers behind one small interface (see base.py), one module per provider; which
+providers an org uses, and failing over between them, is routing.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from app.providers.base import (
     Provider,
     Result,
     Transient,
-    Withheld,
 )
 from app.providers.smtp import SMTPProvider, SMTPSettings
 
@@ -23,5 +22,4 @@ __all__ = [
     "SMTPProvider",
     "SMTPSettings",
     "Transient",
-    "Withheld",
 ]

@@ -1,15 +1,14 @@
-"""The provider interface: a batch of ready-made messages in, one result per message out.
+"""The provider interface: one ready-made message in, one result out.
 
-Providers know no tables and no request. They yield each result as soon as the provider answers,
-so the caller can commit it at once and a crash repeats at most the message on the wire.
+Providers know no tables and no request. `send(message) -> Result` is the whole sending interface;
+`check()` backs the "Test connection" button and `close()` drops a connection. Whatever protocol a
+provider speaks stays inside it.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -23,12 +22,7 @@ class OutgoingMessage:
     message_id: str
     idempotency_key: str
     tag: str | None = None  # e.g. the campaign, for providers that report by tag
-    signer: Any = None  # DKIM signer (has .sign(bytes) -> bytes) for providers that send raw SMTP
-    # Asked once, just before the message becomes final: True lets it go, False withdraws it
-    # (the provider then delivers nothing and answers Withheld). A provider that can send a
-    # message in two steps (SMTP: the body, then its end) asks between them, so that what
-    # the caller waits for overlaps the transfer; the others are asked before sending.
-    release: Callable[[], bool] | None = None
+    org_id: int | None = None  # whose DKIM key signs it (providers that send raw SMTP)
 
 
 @dataclass(frozen=True)
@@ -71,66 +65,23 @@ class Permanent:
     reason: str
 
 
-@dataclass(frozen=True)
-class Withheld:
-    """Not sent: the caller withdrew the message (its release said no) before it was final.
-    Nothing was delivered; it says nothing of the provider."""
-
-    ref: int
-
-
-Result = Accepted | Transient | Permanent | Withheld
-
-
-def ask(release: Callable[[], bool] | None) -> bool:
-    """A message's release (see OutgoingMessage.release): True when there is none; an error in
-    asking withdraws the message (it is the caller's error, not the provider's, and the caller
-    sees it again)."""
-    if release is None:
-        return True
-    try:
-        return bool(release())
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def released(msg: OutgoingMessage) -> bool:
-    """Ask the message's release, for providers that send in one step."""
-    return ask(msg.release)
+Result = Accepted | Transient | Permanent
 
 
 class Provider(Protocol):
-    """What every provider implements."""
+    """What every provider implements. One provider object serves one sender (thread) at a
+    time: it keeps that sender's connection."""
 
     name: str
 
-    def send_batch(self, messages: Iterable[OutgoingMessage]) -> Iterator[Result]:
-        """Send each message, yielding its result as soon as it is known."""
+    def send(self, message: OutgoingMessage) -> Result:
+        """Send one message and say what the provider answered (never raises for its trouble)."""
         ...
 
+    def check(self) -> str | None:
+        """Connect (and log in): None when that worked, else what went wrong."""
+        ...
 
-class ProviderCache:
-    """Process-wide providers by settings, so connections are reused across batches; bounded
-    (least recently used first out, its connection closed), as settings change over time."""
-
-    def __init__(self, size: int = 64) -> None:
-        from collections import OrderedDict
-
-        self.size = size
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, settings: object, make: Callable[[], object]) -> object:
-        evicted = []
-        with self.lock:
-            found = self.items.pop(settings, None)
-            if found is None:
-                found = make()
-            self.items[settings] = found
-            while len(self.items) > self.size:
-                evicted.append(self.items.popitem(last=False)[1])
-        for provider in evicted:  # outside the lock: an SMTP QUIT may take its timeout
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()  # a route still holding it reconnects on its next send
-        return found
+    def close(self) -> None:
+        """Drop the connection quietly."""
+        ...

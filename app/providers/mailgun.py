@@ -11,7 +11,7 @@ import email.utils
 import math
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +25,7 @@ from app.providers.base import (
     Permanent,
     Result,
     Transient,
-    Withheld,
     clamp_retry_after,
-    released,
 )
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
@@ -251,34 +249,23 @@ class MailgunProvider:
         detail = f"{exc.__class__.__name__}: {exc}"[:_MAX_TEXT]
         return self._scrub(f"Mailgun request to {url} failed: {detail}")
 
-    def send_batch(self, messages: Iterable[OutgoingMessage]) -> Iterator[Result]:
-        """Send one by one on one HTTP session, taking messages lazily.
-
-        After a provider-trouble result (or a 429: the rate limit is account-wide, so the rest
-        would only burn attempts) no further message is taken from `messages`.
-        """
-        for msg in messages:
-            if not released(msg):
-                yield Withheld(msg.ref)
-                continue
-            try:
-                if self._live is None:
-                    self._live = self._client()
-                result = self._send_one(self._live, msg)
-            except _SEND_ERRORS as exc:
-                self.close()
-                yield Transient(
-                    msg.ref,
-                    self._trouble(exc),
-                    provider_trouble=True,
-                    unconfirmed=_maybe_accepted(exc),
-                )
-                return
-            yield result
-            if isinstance(result, Transient):
-                if result.provider_trouble:
-                    self.close()
-                return
+    def send(self, msg: OutgoingMessage) -> Result:
+        """One POST on this sender's HTTP session; every failure becomes a result."""
+        try:
+            if self._live is None:
+                self._live = self._client()
+            result = self._send_one(self._live, msg)
+        except _SEND_ERRORS as exc:
+            self.close()
+            return Transient(
+                msg.ref,
+                self._trouble(exc),
+                provider_trouble=True,
+                unconfirmed=_maybe_accepted(exc),
+            )
+        if isinstance(result, Transient) and result.provider_trouble:
+            self.close()
+        return result
 
     def check(self) -> str | None:
         """Verify key and domain with one cheap GET: None when fine, else why not. Never raises."""

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from app.extensions import csrf, db
 from app.invitations import answering
 from app.mail.compose import brand_for, contrast, text_on
-from app.mail.outbox import queue_message
 from app.models import (
     Campaign,
     Candidate,
@@ -26,6 +25,7 @@ from app.models import (
     Suppression,
     User,
 )
+from app.outbox.queue import queue_message
 from app.public import bp, slots
 from app.public.access import gone, live_invitation, rate_limit, row
 from app.suppressions.rules import SCOPES, normalise

@@ -8,8 +8,8 @@ from flask_login import current_user
 
 from app.audit import audit
 from app.extensions import db
-from app.mail.delivery import DEFAULT_KEY, breaker
 from app.models import ProviderAccount, ProviderKind, Role
+from app.providers.routing import DEFAULT_KEY, breaker
 from app.settings import bp
 from app.settings import services as svc
 from app.tenancy import current_org, get_for_org_or_404, role_required

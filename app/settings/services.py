@@ -14,8 +14,8 @@ from app.audit import audit
 from app.crypto import decrypt, encrypt
 from app.extensions import db
 from app.mail import dkim
-from app.mail.delivery import CredentialsUnreadable, breaker, provider_for_account
 from app.models import Organization, ProviderAccount, ProviderKind, User
+from app.providers.routing import CredentialsUnreadable, breaker, provider_for_account
 
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")

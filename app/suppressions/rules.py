@@ -1,4 +1,5 @@
-"""Who must not be mailed: the rule checked when a message is claimed, and when an audience is
+"""Who must not be mailed: the reasons and scopes a person sees; the rule itself (blocks) lives
+with the outbox, which applies it when a message is sent, and is used here when an audience is
 counted. Addresses are compared lower-cased and trimmed.
 
 A suppression has a reason (unsubscribed, hard_bounce, soft_bounce, complaint, manual) and a scope:
@@ -10,7 +11,7 @@ in their scope.
 
 from __future__ import annotations
 
-from app.models import BULK_KINDS, Suppression
+from app.outbox.sendable import BULK, CANDIDATE_KINDS, blocks
 
 REASONS = {
     "unsubscribed": "Unsubscribed",
@@ -26,19 +27,8 @@ SCOPES = {
     "follow_up": "Follow-ups",
     "custom": "Other updates",
 }
-BULK = {str(k) for k in BULK_KINDS}
-CANDIDATE_KINDS = BULK | {"cancelled", "rescheduled"}
+__all__ = ["BULK", "CANDIDATE_KINDS", "REASONS", "SCOPES", "blocks", "normalise"]
 
 
 def normalise(email: str) -> str:
     return (email or "").strip().lower()
-
-
-def blocks(suppression: Suppression, kind: str) -> bool:
-    """Does this suppression hold back a message of this kind?"""
-    if kind not in CANDIDATE_KINDS:
-        return False
-    scope = suppression.scope or ["all"]
-    if "all" not in scope and kind not in scope:
-        return False
-    return not (suppression.reason == "unsubscribed" and kind not in BULK)

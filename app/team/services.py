@@ -14,8 +14,8 @@ from app.audit import audit
 from app.auth.services import find_user, memberships_of, normalize_email
 from app.extensions import db
 from app.mail.links import LINKS, signed_link
-from app.mail.outbox import queue_message
 from app.models import Membership, Organization, Role, TeamInvite, User
+from app.outbox.queue import queue_message
 
 
 class TeamError(Exception):

@@ -22,7 +22,6 @@ from app.mail.compose import (
     check_source,
     render_authored,
 )
-from app.mail.outbox import queue_message
 from app.mail.render import Rendered
 from app.mail.sandbox import TemplateProblem
 from app.models import (
@@ -35,6 +34,7 @@ from app.models import (
     TemplateVersion,
     User,
 )
+from app.outbox.queue import queue_message
 from app.templates_editor.defaults import DEFAULTS
 
 

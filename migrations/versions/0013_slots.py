@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0013_slots"
-down_revision = "0010_csv_import_addresses"
+down_revision = "0011_send_path"
 branch_labels = None
 depends_on = None
 

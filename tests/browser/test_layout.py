@@ -13,7 +13,6 @@ from app import clock
 from app.campaigns import services as campaigns
 from app.candidates import importer
 from app.extensions import db
-from app.mail.outbox import kick_dispatcher
 from app.models import (
     Candidate,
     CandidateImport,
@@ -23,6 +22,7 @@ from app.models import (
     Role,
     TemplateKind,
 )
+from app.outbox.queue import kick_dispatcher
 
 SIZES = [(390, 844), (1440, 900)]
 LONG_ORG = "Globex International Talent Acquisition & Executive Search Partners (EMEA) Ltd"

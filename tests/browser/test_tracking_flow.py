@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from app.crypto import encrypt
 from app.extensions import db
-from app.mail.outbox import kick_dispatcher
 from app.models import Message, Role, TemplateKind
+from app.outbox.queue import kick_dispatcher
 from app.tracking import rollups
 
 BROWSER_UA = (

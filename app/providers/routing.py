@@ -2,40 +2,54 @@
 
 An org's enabled provider accounts, by position, form its route; with none, the deployment's own
 SMTP settings (the dev mail sink in development). Within one batch a provider that failed is not
-used again, and each provider's shared circuit breaker is asked once.
+used again, and each provider's shared circuit breaker (in Redis) is asked once. Each sender keeps
+its own provider objects, so its connections are its own (Connections).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
 from app.crypto import decrypt
 from app.extensions import db, redis
-from app.mail import metrics, throttle
-from app.mail.verp import verp_key
-from app.models import ProviderAccount, ProviderKind
-from app.providers import (
-    OutgoingMessage,
-    Provider,
-    Result,
-    SMTPProvider,
-    SMTPSettings,
-    Transient,
-    Withheld,
-)
-from app.providers.base import ProviderCache
+from app.mail import dkim, metrics
+from app.mail.verp import local_part, verp_key
+from app.models import Organization, ProviderAccount, ProviderKind
+from app.providers.base import OutgoingMessage, Provider, Result, Transient
 from app.providers.breaker import Breaker, BreakerSettings
 from app.providers.mailgun import MailgunProvider, MailgunSettings
+from app.providers.smtp import SMTPProvider, SMTPSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_KEY = "default"
-_mailgun = ProviderCache()
+
+
+class Connections:
+    """One sender's providers by settings (so its connection is reused from message to message),
+    bounded: the least recently used is closed first. Closed together when the sender stops."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.items: OrderedDict[Any, Provider] = OrderedDict()
+
+    def get(self, settings: Any, make: Callable[[], Provider]) -> Provider:
+        found = self.items.pop(settings, None) or make()
+        self.items[settings] = found
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)[1].close()
+        return found
+
+    def close(self) -> None:
+        while self.items:
+            self.items.popitem()[1].close()
 
 
 class CredentialsUnreadable(Exception):
@@ -50,15 +64,14 @@ class Route:
     account_id: int | None
     name: str  # smtp | mailgun
     label: str
-    make: Callable[[], Provider]
+    make: Callable[[Connections], Provider]
     verdict: str | None = None  # the breaker's answer for this batch: closed, probe, blocked
     down: bool = False  # failed during this batch
     _provider: Provider | None = field(default=None, repr=False)
 
-    @property
-    def provider(self) -> Provider:
+    def provider(self, connections: Connections) -> Provider:
         if self._provider is None:
-            self._provider = self.make()
+            self._provider = self.make(connections)
         return self._provider
 
 
@@ -84,8 +97,21 @@ def smtp_settings(values: dict, password: str | None, *, operator: bool = False)
         timeout=cfg["SMTP_TIMEOUT_SECONDS"],
         bounce_domain=cfg["BOUNCE_DOMAIN"],
         allow_private=operator or cfg["ALLOW_PRIVATE_PROVIDER_HOSTS"],
-        verp_key=verp_key(),
     )
+
+
+def dkim_signer(org_id: int | None) -> dkim.Signer | None:
+    """The org's DKIM signer when it has DKIM on (built once per key, then reused)."""
+    org = db.session.get(Organization, org_id) if org_id is not None else None
+    if org is None or not org.dkim_enabled or not org.dkim_key_encrypted:
+        return None
+    return dkim.signer_for(org)
+
+
+def smtp_provider(settings: SMTPSettings) -> SMTPProvider:
+    """An SMTP provider that signs with the org's DKIM key and returns bounces by VERP."""
+    key = verp_key()
+    return SMTPProvider(settings, dkim=dkim_signer, verp=lambda ref: local_part(key, ref))
 
 
 def default_route() -> Route:
@@ -99,11 +125,16 @@ def default_route() -> Route:
     }
     settings = smtp_settings(values, cfg["SMTP_PASSWORD"], operator=True)
     label = "Dev mail sink" if cfg["DEVMAIL_ENABLED"] else "Default SMTP"
-    return Route(DEFAULT_KEY, None, "smtp", label, lambda: SMTPProvider.shared(settings))
+    return Route(
+        DEFAULT_KEY, None, "smtp", label, lambda c: c.get(settings, lambda: smtp_provider(settings))
+    )
 
 
-def provider_for_account(account: ProviderAccount) -> Provider:
-    """A provider object for an account (shared per settings, so connections are reused)."""
+def provider_for_account(
+    account: ProviderAccount, connections: Connections | None = None
+) -> Provider:
+    """A provider object for an account (a sender's own, reused while its settings hold)."""
+    connections = connections or Connections()
     secret = decrypt(account.secret_encrypted) if account.secret_encrypted else None
     if account.secret_encrypted and secret is None:
         raise CredentialsUnreadable(
@@ -122,8 +153,9 @@ def provider_for_account(account: ProviderAccount) -> Provider:
             connect_timeout=connect,
             read_timeout=read,
         )
-        return _mailgun.get(settings, lambda: MailgunProvider(settings))  # type: ignore[return-value]
-    return SMTPProvider.shared(smtp_settings(values, secret))
+        return connections.get(settings, lambda: MailgunProvider(settings))
+    smtp = smtp_settings(values, secret)
+    return connections.get(smtp, lambda: smtp_provider(smtp))
 
 
 def route_for_account(account: ProviderAccount) -> Route:
@@ -137,7 +169,11 @@ def route_for_account(account: ProviderAccount) -> Route:
         secret_encrypted=account.secret_encrypted,
     )
     return Route(
-        account.key, account.id, account.kind, account.label, lambda: provider_for_account(snapshot)
+        account.key,
+        account.id,
+        account.kind,
+        account.label,
+        lambda connections: provider_for_account(snapshot, connections),
     )
 
 
@@ -170,11 +206,13 @@ class Outcome:
 
 
 class Failover:
-    """Per batch: each org's routes, what the breakers allow, and sending with failover."""
+    """Per batch of one sender: each org's routes, what the breakers allow, and sending with
+    failover on the sender's own connections."""
 
-    def __init__(self) -> None:
+    def __init__(self, connections: Connections) -> None:
         self._routes: dict[int, list[Route]] = {}
         self.breaker = breaker()
+        self.connections = connections
 
     def usable(self, org_id: int) -> list[Route]:
         """Routes worth trying now: not failed in this batch and allowed by their breaker."""
@@ -199,7 +237,7 @@ class Failover:
         """One provider, one message; whatever it raises becomes provider trouble."""
         started = time.perf_counter()
         try:
-            result = next(iter(route.provider.send_batch([outgoing])))
+            result = route.provider(self.connections).send(outgoing)
         except CredentialsUnreadable as exc:
             reason = str(exc)
             result = Transient(outgoing.ref, reason, provider_trouble=True)
@@ -216,26 +254,23 @@ class Failover:
         outgoing: OutgoingMessage,
         routes: list[Route],
         still_ours: Callable[[], bool] = lambda: True,
+        busy: Callable[[str], float] = lambda key: 0.0,
     ) -> Outcome:
         """Try each route in turn while the provider itself is in trouble. Never after an
-        unconfirmed answer (it may have been delivered), nor once the lease is lost."""
+        unconfirmed answer (it may have been delivered), nor once the lease is lost. Before
+        a failover hop, busy(route key) says how long that provider's rate makes it wait."""
         outcome = Outcome([])
         for index, route in enumerate(routes):
             if index:
                 if not still_ours():
                     break
-                wait = throttle.take(None, 0, route.key)
+                wait = busy(route.key)
                 if wait > 0:
                     outcome.busy_wait = wait
                     break
             attempt = self._try(route, outgoing)
             outcome.attempts.append(attempt)
             result = attempt.result
-            if isinstance(result, Withheld):  # the caller withdrew it: nothing was sent
-                if route.verdict == "probe":  # it tested nothing: the next send probes
-                    self.breaker.release_probe(route.key)
-                    route.verdict = None
-                break
             if isinstance(result, Transient) and result.provider_trouble:
                 route.down = True
                 if self.breaker.failure(route.key):
@@ -247,7 +282,5 @@ class Failover:
             if route.verdict == "probe":
                 self.breaker.success(route.key)
                 route.verdict = "closed"
-            if isinstance(result, Transient) and result.retry_after:
-                throttle.pause(route.key, result.retry_after)
             break
         return outcome
