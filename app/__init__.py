@@ -28,7 +28,7 @@ def create_app(config: Config | None = None) -> Flask:
     htmx.init_app(app)
     redis.init_app(app)
 
-    from app import models, tenancy  # noqa: F401  (models; the tenant safety net)
+    from app import models, tenancy, ui  # noqa: F401  (models; the tenant safety net)
     from app.auth import bp as auth_bp
     from app.campaigns import bp as campaigns_bp
     from app.candidates import bp as candidates_bp
@@ -74,44 +74,7 @@ def create_app(config: Config | None = None) -> Flask:
     security.init_app(app)
     tenancy.init_app(app)
     bounds.configure(app.config["TEMPLATE_RENDER_SECONDS"], app.config["TEMPLATE_RENDER_MEMORY_MB"])
-    _template_globals(app)
+    ui.init_app(app)
     errors.init_app(app)
     register_cli(app)
     return app
-
-
-def _template_globals(app: Flask) -> None:
-    """Names every UI template may use."""
-    from app.models import Role
-    from app.tenancy import current_org, current_role, user_memberships
-
-    app.jinja_env.globals.update(
-        current_org=current_org,
-        current_role=current_role,
-        user_memberships=user_memberships,
-        Role=Role,
-    )
-    app.jinja_env.filters["org_time"] = org_time
-    from app.audit import audit_phrase
-
-    app.jinja_env.filters["audit_phrase"] = audit_phrase
-
-
-def org_time(dt, zone: str | None = None):  # noqa: ANN001, ANN201
-    """A timestamp in `zone`, else the organization's time zone (UTC when there is none, as
-    outside a request); a naive timestamp is taken as UTC."""
-    from datetime import UTC
-    from zoneinfo import ZoneInfo
-
-    from flask import has_request_context
-
-    from app.tenancy import current_org
-
-    name = zone
-    if name is None and has_request_context():
-        name = current_org.timezone if current_org else None
-    try:
-        tz = ZoneInfo(name or "UTC")
-    except (LookupError, ValueError):
-        tz = ZoneInfo("UTC")
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(tz)

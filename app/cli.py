@@ -8,8 +8,20 @@ import threading
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from rq_scheduler import Scheduler
+from sqlalchemy import select
 
+from app import clock
+from app.auth.services import create_org, find_user, hash_password
+from app.devmail.sink import start_sink
 from app.extensions import db, redis
+from app.jobs import schedule
+from app.jobs.sweep import sweep as run_sweep
+from app.key_rotation import rotate
+from app.models import Candidate, Job, Organization, User
+from app.provider_events import inbound_server
+from app.queues import PERIODIC
+from app.tracking import rollups
 
 herald = AppGroup("herald", help="Herald operations.")
 
@@ -20,10 +32,6 @@ DEMO_PASSWORD = "herald-demo-pass"
 @herald.command("seed")
 def seed() -> None:
     """Create the demo organization and login (once), and print how to sign in."""
-    from app import clock
-    from app.auth.services import create_org, find_user, hash_password
-    from app.models import User
-
     user = find_user(DEMO_EMAIL)
     if user is None:
         user = User(
@@ -56,8 +64,6 @@ DEMO_CANDIDATES = (
 
 def _demo_job_and_candidates(org_id: int) -> None:
     """Something to invite at once on a fresh install (only with the demo org, once)."""
-    from app.models import Candidate, Job
-
     db.session.add(
         Job(
             org_id=org_id,
@@ -76,8 +82,6 @@ def _demo_job_and_candidates(org_id: int) -> None:
 @herald.command("mailsink")
 def mailsink() -> None:
     """Run the development SMTP sink until interrupted."""
-    from app.devmail.sink import start_sink
-
     cfg = current_app.config
     controller = start_sink(cfg["DEVMAIL_DIR"], cfg["DEVMAIL_HOST"], cfg["DEVMAIL_PORT"])
     click.echo(f"dev mail sink listening on {cfg['DEVMAIL_HOST']}:{cfg['DEVMAIL_PORT']}")
@@ -95,10 +99,8 @@ def mailsink() -> None:
 @click.option("--burst", is_flag=True, help="Sync and enqueue what is due once, then quit.")
 def scheduler(burst: bool) -> None:
     """Run rq-scheduler with Herald's periodic jobs (re-synced every minute)."""
-    from app.jobs.schedule import HeraldScheduler
-
     interval = current_app.config["SCHEDULER_INTERVAL_SECONDS"]
-    HeraldScheduler(
+    schedule.HeraldScheduler(
         current_app._get_current_object(), connection=redis.client, interval=interval
     ).run(burst=burst)
 
@@ -106,30 +108,23 @@ def scheduler(burst: bool) -> None:
 @herald.command("sync-schedule")
 def sync_schedule() -> None:
     """Sync the declared periodic jobs to rq-scheduler (for a plain `rqscheduler` process)."""
-    from rq_scheduler import Scheduler
-
-    from app.jobs.schedule import declared, sync
-    from app.queues import PERIODIC
-
-    report = sync(Scheduler(queue_name=PERIODIC, connection=redis.client), declared(current_app))
+    report = schedule.sync(
+        Scheduler(queue_name=PERIODIC, connection=redis.client), schedule.declared(current_app)
+    )
     click.echo(report)
 
 
 @herald.command("sweep")
 def sweep() -> None:
     """Run the sweeper once now."""
-    from app.jobs.sweep import sweep as run_sweep
-
     click.echo(run_sweep())
 
 
 @herald.command("inbound")
 def inbound() -> None:
     """Run the inbound SMTP server (DSNs at the VERP address, unsubscribe by mail)."""
-    from app.provider_events.inbound_server import start
-
     cfg = current_app.config
-    controller = start(current_app._get_current_object())
+    controller = inbound_server.start(current_app._get_current_object())
     click.echo(f"Inbound mail on {cfg['INBOUND_HOST']}:{cfg['INBOUND_PORT']} (Ctrl-C to stop)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -144,15 +139,10 @@ def inbound() -> None:
 @click.option("--org", "org_ids", type=int, multiple=True, help="only these organizations")
 def rebuild_rollups(org_ids: tuple[int, ...]) -> None:
     """Recompute the dashboard's rollups from the events (they must agree)."""
-    from sqlalchemy import select
-
-    from app.models import Organization
-    from app.tracking.rollups import flush, rebuild
-
-    flush()
+    rollups.flush()
     db.session.commit()
     ids = list(org_ids) or list(db.session.scalars(select(Organization.id)))
-    rebuild(ids)
+    rollups.rebuild(ids)
     db.session.commit()
     click.echo(f"Rollups rebuilt for {len(ids)} organization(s).")
 
@@ -162,8 +152,6 @@ def rotate_keys() -> None:
     """Re-encrypt every secret at rest with the first key of ENCRYPTION_KEYS.
 
     Put the new key first, keep the old ones after it, run this, then drop the old keys."""
-    from app.crypto import rotate
-
     counts = rotate()
     db.session.commit()
     click.echo(", ".join(f"{n} {what}" for what, n in counts.items()) + " re-encrypted.")

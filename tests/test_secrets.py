@@ -39,7 +39,8 @@ def test_dev_mailbox_cannot_be_switched_on_in_production(monkeypatch):
 def test_rotate_keys_reencrypts_secrets_with_the_new_key(app, ctx, factories, monkeypatch):
     from cryptography.fernet import Fernet
 
-    from app.crypto import decrypt, rotate
+    from app.crypto import decrypt
+    from app.key_rotation import rotate
 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     monkeypatch.setitem(app.config, "ENCRYPTION_KEYS", old)

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 
 from app import limits, sessions
-from app.auth import bp, ratelimit, services
+from app.auth import bp, joining, ratelimit, services
 from app.auth.forms import (
     ForgotForm,
     JoinExistingForm,
@@ -24,7 +24,7 @@ from app.auth.forms import (
 from app.auth.services import AccountError
 from app.extensions import db
 from app.models import User
-from app.team import services as team
+from app.tenancy import current_org
 
 
 def _safe_next(target: str | None) -> str:
@@ -173,8 +173,6 @@ def verify(token: str) -> ResponseReturnValue:
 @login_required
 def resend_verification() -> ResponseReturnValue:
     """Send the confirmation mail again."""
-    from app.tenancy import current_org
-
     if current_user.email_verified_at is None and current_org:
         services.send_verification(current_user, current_org)
         db.session.commit()
@@ -186,8 +184,8 @@ def resend_verification() -> ResponseReturnValue:
 def join(token: str) -> ResponseReturnValue:
     """Accept a teammate invite: new people set a password, existing users confirm theirs."""
     try:
-        team_invite = team.resolve_invite(token)
-    except team.InviteUnusable as exc:
+        team_invite = joining.resolve_invite(token)
+    except joining.InviteUnusable as exc:
         return render_template("auth/link_problem.html", message=str(exc)), 410 if exc.gone else 404
     existing = services.find_user(team_invite.email)
     form = JoinExistingForm() if existing else JoinForm()
@@ -195,11 +193,11 @@ def join(token: str) -> ResponseReturnValue:
         try:
             user = _joining_user(existing, team_invite.email, form)
             if user is not None:
-                team.accept(team_invite, user)
+                joining.accept(team_invite, user)
                 db.session.commit()
         except ratelimit.TooManyAttempts as refusal:
             return blocked("auth/join.html", form, refusal, invite=team_invite, existing=existing)
-        except (team.InviteUnusable, IntegrityError):
+        except (joining.InviteUnusable, IntegrityError):
             db.session.rollback()
             message = "This invitation was already used. Log in to continue."
             return render_template("auth/link_problem.html", message=message), 410

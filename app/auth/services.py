@@ -16,6 +16,7 @@ from app.mail.links import LINKS, signed_link
 from app.mail.tokens import InvalidToken, unsign
 from app.models import AuditEntry, Membership, Organization, Role, User
 from app.outbox.queue import queue_message
+from app.templates_editor.services import create_defaults
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
@@ -67,8 +68,6 @@ def create_org(name: str, owner: User, timezone: str = "UTC") -> Organization:
     db.session.flush()
     db.session.add(Membership(org_id=org.id, user_id=owner.id, role=Role.OWNER))
     db.session.add(AuditEntry(org_id=org.id, actor_id=owner.id, action="org.created"))
-    from app.templates_editor.services import create_defaults
-
     create_defaults(org, owner)
     return org
 

@@ -21,6 +21,7 @@ from app.extensions import db
 from app.invitations import fixed_time
 from app.invitations.lifecycle import supersede_older
 from app.invitations.tokens import new_token
+from app.mail.links import sample_invitation_url
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -44,6 +45,7 @@ from app.models import (
 from app.outbox import transitions
 from app.outbox.queue import queue_message
 from app.outbox.spec import COPY_COLUMNS, MessageSpec
+from app.templates_editor.services import render
 
 CHUNK = 5000
 _CANDIDATE_COLUMNS = ("id", "email", "first_name", "last_name", "phone", "timezone", "custom")
@@ -648,9 +650,6 @@ def sample_recipient(org: Organization, campaign: Campaign) -> Candidate | None:
 
 def preview_for(org: Organization, campaign: Campaign, person: Candidate) -> Any:
     """The email as this candidate would get it (a sample link, nothing written)."""
-    from app.mail.links import sample_invitation_url
-    from app.templates_editor.services import render
-
     job = db.session.get(Job, campaign.job_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     expires = reply_deadline(org, campaign, clock.now())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Response, render_template, request
 from flask.typing import ResponseReturnValue
@@ -78,9 +79,7 @@ def _known(name: str, model, notes: list[str]) -> int | None:  # noqa: ANN001
     return None
 
 
-def _zone():  # noqa: ANN202
-    from zoneinfo import ZoneInfo
-
+def _zone() -> ZoneInfo:
     return ZoneInfo(current_org.timezone)
 
 

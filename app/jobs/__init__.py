@@ -8,6 +8,9 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
+from app import create_app
+from app.extensions import db
+
 _app: Flask | None = None
 
 
@@ -17,8 +20,6 @@ def _job_app() -> Flask:
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     if _app is None:
-        from app import create_app
-
         _app = create_app()
     return _app
 
@@ -28,8 +29,6 @@ def with_app_context(fn: Callable) -> Callable:
 
     @wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        from app.extensions import db
-
         with _job_app().app_context():
             try:
                 return fn(*args, **kwargs)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from app import clock
 from app.extensions import db
@@ -71,10 +71,6 @@ def recent(
 def find_messages(org_id: int, q: str, limit: int = 100) -> list:
     """Messages to an address (exact, case-insensitive) or with a Message-ID (with or without
     angle brackets), newest first."""
-    from sqlalchemy import func, or_, select
-
-    from app.models import Message
-
     needle = q.strip()
     mid = needle if needle.startswith("<") else f"<{needle}>"
     return db.session.scalars(

@@ -17,6 +17,7 @@ from app.mail.metrics import count_reject
 from app.mail.verp import message_id_of, verp_key
 from app.models import Message
 from app.provider_events.apply import apply
+from app.suppressions.unsubscribe import unsubscribe_by_token
 from app.tenancy import ALL_ORGS
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,6 @@ def _status(msg: email.message.Message) -> str:
 
 
 def _unsubscribe(words: list[str] | str) -> str:
-    from app.public.routes import unsubscribe_by_token
-
     token = words[0] if words else ""
     if token and unsubscribe_by_token(token[:500], "email"):
         return "unsubscribed"

@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from app.extensions import csrf, db
 from app.invitations import answering
-from app.mail.compose import brand_for
-from app.mail.tokens import InvalidToken, unsign
+from app.mail.compose import brand_for, contrast, text_on
 from app.models import (
     Campaign,
     Candidate,
@@ -31,10 +30,13 @@ from app.public import bp, slots
 from app.public.access import gone, live_invitation, rate_limit, row
 from app.suppressions.rules import SCOPES, normalise
 from app.suppressions.services import resubscribe, suppress
+from app.suppressions.unsubscribe import (
+    record_unsubscribe_event,
+    unsubscribe_by_token,
+    unsubscribe_target,
+)
 from app.tenancy import ALL_ORGS
 from app.tracking.views import record_view
-
-UNSUBSCRIBE_MAX_AGE = 365 * 24 * 3600
 
 
 def _page(  # noqa: ANN202
@@ -149,22 +151,6 @@ def _notify_recruiter(invitation: Invitation) -> None:
     )
 
 
-def _unsubscribe_target(token: str) -> dict | None:
-    try:
-        data = unsign("unsubscribe", token, max_age=UNSUBSCRIBE_MAX_AGE)
-    except InvalidToken:
-        return None
-    if not (isinstance(data, dict) and isinstance(data.get("o"), int)):
-        return None
-    if "e" not in data:  # the address comes from the message the link was sent in
-        message = row(Message, data.get("m")) if isinstance(data.get("m"), int) else None
-        if message is None or message.org_id != data["o"]:
-            return None
-        data = dict(data, e=message.to_email)
-    org = db.session.get(Organization, data["o"])
-    return dict(data, org=org) if org is not None else None
-
-
 def _bad_unsubscribe_link() -> ResponseReturnValue:
     return render_template("public/unsubscribe_invalid.html"), 400
 
@@ -194,35 +180,11 @@ def _unsubscribe_page(
     )
 
 
-def _unsubscribe_event(target: dict, how: str, scope: str = "all") -> None:
-    """On the timeline of the message the link came in (first time only)."""
-    message_id = target.get("m")
-    if not isinstance(message_id, int):
-        return
-    message = row(Message, message_id)
-    if message is None or message.org_id != target["o"]:
-        return
-    done = db.session.scalar(
-        select(Event.id)
-        .where(Event.message_id == message.id, Event.type == "unsubscribed")
-        .execution_options(**ALL_ORGS)
-    )
-    if done is None:
-        db.session.add(
-            Event(
-                org_id=message.org_id,
-                message_id=message.id,
-                type="unsubscribed",
-                detail={"via": how, "scope": scope},
-            )
-        )
-
-
 @bp.get("/u/<token>")
 def unsubscribe_page(token: str) -> ResponseReturnValue:
     """Only shows the choices: a mail scanner following the link changes nothing."""
     rate_limit()
-    target = _unsubscribe_target(token)
+    target = unsubscribe_target(token)
     return _unsubscribe_page(target, token) if target else _bad_unsubscribe_link()
 
 
@@ -243,23 +205,12 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     ), 200
 
 
-def unsubscribe_by_token(token: str, how: str) -> dict | None:
-    """Suppress the address a signed unsubscribe token names (one-click POST, or by mail).
-    Returns the target, or None for a bad token. The caller commits."""
-    target = _unsubscribe_target(token)
-    if target is None:
-        return None
-    suppress(target["o"], str(target["e"]), "unsubscribed", ["all"], source=how)
-    _unsubscribe_event(target, how)
-    return target
-
-
 @bp.post("/u/<token>/preferences")
 def unsubscribe_preferences(token: str) -> ResponseReturnValue:
     """The page's own form (CSRF-protected): unsubscribe from one kind or everything, or
     resubscribe."""
     rate_limit()
-    target = _unsubscribe_target(token)
+    target = unsubscribe_target(token)
     if target is None:
         return _bad_unsubscribe_link()
     action = request.form.get("action")
@@ -277,7 +228,7 @@ def unsubscribe_preferences(token: str) -> ResponseReturnValue:
     if action != "unsubscribe" or scope not in SCOPES:  # a tampered form: the page again
         return _unsubscribe_page(target, token, error="Choose what to unsubscribe from."), 400
     suppress(org_id, email, "unsubscribed", [scope], source="preferences page")
-    _unsubscribe_event(target, "preferences page", scope)
+    record_unsubscribe_event(target, "preferences page", scope)
     db.session.commit()
     return render_template(
         "public/unsubscribed.html",
@@ -295,8 +246,6 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 def brand_css() -> ResponseReturnValue:
     """The organization's colour on its candidate pages (the CSP allows no inline style): the
     colour is the URL's only input, so the sheet is cached for good and names no org."""
-    from app.mail.compose import contrast, text_on
-
     colour = request.args.get("c", "")
     if len(colour) != 6 or not set(colour) <= _HEX:
         abort(400, description="A colour is six hexadecimal digits.")

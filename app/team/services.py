@@ -11,25 +11,15 @@ from sqlalchemy import select
 
 from app import clock
 from app.audit import audit
-from app.auth.services import AccountError, find_user, memberships_of, normalize_email
+from app.auth.services import find_user, memberships_of, normalize_email
 from app.extensions import db
 from app.mail.links import LINKS, signed_link
-from app.mail.tokens import InvalidToken, unsign
 from app.models import Membership, Organization, Role, TeamInvite, User
 from app.outbox.queue import queue_message
-from app.tenancy import ALL_ORGS
 
 
 class TeamError(Exception):
     """A team change that is not allowed; the message is shown to the user."""
-
-
-class InviteUnusable(Exception):
-    """An invite link that cannot be used; `gone` means it was real but expired or used."""
-
-    def __init__(self, message: str, gone: bool) -> None:
-        super().__init__(message)
-        self.gone = gone
 
 
 def _assignable(actor_role: Role, role: Role) -> None:
@@ -112,54 +102,6 @@ def revoke(org: Organization, actor: User, actor_role: Role, team_invite: TeamIn
     if team_invite.is_pending:
         team_invite.revoked_at = clock.now()
         audit(org.id, actor, "invite.revoked", invite_id=team_invite.id)
-
-
-def resolve_invite(token: str) -> TeamInvite:
-    """The invite a link points to, if it can still be used."""
-    try:
-        data = unsign(
-            "team-invite", token, max_age=current_app.config["TEAM_INVITE_MAX_AGE_SECONDS"]
-        )
-    except InvalidToken as exc:
-        if exc.expired:
-            raise InviteUnusable("This invitation has expired. Ask for a new one.", True) from exc
-        raise InviteUnusable("This invitation link is not valid.", False) from exc
-    query = select(TeamInvite).where(TeamInvite.id == data.get("i")).execution_options(**ALL_ORGS)
-    team_invite = db.session.scalar(query)
-    if team_invite is None or not secrets.compare_digest(team_invite.nonce, str(data.get("n"))):
-        raise InviteUnusable(
-            "This invitation link is not valid (a newer one may have been sent).", True
-        )
-    if team_invite.accepted_at:
-        raise InviteUnusable("This invitation was already used. Log in to continue.", True)
-    if team_invite.revoked_at or team_invite.expires_at < clock.now():
-        raise InviteUnusable(
-            "This invitation was withdrawn or has expired. Ask for a new one.", True
-        )
-    return team_invite
-
-
-def accept(team_invite: TeamInvite, user: User) -> Membership:
-    """Add the user to the org with the invited role; the invite is spent (once, even in a race)."""
-    locked = db.session.scalar(
-        select(TeamInvite)
-        .where(TeamInvite.id == team_invite.id)
-        .with_for_update()
-        .execution_options(populate_existing=True, **ALL_ORGS)
-    )
-    if locked is None or not locked.is_pending:
-        raise InviteUnusable("This invitation was already used. Log in to continue.", True)
-    if user.email != team_invite.email:
-        raise AccountError("This invitation was sent to a different email address.")
-    membership = Membership(org_id=team_invite.org_id, user_id=user.id, role=team_invite.role)
-    db.session.add(membership)
-    team_invite.accepted_at = clock.now()
-    if user.email_verified_at is None:
-        user.email_verified_at = clock.now()  # the link proved they read that mailbox
-    audit(
-        team_invite.org_id, user, "invite.accepted", invite_id=team_invite.id, role=team_invite.role
-    )
-    return membership
 
 
 def _owners(org_id: int) -> int:

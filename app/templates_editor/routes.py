@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.mail import catalogue
+from app.mail.build import sender_for
 from app.mail.compose import MAX_BODY_BYTES
 from app.mail.sandbox import TemplateProblem
 from app.models import Candidate, EmailTemplate, Role, TemplateKind, TemplateVersion
@@ -146,8 +147,6 @@ def _editor(
 
 
 def _headers(preview) -> list[tuple[str, str]]:  # noqa: ANN001
-    from app.mail.build import sender_for
-
     mail_from, extra = sender_for(current_org)
     return [
         ("From", mail_from),
