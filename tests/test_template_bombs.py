@@ -22,7 +22,10 @@ from app.templates_editor.defaults import DEFAULTS
 from tests.bombs import BOMBS, CALLABLES
 
 MAX_MB = 64
-MAX_SECONDS = 2.5
+# The render budget is 2 s (TEMPLATE_RENDER_SECONDS); a bomb must stop near it, not run on.
+# bench/template_bombs.py holds the tight figure (≤ 2.5 s) on a quiet machine; here the margin
+# lets a machine busy with other work still tell a bounded render from a runaway one.
+MAX_SECONDS = 4.0
 CLEAR = re.compile(
     r"too much output|too long|too large|too deeply|loops too many times|can be at most|"
     r"can.t use|adds numbers only|takes its width from a value|must be at least|isn.t available|"
