@@ -253,7 +253,7 @@ def test_a_throttled_org_has_one_delayed_dispatcher_at_a_time(ctx, factories, si
     for n, org in enumerate(orgs):
         org.send_rate_per_minute = 1
         for i in range(5):
-            factories.make_message(org, f"o{n}r{i}@example.com")
+            factories.make_message(org, f"o{n}r{i}@example.com", lane="bulk")
     send_queue().empty()
     for _ in range(3):  # each dispatcher finds both orgs' rows due and their rates used up
         for org in orgs:

@@ -39,6 +39,7 @@ from app.models import (
     TemplateKind,
     User,
     default_template,
+    lane_for,
 )
 
 CHUNK = 5000
@@ -198,6 +199,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
     job = db.session.get(Job, campaign.job_id)
     recruiter = db.session.get(User, campaign.created_by_id) if campaign.created_by_id else None
     kind = db.session.get(EmailTemplate, campaign.template_id).kind
+    lane = lane_for(kind).value
     expires_at = reply_deadline(org, campaign, send_after)
     chosen = (
         audience_query(org, campaign.audience)
@@ -243,6 +245,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
                     msg_id,
                     org_id,
                     kind,
+                    lane,
                     "version",
                     version_id,
                     json.dumps(context),
@@ -270,7 +273,7 @@ def fan_out(org: Organization, campaign: Campaign, send_after: datetime) -> int:
             )
             _copy(
                 cursor,
-                "messages (id, org_id, kind, template, template_version_id, context, "
+                "messages (id, org_id, kind, lane, template, template_version_id, context, "
                 "to_email, to_name, status, idempotency_key, message_id, send_after, attempts, "
                 "candidate_id, campaign_id, invitation_id, created_by_id, created_at)",
                 messages,

@@ -17,7 +17,14 @@ from app.mail.merge import render_merged
 from app.mail.mime import build_mime, split_address
 from app.mail.render import Rendered, render_builtin
 from app.mail.tracked_links import rewrite
-from app.models import TEMPLATE_TEST, Message, Organization, TemplateKind, TemplateVersion
+from app.models import (
+    TEMPLATE_TEST,
+    Lane,
+    Message,
+    Organization,
+    TemplateKind,
+    TemplateVersion,
+)
 from app.providers import OutgoingMessage
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -62,9 +69,12 @@ def _tracked(message: Message, org: Organization | None) -> bool:
 
 
 def list_headers(message: Message, org: Organization | None, unsubscribe: str | None) -> dict:
-    """List-Unsubscribe (RFC 8058 one-click), List-Id and Feedback-ID for candidate mail."""
+    """List-Unsubscribe (RFC 8058 one-click), List-Id and Feedback-ID for candidate mail; no
+    List-Unsubscribe on transactional mail (a notice that an interview moved is not a list)."""
     if org is None:
         return {}
+    if message.lane == Lane.TRANSACTIONAL:
+        unsubscribe = None  # the footer keeps its own link, if the template has one
     domain = org.sending_domain or "herald.localhost"
     headers = {
         "List-Id": f"{header_safe(org.name)} {message.kind} <{message.kind}.org{org.id}.{domain}>",

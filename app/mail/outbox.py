@@ -22,7 +22,7 @@ from app import clock
 from app.extensions import db
 from app.mail.mime import new_message_id
 from app.mail.render import builtin_subject
-from app.models import Event, Message, MessageStatus, Organization
+from app.models import Event, Message, MessageStatus, Organization, lane_for
 from app.queues import send_queue
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,14 @@ def queue_message(
     created_by_id: int | None = None,
     idempotency_key: str | None = None,
     send_after: datetime | None = None,
+    lane: str | None = None,
 ) -> Message:
-    """Add a queued message (and its 'queued' event) to the current transaction."""
+    """Add a queued message (and its 'queued' event) to the current transaction. Its lane is
+    its kind's unless `lane` says otherwise (an API send marked transactional)."""
     message = Message(
         org_id=org_id,
         kind=kind,
+        lane=lane_for(kind, lane),
         template=template,
         to_email=to_email,
         to_name=to_name,

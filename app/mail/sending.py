@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from app.models import (
     Campaign,
     Event,
     Invitation,
+    Lane,
     Message,
     MessageStatus,
     Organization,
@@ -53,10 +55,10 @@ _CLAIM = text(
           AND (campaign_id IS NULL OR kind IN ('cancelled', 'rescheduled') OR NOT EXISTS (
               SELECT 1 FROM campaigns c
               WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'cancelled')))
-        ORDER BY send_after, id
+        ORDER BY (lane = 'bulk'), send_after, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED)
-    RETURNING id
+    RETURNING id, lane
     """
 )
 _RELEASE = text(
@@ -73,7 +75,8 @@ def _lease_seconds() -> float:
 
 
 def claim(limit: int, ids: Sequence[int] | None = None) -> tuple[list[int], str]:
-    """queued → sending under a new lease token, for due rows no other worker holds. Commits."""
+    """queued → sending under a new lease token, for due rows no other worker holds; transactional
+    rows first, in the claim and in the order returned (the order they are sent). Commits."""
     now = clock.now()
     token = uuid.uuid4().hex
     params = {
@@ -84,9 +87,9 @@ def claim(limit: int, ids: Sequence[int] | None = None) -> tuple[list[int], str]
         "all_ids": ids is None,
         "ids": list(ids or []),
     }
-    claimed = [row[0] for row in db.session.execute(_CLAIM, params)]
+    claimed = [(lane == Lane.BULK, id_) for id_, lane in db.session.execute(_CLAIM, params)]
     db.session.commit()
-    return sorted(claimed), token
+    return [id_ for _, id_ in sorted(claimed)], token
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -138,7 +141,7 @@ def _begin(message_id: int, token: str) -> Message | None:
         return None
     message, campaign_status, invitation, suppression = row
     answer = invitation.status if invitation is not None else None
-    if suppression is not None and blocks(suppression, message.kind):
+    if suppression is not None and blocks(suppression, message.kind, message.lane):
         message.status = MessageStatus.SUPPRESSED
         message.lease_until, message.lease_token = None, None
         message.last_error = f"Not sent: the address is suppressed ({suppression.reason})."
@@ -281,9 +284,6 @@ def _fail_build(message_id: int, token: str, exc: Exception) -> str | None:
     return "failed"
 
 
-BULK = {"invitation", "reminder", "follow_up", "custom"}
-
-
 def _listed(rows: dict) -> set[tuple[int, str]]:
     """(org, address) of the batch's recipients on a suppression list now (any scope): one query
     per batch, so that their commands are not sent ahead with the message before."""
@@ -311,7 +311,7 @@ def _known_stopped(row: Message, listed: set, answers: dict[int, str]) -> bool:
 def _recent_sends(rows: dict) -> dict[int, list]:
     """Per candidate of this batch, when bulk mail was sent to them within the cap's window
     (one query per batch; sends made during the batch are added as they happen)."""
-    candidates = {r.candidate_id for r in rows.values() if r.candidate_id and r.kind in BULK}
+    candidates = {r.candidate_id for r in rows.values() if r.candidate_id and r.lane == Lane.BULK}
     if not candidates:
         return {}
     since = clock.now() - timedelta(seconds=current_app.config["CANDIDATE_WINDOW_SECONDS"])
@@ -320,7 +320,7 @@ def _recent_sends(rows: dict) -> dict[int, list]:
         select(Message.candidate_id, Message.sent_at)
         .where(
             Message.candidate_id.in_(candidates),
-            Message.kind.in_(BULK),
+            Message.lane == Lane.BULK,
             Message.status == MessageStatus.SENT,
             Message.sent_at > since,
         )
@@ -333,7 +333,7 @@ def _recent_sends(rows: dict) -> dict[int, list]:
 def _capped_until(row: Any, org: Organization, recent: dict) -> datetime | None:
     """When a bulk mail to a candidate who already got org.candidate_daily_cap in the window
     may go (the oldest of those leaves the window); None if it may go now."""
-    if row.candidate_id is None or row.kind not in BULK:
+    if row.candidate_id is None or row.lane != Lane.BULK:  # no cap holds transactional mail
         return None
     window = timedelta(seconds=current_app.config["CANDIDATE_WINDOW_SECONDS"])
     since = clock.now() - window
@@ -420,6 +420,39 @@ def _defer(message_id: int, token: str, seconds: float) -> None:
     db.session.commit()
 
 
+class _Yield:
+    """Whether a bulk batch should make way for transactional mail that came due meanwhile,
+    asked of PostgreSQL at most every YIELD_CHECK_SECONDS (one indexed row)."""
+
+    def __init__(self) -> None:
+        self.checked = time.monotonic()
+        self.since: datetime | None = None
+
+    def now(self) -> bool:
+        if self.since is not None:
+            return True
+        if time.monotonic() - self.checked < YIELD_CHECK_SECONDS:
+            return False
+        self.checked = time.monotonic()
+        if db.session.execute(_TRANSACTIONAL_DUE, {"now": clock.now()}).first() is None:
+            return False
+        self.since = clock.now()
+        return True
+
+
+YIELD_CHECK_SECONDS = 0.25
+_TRANSACTIONAL_DUE = text(
+    """
+    SELECT 1 FROM messages
+    WHERE status = 'queued' AND lane = 'transactional' AND send_after <= :now
+      AND (campaign_id IS NULL OR kind IN ('cancelled', 'rescheduled') OR NOT EXISTS (
+          SELECT 1 FROM campaigns c
+          WHERE c.id = messages.campaign_id AND c.status IN ('paused', 'cancelled')))
+    LIMIT 1
+    """
+)
+
+
 def send_claimed(ids: Sequence[int], token: str) -> dict[str, int]:
     """Send claimed messages one by one through the org's providers (failing over when one is in
     trouble), committing each outcome as soon as it is known. An org whose rate is used up (or
@@ -433,7 +466,7 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
     failover = Failover()
     handled: set[int] = set()
     orgs: dict[int, Organization] = {}
-    waiting: dict[int, datetime] = {}  # org id → when its bucket has a token again
+    waiting: dict[throttle.Charge, datetime] = {}  # a bucket → when it has a token again
     session = db.session()
     # within a batch, org, campaign, job, template version and invitation rows are read once:
     # commits don't expire them and they are held (the identity map alone holds them weakly)
@@ -445,6 +478,8 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
 
     sa_event.listen(session, "loaded_as_persistent", hold)
     rows: dict[int, Message] = {}
+    charges: dict[int, throttle.Charge] = {}
+    yielding = _Yield()
     fast: FastPath | None = None
     try:
         # the batch's messages, loaded once (held, so their columns stay loaded across commits)
@@ -459,16 +494,22 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
             answers = {i.id: i.status for i in found}
         listed = _listed(rows)
         recent = _recent_sends(rows)
-        left = Counter(m.org_id for m in rows.values())  # per org, rows not yet reached
+        charges = {i: throttle.charge_for(m.org_id, m.kind, m.lane) for i, m in rows.items()}
+        left = Counter(charges.values())  # per bucket, rows not yet reached
         credit: Counter = Counter()  # sends taken from the buckets and not yet used
+        following: Message | None = None
         fast = FastPath(token)
         for index, message_id in enumerate(ids):
             row = rows.get(message_id)
             if row is None:
                 continue
-            left[row.org_id] -= 1
-            if row.org_id in waiting:
-                continue  # released below, with the org's time
+            charge = charges[message_id]
+            left[charge] -= 1
+            if charge in waiting:
+                continue  # released below, with the bucket's time
+            announced = following is not None and following.id == message_id
+            if row.lane == Lane.BULK and not announced and yielding.now():
+                break  # transactional mail is due: the next claim takes it first
             org = orgs.get(row.org_id) or orgs.setdefault(
                 row.org_id, db.session.get(Organization, row.org_id)
             )
@@ -481,14 +522,14 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
                 _defer(message_id, token, failover.reopens_in(row.org_id) or backoff_seconds(1))
                 counts["deferred"] += 1
                 continue
-            bucket = (row.org_id, routes[0].key)
-            if credit[bucket] <= 0:  # a few sends at a time, for this org's rows still ahead
-                want = min(TAKE_AHEAD, left[row.org_id] + 1)
+            bucket = (charge, routes[0].key)
+            if credit[bucket] <= 0:  # a few sends at a time, for this bucket's rows still ahead
+                want = min(TAKE_AHEAD, left[charge] + 1)
                 credit[bucket], wait = throttle.take_many(
-                    row.org_id, org.send_rate_per_minute, routes[0].key, want
+                    charge, org.send_rate_per_minute, routes[0].key, want
                 )
                 if not credit[bucket]:
-                    waiting[row.org_id] = clock.now() + timedelta(seconds=wait)
+                    waiting[charge] = clock.now() + timedelta(seconds=wait)
                     continue
             credit[bucket] -= 1
             handled.add(message_id)
@@ -501,6 +542,7 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
                     and (after.candidate_id is None or after.candidate_id != row.candidate_id)
                     and _capped_until(after, org, recent) is None
                     and not _known_stopped(after, listed, answers)
+                    and not (after.lane == Lane.BULK and yielding.now())
                 ):
                     following = after
             ahead = not _known_stopped(row, listed, answers)  # else no commands go ahead
@@ -525,25 +567,33 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
         session.expire_on_commit = expire_on_commit
         db.session.rollback()
         metrics.flush()
-        _release_rest(ids, rows, handled, waiting, token)
-        for org_id, when in waiting.items():
+        _release_rest(ids, handled, waiting, token, charges, yielding.since)
+        wake: dict[int, datetime] = {}  # per org, its first bucket to have a token again
+        for charge, when in waiting.items():
+            wake[charge.org_id] = min(when, wake.get(charge.org_id, when))
+        for org_id, when in wake.items():
             _dispatch_at(org_id, when)
     log.info("batch done: %s", counts)
     return counts
 
 
 def _release_rest(
-    ids: Sequence[int], rows: dict, handled: set[int], waiting: dict, token: str
+    ids: Sequence[int],
+    handled: set[int],
+    waiting: dict,
+    token: str,
+    charges: dict,
+    yielded_at: datetime | None,
 ) -> None:
-    """Put back what this batch did not get to: a waiting org's rows at its time, the rest
-    (after an error) shortly."""
+    """Put back what this batch did not get to: a waiting bucket's rows at its time, the rest
+    at once when the batch made way for transactional mail, else (after an error) shortly."""
     later: dict[Any, list[int]] = {}
-    soon = clock.now() + timedelta(seconds=backoff_seconds(1))
+    soon = yielded_at or clock.now() + timedelta(seconds=backoff_seconds(1))
     for message_id in ids:
         if message_id in handled:
             continue
-        row = rows.get(message_id)
-        when = waiting.get(row.org_id, soon) if row is not None else soon
+        charge = charges.get(message_id)
+        when = waiting.get(charge, soon) if charge is not None else soon
         later.setdefault(when, []).append(message_id)
     for when, chunk in later.items():
         db.session.execute(_RELEASE, {"ids": chunk, "token": token, "send_after": when})

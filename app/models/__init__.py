@@ -21,8 +21,10 @@ from app.models.message import (
     ACCOUNT_MAIL_KINDS,
     TEMPLATE_TEST,
     Event,
+    Lane,
     Message,
     MessageStatus,
+    lane_for,
 )
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
@@ -39,6 +41,8 @@ from app.models.webhook_token import WebhookToken
 
 __all__ = [
     "ACCOUNT_MAIL_KINDS",
+    "Lane",
+    "lane_for",
     "AuditEntry",
     "Campaign",
     "CampaignStatus",
