@@ -81,22 +81,24 @@ def charge_for(org_id: int, kind: str, lane: str) -> Charge:
 
 def buckets(charge: Charge, org_per_minute: int, provider: str) -> list[tuple[str, float, float]]:
     """(key, tokens per second, capacity) of each bucket a send takes one token from. Bulk mail
-    takes from the org's bulk bucket and from a share of the provider's rate (the rest is kept
-    for transactional mail); transactional mail from the org's transactional bucket (none for
-    account mail) and the provider's whole rate."""
+    takes from the org's bulk bucket and from its share of the provider's rate and burst (the
+    rest is kept for transactional mail); transactional mail from the org's transactional bucket
+    (none for account mail) and the provider's whole rate and burst."""
     cfg = current_app.config
     burst = cfg["SEND_BURST"]
     provider_rate = cfg["PROVIDER_RATE_PER_MINUTE"]
-    chosen = [(f"herald:bucket:provider:{provider}", provider_rate, burst)]
+    kept = cfg["PROVIDER_TRANSACTIONAL_SHARE"]
+    reserve = max(1, round(burst * kept))  # sends of the provider's burst that bulk cannot take
+    chosen = [(f"herald:bucket:provider:{provider}", provider_rate, burst + reserve)]
     if charge.lane == Lane.BULK:
-        bulk_rate = provider_rate * (1 - cfg["PROVIDER_TRANSACTIONAL_SHARE"])
-        chosen.append((f"herald:bucket:provider:{provider}:bulk", bulk_rate, burst))
+        bulk_key = f"herald:bucket:provider:{provider}:bulk"
+        chosen.append((bulk_key, provider_rate * (1 - kept), burst))
         if charge.org_rate and charge.org_id is not None:
             chosen.insert(0, (f"herald:bucket:org:{charge.org_id}", org_per_minute, burst))
     elif charge.org_rate and charge.org_id is not None:
         rate, org_burst = cfg["TRANSACTIONAL_RATE_PER_MINUTE"], cfg["TRANSACTIONAL_BURST"]
         chosen.insert(0, (f"herald:bucket:org:{charge.org_id}:transactional", rate, org_burst))
-    return [(key, rate / 60, max(1, min(cap, rate))) for key, rate, cap in chosen]
+    return [(key, rate / 60, max(1.0, min(cap, rate))) for key, rate, cap in chosen]
 
 
 def take(org_id: int | None, org_per_minute: int, provider: str) -> float:
