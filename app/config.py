@@ -164,6 +164,8 @@ class Config:
         self.TRANSACTIONAL_RATE_PER_MINUTE = _int("TRANSACTIONAL_RATE_PER_MINUTE", 600)
         self.TRANSACTIONAL_BURST = _int("TRANSACTIONAL_BURST", 50)
         self.PROVIDER_TRANSACTIONAL_SHARE = _float("PROVIDER_TRANSACTIONAL_SHARE", 0.1)
+        # how often a sending bulk batch asks whether transactional mail came due (it then stops)
+        self.SEND_YIELD_CHECK_SECONDS = _float("SEND_YIELD_CHECK_SECONDS", 0.25)
         self.CANDIDATE_WINDOW_SECONDS = _int("CANDIDATE_WINDOW_SECONDS", 24 * 3600)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
         self.SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)

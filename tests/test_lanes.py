@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,6 +79,34 @@ def test_a_reset_is_claimed_before_a_campaign_queued_earlier(ctx, factories, sin
     dispatch_due()
     assert sink.messages[0]["to"] == ["li@example.com"]  # first, though queued last
     assert 1 < len(sink.messages) <= 1 + ctx.config["SEND_BURST"]  # then the campaign's burst
+
+
+def test_a_sending_bulk_batch_makes_way_for_transactional_mail(
+    app, ctx, factories, sink, post, monkeypatch
+):
+    """A reset requested while a campaign's batch is on the wire goes next (after the message
+    being sent and the one already announced to the relay), not after the batch."""
+    monkeypatch.setitem(app.config, "SEND_YIELD_CHECK_SECONDS", 0.0)
+    org = factories.make_org()
+    factories.make_user(org, email="li@example.com")
+    factories.launch_campaign(org, 30)
+    send_queue().empty()
+    sink.hold_rcpt()
+
+    def dispatcher() -> None:
+        with app.app_context():
+            dispatch_due()
+
+    thread = threading.Thread(target=dispatcher)
+    thread.start()
+    try:
+        assert sink.holding.wait(10)  # the batch's first invitation is on the wire
+        assert post("/forgot", {"email": "li@example.com"}).status_code == 302
+    finally:
+        sink.release()
+        thread.join(30)
+    order = [m["to"][0] for m in sink.messages]
+    assert len(order) == 31 and order.index("li@example.com") <= 2, order
 
 
 def test_a_reset_behind_a_throttled_campaign_of_1000_goes_out_within_seconds(

@@ -422,7 +422,7 @@ def _defer(message_id: int, token: str, seconds: float) -> None:
 
 class _Yield:
     """Whether a bulk batch should make way for transactional mail that came due meanwhile,
-    asked of PostgreSQL at most every YIELD_CHECK_SECONDS (one indexed row)."""
+    asked of PostgreSQL at most every SEND_YIELD_CHECK_SECONDS (one indexed row)."""
 
     def __init__(self) -> None:
         self.checked = time.monotonic()
@@ -431,7 +431,7 @@ class _Yield:
     def now(self) -> bool:
         if self.since is not None:
             return True
-        if time.monotonic() - self.checked < YIELD_CHECK_SECONDS:
+        if time.monotonic() - self.checked < current_app.config["SEND_YIELD_CHECK_SECONDS"]:
             return False
         self.checked = time.monotonic()
         if db.session.execute(_TRANSACTIONAL_DUE, {"now": clock.now()}).first() is None:
@@ -440,7 +440,6 @@ class _Yield:
         return True
 
 
-YIELD_CHECK_SECONDS = 0.25
 _TRANSACTIONAL_DUE = text(
     """
     SELECT 1 FROM messages
