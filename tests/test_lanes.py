@@ -184,6 +184,7 @@ def test_bulk_mail_leaves_a_share_of_the_provider_to_transactional(ctx, factorie
 
 def test_transactional_mail_has_no_list_unsubscribe(ctx, factories, sink, run_worker):
     org = factories.make_org()
+    org.postal_address = "12 Rue des Lilas, Lyon"
     _custom(org, "bulk@example.com")
     _custom(org, "api@example.com", lane="transactional")
     db.session.commit()
@@ -193,6 +194,8 @@ def test_transactional_mail_has_no_list_unsubscribe(ctx, factories, sink, run_wo
     assert mails["api@example.com"]["List-Unsubscribe"] is None
     assert mails["api@example.com"]["List-Unsubscribe-Post"] is None
     assert mails["api@example.com"]["List-Id"]  # still says whose mail it is
+    text = next(p for p in mails["api@example.com"].walk() if p.get_content_type() == "text/plain")
+    assert "12 Rue des Lilas" in text.get_payload(decode=True).decode()  # the footer stays
 
 
 def test_only_a_suppression_of_all_mail_holds_transactional_mail_back(
