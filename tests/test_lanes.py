@@ -11,9 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from app.extensions import db
@@ -107,6 +109,30 @@ def test_a_sending_bulk_batch_makes_way_for_transactional_mail(
         thread.join(30)
     order = [m["to"][0] for m in sink.messages]
     assert len(order) == 31 and order.index("li@example.com") <= 2, order
+
+
+def test_a_bulk_wake_up_a_minute_away_does_not_hold_transactional_mail(
+    ctx, factories, sink, monkeypatch
+):
+    """An org whose bulk rate (1 a minute) and transactional bucket (burst 1) are both used up
+    gets a wake-up for each lane, the transactional one about a second away."""
+    monkeypatch.setitem(ctx.config, "SEND_BURST", 1)
+    monkeypatch.setitem(ctx.config, "TRANSACTIONAL_BURST", 1)
+    org = factories.make_org()
+    org.send_rate_per_minute = 1
+    for n in range(2):
+        factories.make_message(org, f"bulk{n}@example.com", lane="bulk")
+        factories.make_message(org, f"notice{n}@example.com")  # transactional
+    send_queue().empty()
+    dispatch_due()
+    assert sorted(m["to"][0] for m in sink.messages) == ["bulk0@example.com", "notice0@example.com"]
+    registry = ScheduledJobRegistry(queue=send_queue())
+    wake_ups = {}
+    for job_id in registry.get_job_ids():
+        job = send_queue().fetch_job(job_id)
+        wake_ups[job.kwargs.get("lane", "bulk")] = registry.get_scheduled_time(job)
+    assert set(wake_ups) == {"bulk", "transactional"}
+    assert wake_ups["transactional"] < wake_ups["bulk"] - timedelta(seconds=30)
 
 
 def test_a_reset_behind_a_throttled_campaign_of_1000_goes_out_within_seconds(

@@ -22,16 +22,20 @@ def send_messages(message_ids: list[int]) -> dict[str, int]:
 
 @with_app_context
 def dispatch_due(
-    max_batches: int = 50, max_seconds: float | None = None, woken_for: int | None = None
+    max_batches: int = 50,
+    max_seconds: float | None = None,
+    woken_for: int | None = None,
+    lane: str = "bulk",
 ) -> dict[str, int]:
     """Claim due messages in batches and send them until none are left, for at most max_seconds
     (DISPATCH_MAX_SECONDS). One that stops with work left queues its successor at the back of the
     send queue (unless SEND_DISPATCHERS jobs wait there already: the queue must not grow): a long
-    backlog takes turns with other jobs instead of holding a worker for long."""
+    backlog takes turns with other jobs instead of holding a worker for long. `woken_for` (and
+    `lane`) name the org and lane whose delayed wake-up this is."""
     from app.jobs.sweep import dispatcher_alive
 
-    if woken_for is not None:  # this is the org's delayed dispatcher
-        sending.woken(woken_for)
+    if woken_for is not None:  # this is the org's delayed dispatcher (for one of its lanes)
+        sending.woken(woken_for, lane)
     if max_seconds is None:
         max_seconds = current_app.config["DISPATCH_MAX_SECONDS"]
     stop_at = time.monotonic() + max_seconds

@@ -361,11 +361,14 @@ def _over_candidate_cap(row: Any, org: Organization, token: str, recent: dict) -
     return True
 
 
-def _wait_key(org_id: int) -> str:
+def _wait_key(org_id: int, lane: str = Lane.BULK) -> str:
+    """One per org and lane: a bulk wake-up a minute away never holds transactional mail."""
+    if lane == Lane.TRANSACTIONAL:
+        return f"herald:dispatch:org:{org_id}:transactional:waiting"
     return f"herald:dispatch:org:{org_id}:waiting"
 
 
-def _dispatch_at(org_id: int, when: datetime) -> None:
+def _dispatch_at(org_id: int, when: datetime, lane: str = Lane.BULK) -> None:
     """The org's one delayed dispatcher, for when its buckets have refilled (RQ's own scheduler).
     A Redis key set only if absent says one waits: a second batch that hits the rate meanwhile
     adds none. The dispatcher clears the key as it starts; should the wake-up be lost (Redis
@@ -373,13 +376,15 @@ def _dispatch_at(org_id: int, when: datetime) -> None:
     delay = max(0.0, (when - clock.now()).total_seconds())
     expires = int(delay) + 2 * current_app.config["SWEEP_INTERVAL_SECONDS"]
     try:
-        if redis.client.set(_wait_key(org_id), 1, nx=True, ex=max(1, expires)):
+        if redis.client.set(_wait_key(org_id, lane), 1, nx=True, ex=max(1, expires)):
+            lanes = {"lane": Lane.TRANSACTIONAL.value} if lane == Lane.TRANSACTIONAL else {}
             # RQ schedules to the whole second: a second later, the rows are surely due
             send_queue().enqueue_at(
                 when + timedelta(seconds=1),
                 "app.jobs.send.dispatch_due",
                 woken_for=org_id,
                 job_timeout=1800,
+                **lanes,
             )
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
@@ -405,10 +410,10 @@ def rearm(org_id: int) -> None:
         _dispatch_at(org_id, next_due)
 
 
-def woken(org_id: int) -> None:
+def woken(org_id: int, lane: str = Lane.BULK) -> None:
     """The org's delayed dispatcher has started: the next batch that hits the rate may add one."""
     try:
-        redis.client.delete(_wait_key(org_id))
+        redis.client.delete(_wait_key(org_id, lane))
     except RedisError:
         pass
 
@@ -567,11 +572,12 @@ def _send_batch(ids: Sequence[int], token: str) -> dict[str, int]:
         db.session.rollback()
         metrics.flush()
         _release_rest(ids, handled, waiting, token, charges, yielding.since)
-        wake: dict[int, datetime] = {}  # per org, its first bucket to have a token again
+        wake: dict[tuple, datetime] = {}  # per org and lane, its first bucket to have a token
         for charge, when in waiting.items():
-            wake[charge.org_id] = min(when, wake.get(charge.org_id, when))
-        for org_id, when in wake.items():
-            _dispatch_at(org_id, when)
+            at = (charge.org_id, charge.lane)
+            wake[at] = min(when, wake.get(at, when))
+        for (org_id, lane), when in wake.items():
+            _dispatch_at(org_id, when, lane)
     log.info("batch done: %s", counts)
     return counts
 
