@@ -35,21 +35,21 @@ def create_app(config: Config | None = None) -> Flask:
     from app.cli import register_cli
     from app.dashboard import bp as dashboard_bp
     from app.deadletters import bp as deadletters_bp
-    from app.deliverability import bp as deliverability_bp
     from app.devmail import bp as devmail_bp
     from app.health import bp as health_bp
-    from app.main import bp as main_bp
+    from app.messages import bp as messages_bp
     from app.orgs import bp as orgs_bp
+    from app.provider_events import bp as provider_events_bp
     from app.public import bp as public_bp
+    from app.settings import bp as settings_bp
     from app.suppressions import bp as suppressions_bp
     from app.team import bp as team_bp
     from app.templates_editor import bp as templates_bp
     from app.tracking import bp as tracking_bp
-    from app.webhooks import bp as webhooks_bp
 
     blueprints = (
         auth_bp,
-        main_bp,
+        messages_bp,
         orgs_bp,
         team_bp,
         templates_bp,
@@ -58,10 +58,10 @@ def create_app(config: Config | None = None) -> Flask:
         dashboard_bp,
         deadletters_bp,
         suppressions_bp,
-        deliverability_bp,
+        settings_bp,
         public_bp,
         tracking_bp,
-        webhooks_bp,
+        provider_events_bp,
         devmail_bp,
         health_bp,
     )

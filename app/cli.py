@@ -126,7 +126,7 @@ def sweep() -> None:
 @herald.command("inbound")
 def inbound() -> None:
     """Run the inbound SMTP server (DSNs at the VERP address, unsubscribe by mail)."""
-    from app.inbound.server import start
+    from app.provider_events.inbound_server import start
 
     cfg = current_app.config
     controller = start(current_app._get_current_object())
@@ -150,8 +150,10 @@ def rebuild_rollups(org_ids: tuple[int, ...]) -> None:
     from app.tracking.rollups import flush, rebuild
 
     flush()
+    db.session.commit()
     ids = list(org_ids) or list(db.session.scalars(select(Organization.id)))
     rebuild(ids)
+    db.session.commit()
     click.echo(f"Rollups rebuilt for {len(ids)} organization(s).")
 
 

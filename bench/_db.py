@@ -102,4 +102,5 @@ def draft_campaign(org_id: int, user_id: int, recipients: int, **org_settings: o
         slot_starts_at=None,
         location=None,
     )
+    db.session.commit()
     return org, user, campaign

@@ -51,7 +51,8 @@ def run() -> None:
         item.status = "queued"
         db.session.commit()
         started = time.perf_counter()
-        importer.run(item)
+        for _ in importer.run(item):  # as the import job does
+            db.session.commit()
         elapsed = time.perf_counter() - started
         count = db.session.query(Candidate).count()
         assert count == ROWS and item.imported == ROWS, (count, item.imported, item.failed)

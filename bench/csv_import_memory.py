@@ -92,7 +92,8 @@ def _import(app, org_id: int, user_id: int, stream) -> dict:  # noqa: ANN001
         item.status = "queued"
         db.session.commit()
         upload_s = time.perf_counter() - started
-        importer.run(item)
+        for _ in importer.run(item):  # as the import job does
+            db.session.commit()
         return {
             "answer": f"rows={item.total_rows} imported={item.imported} failed={item.failed}",
             "upload_s": upload_s,

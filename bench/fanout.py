@@ -22,6 +22,7 @@ def _peak_mb() -> float:
 def run() -> None:
     from app.campaigns import services
     from app.extensions import db
+    from app.mail.outbox import kick_dispatcher
     from app.models import Campaign, Candidate
 
     app, org_id, user_id = app_with_org()
@@ -30,6 +31,8 @@ def run() -> None:
         before = _peak_mb()
         started = time.perf_counter()
         written = services.launch(org, campaign, user, None)
+        db.session.commit()
+        kick_dispatcher()  # as the launch route does
         elapsed = time.perf_counter() - started
         assert written == RECIPIENTS == db.session.query(Candidate).count()
         assert db.session.get(Campaign, campaign.id).recipients == RECIPIENTS

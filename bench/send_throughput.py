@@ -208,6 +208,8 @@ def launch(recipients: int) -> tuple[object, int]:
     launched invitation campaign (services.create + services.launch). Returns (app, campaign id).
     """
     from app.campaigns import services
+    from app.extensions import db
+    from app.mail.outbox import kick_dispatcher
     from app.queues import send_queue
 
     app, org_id, user_id = app_with_org()
@@ -217,6 +219,8 @@ def launch(recipients: int) -> tuple[object, int]:
         )
         started = time.perf_counter()
         written = services.launch(org, campaign, user, None)
+        db.session.commit()
+        kick_dispatcher()  # as the launch route does
         assert written == recipients, written
         print(f"launched {written} messages (fan-out {time.perf_counter() - started:.1f} s)")
         queue = send_queue()

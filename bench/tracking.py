@@ -9,7 +9,7 @@ the baseline. Then `wrk` (a second process, 32 keep-alive connections) loads for
 each, in 3 interleaved rounds (bare, pixel, click, bare, ...: a slow spell of this shared machine
 weighs on all alike): GET /bench/bare, the pixel URLs (random messages, a desktop Chrome user
 agent) and the click URLs (302, not followed), after a short warm-up of each. Hits are answered
-once spooled (app/tracking/record.py) and stored by each worker's writer thread within
+once spooled (app/tracking/spool.py) and stored by each worker's writer thread within
 milliseconds; a graceful stop stores the rest. Then the pixels once more at about half
 that rate (each connection pauses a random time between requests), for the latency without
 queueing. Finally the stored opened / clicked events are counted against the 2xx/3xx responses
@@ -116,6 +116,7 @@ def _seed() -> tuple[list[str], list[str]]:
     from app import clock
     from app.campaigns import services
     from app.extensions import db
+    from app.mail.outbox import kick_dispatcher
     from app.mail.tracked_links import click_path, pixel_path
     from app.models import Campaign, CampaignStatus, Message
 
@@ -123,6 +124,8 @@ def _seed() -> tuple[list[str], list[str]]:
     with app.app_context():
         org, user, campaign = draft_campaign(org_id, user_id, MESSAGES)
         assert services.launch(org, campaign, user, None) == MESSAGES
+        db.session.commit()
+        kick_dispatcher()  # as the launch route does
         sent = clock.now() - timedelta(hours=1)
         db.session.execute(
             text(

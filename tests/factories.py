@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app import clock
 from app.auth.services import hash_password
 from app.extensions import db
-from app.mail.outbox import queue_message
+from app.mail.outbox import kick_dispatcher, queue_message
 from app.models import (
     AuditEntry,
     Campaign,
@@ -329,4 +329,6 @@ def launch_campaign(
         location=None,
     )
     services.launch(org, campaign, user, None)
+    db.session.commit()
+    kick_dispatcher()  # as the launch route does
     return campaign

@@ -37,6 +37,7 @@ def busy_org(app, factories, sink, run_worker, login_as):
     db.session.add(Event(org_id=org.id, message_id=messages[0].id, type="accepted"))
     db.session.commit()
     rollups.flush()
+    db.session.commit()
     login_as(factories.make_user(org, Role.VIEWER), org)
     return org, campaign
 

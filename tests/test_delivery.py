@@ -216,7 +216,7 @@ def test_a_suppressed_recipient_is_never_sent_to(factories, sink, run_worker):
 def test_bulk_mail_carries_list_headers_verp_and_a_dkim_signature_that_verifies(
     factories, sink, run_worker
 ):
-    from app.deliverability import services as deliver
+    from app.settings import services as deliver
 
     org = factories.make_org("Acme")
     org.sender_email, org.sender_name = "talent@acme.test", "Acme Talent"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("ctx")
 @pytest.fixture
 def inbound(app, monkeypatch):
     monkeypatch.setitem(app.config, "BOUNCE_DOMAIN", "bounce.herald.test")
-    from app.inbound.server import start
+    from app.provider_events.inbound_server import start
 
     port = _free_port()
     controller = start(app, "127.0.0.1", port)

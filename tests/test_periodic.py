@@ -25,6 +25,7 @@ from app.jobs.schedule import declared
 from app.jobs.send import dispatch_due
 from app.jobs.sweep import sweep
 from app.mail import sending
+from app.mail.outbox import kick_dispatcher
 from app.models import Candidate, Event, Message, Role, TemplateKind
 from app.queues import send_queue
 from tests.conftest import SecondSink
@@ -76,6 +77,8 @@ def _campaign(factories, org, people: int, tag: str) -> None:  # noqa: ANN001
         location=None,
     )
     services.launch(org, campaign, user, None)
+    db.session.commit()
+    kick_dispatcher()  # as the launch route does
 
 
 def _start(*argv: str, log) -> subprocess.Popen:  # noqa: ANN001

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db
+from app.jobs.retention import purge_events
 from app.models import AuditEntry, Event, Message, Role, Rollup
-from app.tracking import retention, rollups
+from app.tracking import rollups
 
 pytestmark = pytest.mark.usefixtures("ctx")
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -52,6 +53,7 @@ def test_old_events_are_deleted_and_the_figures_stay(factories):
                 )
     db.session.commit()
     rollups.flush()
+    db.session.commit()
     before = _sums(org.id)
     assert before == (5, 5)
     late = _candidate_mail(factories, org)  # not yet counted by the rollups: never deleted
@@ -60,7 +62,7 @@ def test_old_events_are_deleted_and_the_figures_stay(factories):
     )
     db.session.commit()
 
-    deleted = retention.purge(NOW)
+    deleted = purge_events(NOW)
 
     cut = datetime(2026, 10, 31, tzinfo=UTC)  # 30 days before, at UTC midnight
     left = db.session.scalars(
@@ -76,7 +78,9 @@ def test_old_events_are_deleted_and_the_figures_stay(factories):
     assert _sums(org.id) == before  # the dashboard keeps its counts
 
     rollups.flush()
+    db.session.commit()
     rollups.rebuild([org.id])  # keeps the purged days, recomputes the rest: agrees
+    db.session.commit()
     assert _sums(org.id) == (before[0] + 1, before[1])
 
 
@@ -150,6 +154,7 @@ def test_a_failed_email_keeps_its_attempts(factories):
     )
     db.session.commit()
     rollups.flush()
-    retention.purge(NOW)
+    db.session.commit()
+    purge_events(NOW)
     kinds = db.session.scalars(select(Event.type).where(Event.message_id == message.id)).all()
     assert "failed" in kinds

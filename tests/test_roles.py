@@ -23,7 +23,7 @@ PERSONAL = {
     "public.respond",  # candidates' pages: a token, not a login, decides
     "public.unsubscribe",
     "public.unsubscribe_preferences",
-    "webhooks.mailgun",  # a provider, verified by signature
+    "provider_events.mailgun",  # a provider, verified by signature
 }
 
 
@@ -46,7 +46,7 @@ def test_a_viewer_is_refused_every_state_changing_org_route(app, client, factori
             response = client.post(url, data={"csrf_token": token})
             assert response.status_code == 403, f"viewer POST {url} answered {response.status_code}"
             refused.append(rule.endpoint)
-    assert {"main.test_email", "team.invite", "orgs.settings"} <= set(refused)
+    assert {"messages.test_email", "team.invite", "orgs.settings"} <= set(refused)
 
 
 def test_recruiter_cannot_manage_team_or_settings(app, client, factories, login_as, post):

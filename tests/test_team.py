@@ -296,3 +296,13 @@ def test_a_new_org_finds_its_zone_from_a_city(client, ctx, factories, login_as, 
     assert post("/orgs/new", {"name": "Beta", "timezone": "london"}).status_code == 302
     beta = db.session.scalars(select(Organization).where(Organization.name == "Beta")).one()
     assert beta.timezone == "Europe/London"
+
+
+def test_admin_cannot_touch_owner_invites(client, factories, login_as, post):
+    org = factories.make_org()
+    owner_invite = factories.make_team_invite(org, role=Role.OWNER)
+    login_as(factories.make_user(org, Role.ADMIN), org)
+    response = post(f"/team/invites/{owner_invite.id}/revoke", follow_redirects=True)
+    assert "Only an owner" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert owner_invite.revoked_at is None

@@ -377,6 +377,7 @@ def test_a_test_send_is_marked_and_left_out_of_the_figures(admin, client, post, 
     subject, _, _ = _parts(sink.messages[0]["data"])
     assert subject == "[Test] Interview invitation: Senior Data Engineer at Acme"
     rollups.flush()
+    db.session.commit()
     html = client.get("/dashboard").get_data(as_text=True)
     assert re.search(r'id="kpi-sent">([^<]+)<', html).group(1) == "0"
 

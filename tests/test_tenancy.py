@@ -13,8 +13,9 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter
 from werkzeug.routing.converters import AnyConverter
 
+from app import sessions
 from app.extensions import db
-from app.models import Membership, Role, TeamInvite
+from app.models import Membership, Message, Role, TeamInvite
 from app.models.mixins import TenantMixin
 from tests.conftest import csrf_token
 from tests.factories import TENANT_FACTORIES
@@ -120,3 +121,19 @@ def test_a_user_in_two_orgs_switches_between_them(client, factories, login_as, p
     page = client.get("/").get_data(as_text=True)
     assert "beta-candidate@example.com" in page and "Switch to Alpha" in page
     assert "Send test email" not in page  # a viewer in Beta
+
+
+def test_tenant_filter_is_on_before_anything_reads_current_org(app, factories):
+    org_a, org_b = factories.make_org("A"), factories.make_org("B")
+    user = factories.make_user(org_a)
+    factories.make_message(org_b)
+    from flask_login import login_user
+
+    with app.test_request_context("/"):
+        sessions.begin(user)
+        login_user(user)
+        app.preprocess_request()  # before_request hooks, as for every real request
+        assert db.session.scalars(select(Message)).all() == []
+    with app.test_request_context("/"):  # anonymous: tenant rows are invisible
+        app.preprocess_request()
+        assert db.session.scalars(select(Message)).all() == []

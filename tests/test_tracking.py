@@ -128,18 +128,22 @@ def test_rollups_count_as_events_arrive_and_the_rebuild_agrees(app, sent):
     db.session.add(Event(org_id=sent.org_id, message_id=sent.id, type="sent"))
     db.session.commit()
     rollups.flush()
+    db.session.commit()
     client.get(pixel_path(sent.id), headers=HUMAN)
     client.get(pixel_path(sent.id), headers={"User-Agent": "Mozilla/5.0"})
     client.get(click_path(sent.id, "https://example.com/a"), headers=HUMAN)
     rollups.flush()  # the first click is applied as human...
+    db.session.commit()
     client.get(click_path(sent.id, "https://example.com/b"), headers=HUMAN)
     rollups.flush()  # ...then corrected when the burst shows a scanner
+    db.session.commit()
     totals = _rollup_totals(sent.org_id)
     assert totals["sent"] == 1
     assert (totals["opens"], totals["opens_human"], totals["unique_opens_human"]) == (2, 1, 1)
     assert (totals["clicks"], totals["clicks_human"], totals["unique_clicks_human"]) == (2, 0, 0)
     assert totals["unique_clicks"] == 1
     rollups.rebuild([sent.org_id])
+    db.session.commit()
     assert _rollup_totals(sent.org_id) == totals
 
 
@@ -163,9 +167,9 @@ def test_machine_rules_on_recorded_requests():
 _SPOOLER = """
 import sys, threading
 from app import create_app
-from app.tracking import record
+from app.tracking.store import HitStore
 
-record.Writer._store_next = lambda self: threading.Event().wait()  # never stores: dies first
+HitStore.store = lambda self, hits: threading.Event().wait()  # never stores: dies first
 app = create_app()
 client = app.test_client()
 for path in sys.argv[1:]:
@@ -241,9 +245,9 @@ def test_a_spool_line_that_cannot_be_stored_is_set_aside_and_the_rest_stored(app
 
 
 def test_the_spool_rotates_under_steady_load_and_stored_files_are_deleted(app, sent, monkeypatch):
-    from app.tracking import record
+    from app.tracking import record, spool
 
-    monkeypatch.setattr(record, "ROTATE_BYTES", 600)
+    monkeypatch.setattr(spool, "ROTATE_BYTES", 600)
     writer = record.writer(app)
     first = writer.path
     client = app.test_client()
@@ -258,12 +262,12 @@ def test_the_spool_rotates_under_steady_load_and_stored_files_are_deleted(app, s
 
 
 def test_a_click_that_cannot_be_recorded_still_reaches_its_destination(app, sent, monkeypatch):
-    from app.tracking import record
+    from app.tracking.spool import Spool
 
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(record.Writer, "append", broken)
+    monkeypatch.setattr(Spool, "append", broken)
     response = app.test_client().get(click_path(sent.id, "https://example.com/job"), headers=HUMAN)
     assert response.status_code == 302 and response.headers["Location"] == "https://example.com/job"
     assert _events("clicked") == []

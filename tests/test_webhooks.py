@@ -160,7 +160,7 @@ def test_a_delivery_whose_commit_failed_is_accepted_when_mailgun_retries(
     app, org_message, monkeypatch
 ):
     """The token is spent only with the event's commit: Mailgun's retry is applied, not 401."""
-    import app.webhooks.routes as routes
+    import app.provider_events.routes as routes
 
     org, message = org_message
     real_apply, calls = routes.apply, []

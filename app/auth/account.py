@@ -34,7 +34,7 @@ def change_password() -> ResponseReturnValue:
     services.set_password(current_user, form.password.data, keep_session=current_user.session_id)
     db.session.commit()
     flash("Your password is changed. Your other sessions were logged out.", "success")
-    return redirect(url_for("main.home"))
+    return redirect(url_for("messages.home"))
 
 
 @bp.post("/logout/everywhere")

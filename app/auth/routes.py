@@ -30,10 +30,10 @@ from app.team import services as team
 def _safe_next(target: str | None) -> str:
     """Only same-site relative paths: no open redirect through ?next= (nor control characters)."""
     if not target or any(ord(c) <= 0x20 or c == "\\" for c in target):
-        return url_for("main.home")
+        return url_for("messages.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("main.home")
+        return url_for("messages.home")
     return target
 
 
@@ -72,11 +72,13 @@ def signup() -> ResponseReturnValue:
                 form.org_name.data, form.name.data, form.email.data, form.password.data
             )
         except AccountError as exc:
+            db.session.rollback()
             form.email.errors.append(str(exc))
         else:
+            db.session.commit()
             start_session(user)
             flash(f"Welcome to Herald, {user.name}! Your organization is ready.", "success")
-            return redirect(url_for("main.home"))
+            return redirect(url_for("messages.home"))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/signup.html", form=form), status
 
@@ -85,7 +87,7 @@ def signup() -> ResponseReturnValue:
 def login() -> ResponseReturnValue:
     """Log in; failed passwords are limited per (account, IP), per account and per IP."""
     if current_user.is_authenticated:
-        return redirect(url_for("main.home"))
+        return redirect(url_for("messages.home"))
     form = LoginForm()
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
@@ -100,7 +102,7 @@ def login() -> ResponseReturnValue:
         form.password.errors.append("That email and password don't match an account.")
         return render_template("auth/login.html", form=form), 401
     ratelimit.succeeded(counted)
-    start_session(user)
+    start_session(user)  # commits, a rehashed password with it
     return redirect(_safe_next(request.args.get("next")))
 
 
@@ -129,6 +131,7 @@ def forgot() -> ResponseReturnValue:
             "Too many reset requests from your network. Try again in a few minutes.",
         )
         services.request_password_reset(form.email.data.strip().lower())
+        db.session.commit()
         flash(
             "If that address has an account, a reset link is on its way. It works for one hour.",
             "info",
@@ -150,7 +153,7 @@ def reset(token: str) -> ResponseReturnValue:
         ratelimit.forgive(user.email, client_ip())
         start_session(user)
         flash("Your password is changed. All other sessions were logged out.", "success")
-        return redirect(url_for("main.home"))
+        return redirect(url_for("messages.home"))
     return render_template("auth/reset.html", form=form), 400 if request.method == "POST" else 200
 
 
@@ -161,8 +164,9 @@ def verify(token: str) -> ResponseReturnValue:
         services.verify_email(token)
     except AccountError as exc:
         return render_template("auth/link_problem.html", message=str(exc)), 400
+    db.session.commit()
     flash("Thanks, your email address is confirmed.", "success")
-    return redirect(url_for("main.home"))
+    return redirect(url_for("messages.home"))
 
 
 @bp.post("/verify/resend")
@@ -175,7 +179,7 @@ def resend_verification() -> ResponseReturnValue:
         services.send_verification(current_user, current_org)
         db.session.commit()
         flash("We sent the confirmation email again.", "info")
-    return redirect(url_for("main.home"))
+    return redirect(url_for("messages.home"))
 
 
 @bp.route("/join/<token>", methods=["GET", "POST"])
@@ -192,6 +196,7 @@ def join(token: str) -> ResponseReturnValue:
             user = _joining_user(existing, team_invite.email, form)
             if user is not None:
                 team.accept(team_invite, user)
+                db.session.commit()
         except ratelimit.TooManyAttempts as refusal:
             return blocked("auth/join.html", form, refusal, invite=team_invite, existing=existing)
         except (team.InviteUnusable, IntegrityError):
@@ -201,7 +206,7 @@ def join(token: str) -> ResponseReturnValue:
         if user is not None:
             start_session(user, team_invite.org_id)
             flash(f"You joined {team_invite.org.name}.", "success")
-            return redirect(url_for("main.home"))
+            return redirect(url_for("messages.home"))
     status = 400 if request.method == "POST" else 200
     return render_template(
         "auth/join.html", form=form, invite=team_invite, existing=existing

@@ -1,4 +1,5 @@
-"""Accounts: sign-up, password checks, resets and email verification. Routes stay thin."""
+"""Accounts: sign-up, password checks, resets and email verification. Routes stay thin and
+commit: nothing here does."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def find_user(email: str) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The user if the password matches (same work whether or not the account exists)."""
+    """The user if the password matches (same work whether or not the account exists); an
+    outdated hash is replaced, for the caller to commit with the login."""
     user = find_user(email)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -55,7 +57,6 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-        db.session.commit()
     return user
 
 
@@ -73,7 +74,8 @@ def create_org(name: str, owner: User, timezone: str = "UTC") -> Organization:
 
 
 def sign_up(org_name: str, name: str, email: str, password: str) -> User:
-    """Create the owner's account and their organization, and send the verification mail."""
+    """Create the owner's account and their organization, and queue the verification mail. On
+    AccountError the caller rolls back."""
     email = normalize_email(email)
     if find_user(email):
         raise AccountError("An account with this email already exists. Log in instead.")
@@ -83,9 +85,7 @@ def sign_up(org_name: str, name: str, email: str, password: str) -> User:
         db.session.flush()
         org = create_org(org_name, user)
         send_verification(user, org)
-        db.session.commit()
     except IntegrityError as exc:  # the same address signed up in a parallel request
-        db.session.rollback()
         raise AccountError("An account with this email already exists. Log in instead.") from exc
     return user
 
@@ -111,7 +111,7 @@ def send_verification(user: User, org: Organization) -> None:
 
 
 def verify_email(token: str) -> User:
-    """Mark the address confirmed; links last 7 days."""
+    """Mark the address confirmed (the caller commits); links last 7 days."""
     try:
         data = unsign("verify-email", token, max_age=7 * 24 * 3600)
     except InvalidToken as exc:
@@ -121,12 +121,11 @@ def verify_email(token: str) -> User:
         raise AccountError("This confirmation link is invalid or has expired.")
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()
-        db.session.commit()
     return user
 
 
 def request_password_reset(email: str) -> None:
-    """Queue a reset link if the account exists; say nothing either way."""
+    """Queue a reset link if the account exists (the caller commits); say nothing either way."""
     user = find_user(email)
     memberships = memberships_of(user) if user else []
     if not memberships:
@@ -143,7 +142,6 @@ def request_password_reset(email: str) -> None:
         context={"user": {"name": user.name}, LINKS: {"reset_url": link}},
         created_by_id=user.id,
     )
-    db.session.commit()
 
 
 def user_for_reset(token: str) -> User:

@@ -15,6 +15,7 @@ from app import clock
 from app.campaigns import bp, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
+from app.mail.outbox import kick_dispatcher
 from app.mail.sandbox import TemplateProblem
 from app.models import (
     Campaign,
@@ -149,6 +150,7 @@ def new() -> ResponseReturnValue:
             campaign.tracking_enabled = bool(form.tracking.data) and current_org.tracking_enabled
             db.session.commit()
         except services.CampaignError as exc:
+            db.session.rollback()
             error = str(exc)
         else:
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
@@ -243,6 +245,9 @@ def launch(campaign_id: int) -> ResponseReturnValue:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+    db.session.commit()
+    if not at:
+        kick_dispatcher()
     when = (
         f"scheduled for {form.at.data.day} {form.at.data:%b %Y %H:%M} ({current_org.timezone})"
         if at
@@ -252,26 +257,43 @@ def launch(campaign_id: int) -> ResponseReturnValue:
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
-def _action(campaign_id: int, action, done: str) -> ResponseReturnValue:  # noqa: ANN001
+def _action(campaign_id: int, action, done: str, wake: bool = True) -> ResponseReturnValue:  # noqa: ANN001
+    """Run a campaign action, commit it and (unless `wake` is off) wake the dispatchers; a
+    refused action changes nothing and says why."""
     campaign = get_for_org_or_404(Campaign, campaign_id)
     try:
         result = action(current_org, campaign, current_user)
-        flash(done.format(n=result), "success")
     except services.CampaignError as exc:
+        db.session.rollback()
         flash(str(exc), "error")
+    else:
+        db.session.commit()
+        if wake:
+            kick_dispatcher()
+        flash(done.format(n=result), "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
 @bp.post("/<int:campaign_id>/pause")
 @role_required(Role.RECRUITER)
 def pause(campaign_id: int) -> ResponseReturnValue:
-    return _action(campaign_id, services.pause, "Paused. Nothing more is sent until you resume.")
+    return _action(
+        campaign_id,
+        services.pause,
+        "Paused. Nothing more is sent until you resume.",
+        wake=False,
+    )
 
 
 @bp.post("/<int:campaign_id>/resume")
 @role_required(Role.RECRUITER)
 def resume(campaign_id: int) -> ResponseReturnValue:
-    return _action(campaign_id, services.resume, "Resumed.")
+    role = current_role()
+    return _action(
+        campaign_id,
+        lambda org, campaign, user: services.resume(org, campaign, user, role),
+        "Resumed.",
+    )
 
 
 @bp.post("/<int:campaign_id>/cancel")
@@ -307,6 +329,8 @@ def move(campaign_id: int) -> ResponseReturnValue:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+    db.session.commit()
+    kick_dispatcher()
     flash(
         f"Interview moved; {notified} candidate{'s' if notified != 1 else ''} notified with "
         "an updated calendar entry.",

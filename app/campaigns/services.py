@@ -21,7 +21,7 @@ from app.extensions import db
 from app.invitations.lifecycle import supersede_older
 from app.invitations.tokens import new_token
 from app.mail.mime import message_domain
-from app.mail.outbox import kick_dispatcher, queue_message
+from app.mail.outbox import queue_message
 from app.models import (
     Campaign,
     CampaignStatus,
@@ -135,7 +135,6 @@ def create(
     db.session.add(campaign)
     db.session.flush()
     audit(org.id, user, "campaign.created", campaign=campaign.name)
-    db.session.commit()
     return campaign
 
 
@@ -297,7 +296,8 @@ def _copy(cursor: Any, target: str, rows: list[tuple]) -> None:
 
 
 def launch(org: Organization, campaign: Campaign, user: User, at: datetime | None) -> int:
-    """Send now or schedule (UTC): writes everything now, due at `at`. Commits."""
+    """Send now or schedule (UTC): writes everything now, due at `at`. The caller commits, then
+    wakes the dispatchers when sending now."""
     if campaign.status != CampaignStatus.DRAFT:
         raise CampaignError("This campaign was already sent or scheduled.")
     if at is not None and at <= clock.now():
@@ -346,15 +346,13 @@ def launch(org: Organization, campaign: Campaign, user: User, at: datetime | Non
         recipients=written,
         at=at.isoformat() if at else None,
     )
-    db.session.commit()
-    if not at:
-        kick_dispatcher()
     return written
 
 
 def cancel(org: Organization, campaign: Campaign, user: User) -> int:
     """Stop a scheduled or sending campaign: unsent mail is cancelled, open links stop working,
-    and candidates already invited get a cancellation notice (with a calendar CANCEL)."""
+    and candidates already invited get a cancellation notice (with a calendar CANCEL). The caller
+    commits, then wakes the dispatchers."""
     if campaign.status not in (
         CampaignStatus.SCHEDULED,
         CampaignStatus.SENDING,
@@ -385,14 +383,13 @@ def cancel(org: Organization, campaign: Campaign, user: User) -> int:
         unsent=stopped,
         notified=notified,
     )
-    db.session.commit()
-    kick_dispatcher()
     return stopped
 
 
 def move_interview(org: Organization, campaign: Campaign, user: User, starts_at: datetime) -> int:
     """New interview time: the campaign, its reminders (they read the slot) and a rescheduled
-    notice with an updated calendar entry (same UID, higher SEQUENCE) for everyone invited."""
+    notice with an updated calendar entry (same UID, higher SEQUENCE) for everyone invited.
+    The caller commits, then wakes the dispatchers."""
     if campaign.slot_starts_at is None:
         raise CampaignError("This campaign has no interview time to move.")
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.CANCELLED):
@@ -436,8 +433,6 @@ def move_interview(org: Organization, campaign: Campaign, user: User, starts_at:
         to=starts_at.isoformat(),
         notified=notified,
     )
-    db.session.commit()
-    kick_dispatcher()
     return notified
 
 
@@ -482,16 +477,15 @@ def pause(org: Organization, campaign: Campaign, user: User) -> None:
         raise CampaignError("Only a sending or scheduled campaign can be paused.")
     campaign.status = CampaignStatus.PAUSED
     audit(org.id, user, "campaign.paused", campaign=campaign.name)
-    db.session.commit()
 
 
-def resume(org: Organization, campaign: Campaign, user: User) -> None:
+def resume(org: Organization, campaign: Campaign, user: User, role: Role) -> None:
+    """Send again (`role` is the acting user's: a campaign Herald paused needs an admin). The
+    caller commits, then wakes the dispatchers."""
     if campaign.status != CampaignStatus.PAUSED:
         raise CampaignError("Only a paused campaign can be resumed.")
     if campaign.paused_reason:
-        from app.tenancy import current_role
-
-        if not current_role().at_least(Role.ADMIN):
+        if not role.at_least(Role.ADMIN):
             raise CampaignError(
                 "Herald paused this campaign for its bounces or complaints: an admin resumes it."
             )
@@ -502,12 +496,11 @@ def resume(org: Organization, campaign: Campaign, user: User) -> None:
         campaign.started_at = clock.now()
         supersede_older(campaign)
     audit(org.id, user, "campaign.resumed", campaign=campaign.name)
-    db.session.commit()
-    kick_dispatcher()
 
 
 def resend_failed(org: Organization, campaign: Campaign, user: User) -> int:
-    """Queue the failed messages again (same rows, same links): the dead-letter retry path."""
+    """Queue the failed messages again (same rows, same links): the dead-letter retry path. The
+    caller commits, then wakes the dispatchers (on CampaignError it rolls back)."""
     if campaign.status not in (CampaignStatus.SENT, CampaignStatus.SENDING):
         raise CampaignError("Resending is for a campaign that has been sent.")
     campaign.status = CampaignStatus.SENDING
@@ -559,7 +552,8 @@ def progress(campaign: Campaign, per_minute: int) -> dict[str, int]:
 
 
 def start_due() -> int:
-    """Scheduled campaigns whose time has come start sending; finished ones are marked sent."""
+    """Scheduled campaigns whose time has come start sending; finished ones are marked sent.
+    The caller commits."""
     now = clock.now()
     started = db.session.execute(
         update(Campaign)
@@ -569,13 +563,12 @@ def start_due() -> int:
     ).all()
     for (campaign_id,) in started:
         supersede_older(db.session.get(Campaign, campaign_id))
-    db.session.commit()
     finish_done()
     return len(started)
 
 
 def finish_done() -> int:
-    """Sending campaigns with nothing queued or in flight are marked sent. Commits."""
+    """Sending campaigns with nothing queued or in flight are marked sent (the caller commits)."""
     active = select(Message.id).where(
         Message.campaign_id == Campaign.id, Message.status.in_(["queued", "sending"])
     )
@@ -585,7 +578,6 @@ def finish_done() -> int:
         .values(status=CampaignStatus.SENT, finished_at=clock.now())
         .returning(Campaign.id)
     ).all()
-    db.session.commit()
     return len(done)
 
 

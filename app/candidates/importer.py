@@ -203,12 +203,13 @@ def rows(item: CandidateImport) -> Iterator[tuple[int, list[str] | Problem]]:
     return read
 
 
-def run(item: CandidateImport) -> None:
-    """Import every good row in batches, committing progress; bad rows become problems. The
-    stored file is deleted at the end."""
+def run(item: CandidateImport) -> Iterator[None]:
+    """Import every good row in batches; bad rows become problems. Yields when the import has
+    started, after each batch and at the end: the job commits there, so the progress shows
+    while it runs. The stored file is deleted at the end."""
     item.total_rows = sum(1 for _ in rows(item))
     item.status, item.processed = "running", 0
-    db.session.commit()
+    yield
     batch: list[tuple[int, dict, list[str]]] = []
     problems: list[dict] = []
     held = 0
@@ -226,11 +227,13 @@ def run(item: CandidateImport) -> None:
         held += sum(map(len, raw))
         if len(batch) >= BATCH or len(problems) >= BATCH or held >= BATCH_CHARS:
             _flush(item, batch, problems)
+            yield
             held = 0
     _flush(item, batch, problems)
+    yield
     uploads.discard(item.id)
     item.status, item.finished_at = "done", clock.now()
-    db.session.commit()
+    yield
 
 
 def _problem(item: CandidateImport, line: int, reason: str, raw: list[str]) -> dict:
@@ -245,8 +248,8 @@ def _problem(item: CandidateImport, line: int, reason: str, raw: list[str]) -> d
 
 
 def _flush(item: CandidateImport, batch: list[tuple[int, dict, list[str]]], problems: list) -> None:
-    """Report the batch's rows that repeat an earlier row's address, write the others, store
-    the problems and commit the progress."""
+    """Report the batch's rows that repeat an earlier row's address, write the others and store
+    the problems."""
     earlier = duplicates.earlier_lines(item, [(line, record["email"]) for line, record, _ in batch])
     for line, _, raw in batch:
         if line in earlier:
@@ -262,7 +265,6 @@ def _flush(item: CandidateImport, batch: list[tuple[int, dict, list[str]]], prob
         item.failed += len(problems)
     batch.clear()
     problems.clear()
-    db.session.commit()
 
 
 def _write(item: CandidateImport, records: list[dict]) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from app.deadletters import bp
 from app.deadletters import services as svc
 from app.extensions import db
+from app.mail.outbox import kick_dispatcher
 from app.models import Message, Role
 from app.tenancy import current_org, role_required
 
@@ -79,7 +80,10 @@ def retry() -> ResponseReturnValue:
     try:
         count = svc.retry(current_org.id, current_user, ids, filters if everything else None)
     except svc.DeadLetterError as exc:
+        db.session.rollback()
         return index(400, str(exc))
+    db.session.commit()
+    kick_dispatcher()
     flash(f"{count} email{'' if count == 1 else 's'} queued again.", "success")
     return redirect(url_for(".index", **_args(filters)))
 
@@ -91,8 +95,10 @@ def discard() -> ResponseReturnValue:
     try:
         count = svc.discard(current_org.id, current_user, _ids(), request.form.get("reason", ""))
     except svc.DeadLetterError as exc:
+        db.session.rollback()
         if _ids():  # the reason is what is missing: said at the reason
             return index(400, reason_error=str(exc))
         return index(400, str(exc))
+    db.session.commit()
     flash(f"{count} email{'' if count == 1 else 's'} discarded.", "info")
     return redirect(url_for(".index", **_args(filters)))

@@ -13,7 +13,7 @@ from app.audit import audit
 from app.extensions import db
 from app.invitations.lifecycle import revoke_open
 from app.like import ESCAPE, contains
-from app.mail.outbox import kick_dispatcher, record_events
+from app.mail.outbox import record_events
 from app.models import (
     Campaign,
     Invitation,
@@ -70,7 +70,8 @@ def _chosen(org_id: int, ids: list[int] | None, filters: Filters | None) -> Sele
 
 
 def retry(org_id: int, user: User, ids: list[int] | None, filters: Filters | None) -> int:
-    """Queue chosen failed messages again, with their retries reset. Commits and kicks."""
+    """Queue chosen failed messages again, with their retries reset. The caller commits, then
+    wakes the dispatchers (on DeadLetterError it rolls back)."""
     chosen = _chosen(org_id, ids, filters).scalar_subquery()
     record_events(chosen, "retry_requested", {"by": user.name})
     count = db.session.execute(
@@ -86,16 +87,13 @@ def retry(org_id: int, user: User, ids: list[int] | None, filters: Filters | Non
         .execution_options(synchronize_session=False)
     ).rowcount
     if not count:
-        db.session.rollback()
         raise DeadLetterError("No failed emails matched; nothing was retried.")
     audit(org_id, user, "dead_letters.retried", messages=count)
-    db.session.commit()
-    kick_dispatcher()
     return count
 
 
 def discard(org_id: int, user: User, ids: list[int], reason: str) -> int:
-    """Set failed messages aside for good, keeping the row and the reason."""
+    """Set failed messages aside for good, keeping the row and the reason (the caller commits)."""
     reason = reason.strip()[:300]
     if not reason:
         raise DeadLetterError("Say why these emails are being discarded.")
@@ -116,7 +114,6 @@ def discard(org_id: int, user: User, ids: list[int], reason: str) -> int:
         .execution_options(synchronize_session=False)
     ).rowcount
     audit(org_id, user, "dead_letters.discarded", messages=count, reason=reason)
-    db.session.commit()
     return count
 
 

@@ -13,6 +13,7 @@ from app.mail.outbox import kick_dispatcher
 def start_due_campaigns() -> int:
     """Scheduled → sending at their time (their messages are already due in the outbox)."""
     started = services.start_due()
+    db.session.commit()
     if started:
         kick_dispatcher()
     return started

@@ -21,7 +21,8 @@ def run_import(import_id: int) -> None:
     if item is None or item.status not in ("queued", "running"):
         return
     try:
-        importer.run(item)
+        for _ in importer.run(item):
+            db.session.commit()  # the progress so far (each batch), visible while it runs
     except Exception as exc:  # noqa: BLE001 - the user must see that it stopped, and why
         db.session.rollback()
         log.exception("import %s failed", import_id)

@@ -8,6 +8,7 @@ from collections import Counter
 from flask import current_app
 from redis.exceptions import RedisError
 
+from app.extensions import db
 from app.jobs import with_app_context
 from app.mail import sending
 from app.queues import send_queue
@@ -80,3 +81,4 @@ def _finish_campaigns() -> None:
     from app.campaigns.services import finish_done
 
     finish_done()
+    db.session.commit()

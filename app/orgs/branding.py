@@ -11,7 +11,6 @@ from flask import current_app
 
 from app.audit import audit
 from app.auth.services import AccountError, normalize_email
-from app.extensions import db
 from app.models import Organization, User
 
 MAX_LOGO_BYTES = 512 * 1024
@@ -173,7 +172,8 @@ def problems(values: dict) -> dict[str, str]:
 def update(
     org: Organization, actor: User, values: dict, logo: bytes | None, remove_logo: bool
 ) -> None:
-    """Apply the branding form; BrandingError (nothing saved) when a value is unusable."""
+    """Apply the branding form (the caller commits); BrandingError (the caller rolls back) when
+    a value is unusable."""
     for field in ("primary_color", "accent_color"):
         if not COLOR.fullmatch(values.get(field) or ""):
             raise BrandingError("Colours must look like #1A2B3C.")
@@ -192,4 +192,3 @@ def update(
     elif remove_logo:
         org.logo_key = None
     audit(org.id, actor, "branding.changed", logo=bool(key), removed_logo=remove_logo)
-    db.session.commit()

@@ -33,7 +33,7 @@ def new() -> ResponseReturnValue:
         db.session.commit()
         session["org_id"] = org.id
         flash(f"{org.name} is ready. You are its owner.", "success")
-        return redirect(url_for("main.home"))
+        return redirect(url_for("messages.home"))
     return render_template("orgs/new.html", form=form), 400 if request.method == "POST" else 200
 
 
@@ -49,7 +49,7 @@ def switch() -> ResponseReturnValue:
         abort(404)
     session["org_id"] = membership.org_id
     flash(f"Switched to {membership.org.name}.", "info")
-    return redirect(url_for("main.home"))
+    return redirect(url_for("messages.home"))
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -164,6 +164,7 @@ def branding() -> ResponseReturnValue:
             db.session.rollback()
             form.logo.errors = [*form.logo.errors, str(exc)]
         else:
+            db.session.commit()
             flash("Branding saved. Every template's preview uses it now.", "success")
             return redirect(url_for("orgs.branding"))
     status = 400 if request.method == "POST" else 200

@@ -252,6 +252,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     target = unsubscribe_by_token(token, "one-click")
     if target is None:
         return _bad_unsubscribe_link()
+    db.session.commit()
     return render_template(
         "public/unsubscribed.html",
         org=target["org"],
@@ -263,13 +264,12 @@ def unsubscribe(token: str) -> ResponseReturnValue:
 
 def unsubscribe_by_token(token: str, how: str) -> dict | None:
     """Suppress the address a signed unsubscribe token names (one-click POST, or by mail).
-    Returns the target, or None for a bad token. Commits."""
+    Returns the target, or None for a bad token. The caller commits."""
     target = _unsubscribe_target(token)
     if target is None:
         return None
     suppress(target["o"], str(target["e"]), "unsubscribed", ["all"], source=how)
     _unsubscribe_event(target, how)
-    db.session.commit()
     return target
 
 

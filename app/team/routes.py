@@ -57,8 +57,10 @@ def invite() -> ResponseReturnValue:
                 current_org, current_user, current_role(), form.email.data, Role(form.role.data)
             )
         except (services.TeamError, AccountError) as exc:
+            db.session.rollback()
             form.email.errors.append(str(exc))
         else:
+            db.session.commit()
             if replaced:
                 message = "Invitation sent again with a new link; the earlier link no longer works."
             else:
@@ -75,9 +77,12 @@ def resend_invite(team_invite_id: int) -> ResponseReturnValue:
     team_invite = get_for_org_or_404(TeamInvite, team_invite_id)
     try:
         services.resend(current_org, current_user, current_role(), team_invite)
-        flash("Invitation sent again.", "success")
     except services.TeamError as exc:
+        db.session.rollback()
         flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash("Invitation sent again.", "success")
     return redirect(url_for("team.index"))
 
 
@@ -92,9 +97,12 @@ def revoke_invite(team_invite_id: int) -> ResponseReturnValue:
             current_role(),
             get_for_org_or_404(TeamInvite, team_invite_id),
         )
-        flash("Invitation withdrawn; its link no longer works.", "info")
     except services.TeamError as exc:
+        db.session.rollback()
         flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash("Invitation withdrawn; its link no longer works.", "info")
     return redirect(url_for("team.index"))
 
 
@@ -109,9 +117,12 @@ def change_role(membership_id: int) -> ResponseReturnValue:
         return redirect(url_for("team.index")), 303
     try:
         services.change_role(current_user, current_role(), membership, Role(form.role.data))
-        flash(f"{membership.user.name} is now {Role(form.role.data).label}.", "success")
     except services.TeamError as exc:
+        db.session.rollback()
         flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{membership.user.name} is now {Role(form.role.data).label}.", "success")
     return redirect(url_for("team.index"))
 
 
@@ -124,7 +135,9 @@ def remove_member(membership_id: int) -> ResponseReturnValue:
     try:
         services.remove(current_user, current_role(), membership)
     except services.TeamError as exc:
+        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("team.index"))
+    db.session.commit()
     flash("Teammate removed.", "info")
-    return redirect(url_for("main.home") if leaving_self else url_for("team.index"))
+    return redirect(url_for("messages.home") if leaving_self else url_for("team.index"))

@@ -1,4 +1,5 @@
-"""Team rules: who may invite, change roles or remove whom; invites are signed and single-use."""
+"""Team rules: who may invite, change roles or remove whom; invites are signed and single-use.
+Nothing here commits: the route that calls it does."""
 
 from __future__ import annotations
 
@@ -72,7 +73,6 @@ def invite(
     db.session.flush()
     _send_invite(org, actor, team_invite)
     audit(org.id, actor, "invite.sent", invite_id=team_invite.id, role=role.value, email=email)
-    db.session.commit()
     return team_invite, replaced
 
 
@@ -104,7 +104,6 @@ def resend(org: Organization, actor: User, actor_role: Role, team_invite: TeamIn
     team_invite.expires_at = clock.now() + timedelta(seconds=max_age)
     _send_invite(org, actor, team_invite)
     audit(org.id, actor, "invite.resent", invite_id=team_invite.id)
-    db.session.commit()
 
 
 def revoke(org: Organization, actor: User, actor_role: Role, team_invite: TeamInvite) -> None:
@@ -113,7 +112,6 @@ def revoke(org: Organization, actor: User, actor_role: Role, team_invite: TeamIn
     if team_invite.is_pending:
         team_invite.revoked_at = clock.now()
         audit(org.id, actor, "invite.revoked", invite_id=team_invite.id)
-        db.session.commit()
 
 
 def resolve_invite(token: str) -> TeamInvite:
@@ -161,7 +159,6 @@ def accept(team_invite: TeamInvite, user: User) -> Membership:
     audit(
         team_invite.org_id, user, "invite.accepted", invite_id=team_invite.id, role=team_invite.role
     )
-    db.session.commit()
     return membership
 
 
@@ -189,7 +186,6 @@ def change_role(actor: User, actor_role: Role, membership: Membership, role: Rol
         old=old.value,
         new=role.value,
     )
-    db.session.commit()
 
 
 def remove(actor: User, actor_role: Role, membership: Membership) -> None:
@@ -209,4 +205,3 @@ def remove(actor: User, actor_role: Role, membership: Membership) -> None:
         role=membership.role,
     )
     db.session.delete(membership)
-    db.session.commit()

@@ -81,6 +81,7 @@ def new() -> ResponseReturnValue:
         template = services.create(
             current_org, current_user, form.name.data, TemplateKind(form.kind.data)
         )
+        db.session.commit()
         flash("Template created from Herald's default. Make it yours.", "success")
         return redirect(url_for("templates_editor.edit", email_template_id=template.id))
     return render_template("templates_editor/new.html", form=form), (
@@ -198,7 +199,9 @@ def save(email_template_id: int) -> ResponseReturnValue:
             text=form.text.data,
         )
     except services.InvalidTemplate as exc:
+        db.session.rollback()
         return _editor(template, form, exc.problems, status=400)
+    db.session.commit()
     if version is None:
         flash("No changes to save.", "info")
     else:
@@ -276,6 +279,7 @@ def restore(email_template_id: int) -> ResponseReturnValue:
     if version is None:
         abort(404, description="There is no such version of this template.")
     restored = services.restore(template, version, current_user)
+    db.session.commit()
     flash(f"Version {version.number} restored as version {restored.number}.", "success")
     return redirect(url_for("templates_editor.edit", email_template_id=template.id))
 
@@ -284,6 +288,7 @@ def restore(email_template_id: int) -> ResponseReturnValue:
 @role_required(Role.ADMIN)
 def duplicate(email_template_id: int) -> ResponseReturnValue:
     copy = services.duplicate(current_org, _template(email_template_id), current_user)
+    db.session.commit()
     flash(f"Created “{copy.name}”.", "success")
     return redirect(url_for("templates_editor.edit", email_template_id=copy.id))
 
@@ -295,8 +300,10 @@ def delete(email_template_id: int) -> ResponseReturnValue:
     try:
         services.delete(current_org, template, current_user)
     except services.TemplateInUse as exc:
+        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("templates_editor.index")), 303
+    db.session.commit()
     flash(f"Deleted “{template.name}”. Mail already sent with it keeps its content.", "info")
     return redirect(url_for("templates_editor.index"))
 
@@ -306,6 +313,7 @@ def delete(email_template_id: int) -> ResponseReturnValue:
 def make_default(email_template_id: int) -> ResponseReturnValue:
     template = _template(email_template_id)
     services.make_default(current_org, template, current_user)
+    db.session.commit()
     flash(
         f"“{template.name}” is now the default {template.kind_enum.label.lower()} template.",
         "success",
@@ -319,6 +327,7 @@ def send_test(email_template_id: int) -> ResponseReturnValue:
     """Send the saved version to yourself with sample data, through the real pipeline."""
     template = _template(email_template_id)
     services.send_test(current_org, template, current_user, _samples())
+    db.session.commit()
     flash(
         f"Test of version {template.current_version.number} sent to {current_user.email}.",
         "success",

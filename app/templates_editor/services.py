@@ -1,4 +1,5 @@
-"""Template rules: defaults, validation, immutable versions, restore, diff, delete, test send."""
+"""Template rules: defaults, validation, immutable versions, restore, diff, delete, test send.
+Nothing here commits: the route that calls it does."""
 
 from __future__ import annotations
 
@@ -180,7 +181,6 @@ def create(org: Organization, actor: User, name: str, kind: TemplateKind) -> Ema
     db.session.flush()
     add_version(template, actor, subject, html, None, note="Created")
     audit(org.id, actor, "template.created", template=template.name)
-    db.session.commit()
     return template
 
 
@@ -194,7 +194,8 @@ def save(
     html: str,
     text: str | None,
 ) -> TemplateVersion | None:
-    """Validate and save as a new version; None when nothing changed."""
+    """Validate and save as a new version (the caller commits); None when only the name, or
+    nothing, changed."""
     problems = validate(org, template.kind_enum, subject, html, text)
     if not name.strip():
         problems.insert(0, Problem("name", "Give the template a name."))
@@ -207,11 +208,8 @@ def save(
         html,
         text or "",
     ):
-        db.session.commit()
         return None
-    version = add_version(template, actor, subject, html, text)
-    db.session.commit()
-    return version
+    return add_version(template, actor, subject, html, text)
 
 
 def restore(template: EmailTemplate, version: TemplateVersion, actor: User) -> TemplateVersion:
@@ -224,7 +222,6 @@ def restore(template: EmailTemplate, version: TemplateVersion, actor: User) -> T
         version.text,
         note=f"Restored from version {version.number}",
     )
-    db.session.commit()
     return restored
 
 
@@ -282,7 +279,6 @@ def delete(org: Organization, template: EmailTemplate, actor: User) -> None:
     template.deleted_at = clock.now()
     template.is_default = False
     audit(org.id, actor, "template.deleted", template=template.name)
-    db.session.commit()
 
 
 def duplicate(org: Organization, template: EmailTemplate, actor: User) -> EmailTemplate:
@@ -299,7 +295,6 @@ def duplicate(org: Organization, template: EmailTemplate, actor: User) -> EmailT
         current.text,
         note=f"Copied from {template.name} v{current.number}",
     )
-    db.session.commit()
     return copy
 
 
@@ -312,7 +307,6 @@ def make_default(org: Organization, template: EmailTemplate, actor: User) -> Non
     ):
         other.is_default = other.id == template.id
     audit(org.id, actor, "template.default", template=template.name)
-    db.session.commit()
 
 
 def send_test(
@@ -332,7 +326,6 @@ def send_test(
         created_by_id=user.id,
     )
     message.template_version_id = template.current_version_id
-    db.session.commit()
     return message
 
 

@@ -1,5 +1,5 @@
-"""Open pixel and click redirects (public, signed), machine detection, and applying provider
-events (delivered, bounced, complained, unsubscribed) to messages."""
+"""Open pixel and click redirects (public, signed), machine detection, the hits' spool and
+storing, rollups and retention."""
 
 from flask import Blueprint
 

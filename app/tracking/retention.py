@@ -9,6 +9,7 @@ Messages keep their status and dates; their timelines say that older events were
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import select, text
@@ -41,14 +42,15 @@ def cutoff(days: int, now: datetime | None = None) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=clock.now().tzinfo)
 
 
-def purge(now: datetime | None = None) -> int:
-    """Delete what every organization's retention lets go; how many events. Commits per batch."""
+def purge(now: datetime | None = None) -> Iterator[int]:
+    """Delete what every organization's retention lets go, one step at a time, yielding how many
+    events each step deleted. The caller commits after each step: an organization's horizon is
+    saved before any event it covers goes, and each batch's locks are held no longer."""
     orgs = db.session.execute(
         select(Organization.id, Organization.event_retention_days)
         .where(Organization.event_retention_days > 0)
         .execution_options(**ALL_ORGS)
     ).all()
-    deleted = 0
     for org_id, days in orgs:
         cut = cutoff(days, now)
         # remembered first: a rebuild never recomputes a day whose events may be gone
@@ -59,13 +61,11 @@ def purge(now: datetime | None = None) -> int:
             ),
             {"org": org_id, "cut": cut},
         )
-        db.session.commit()
+        yield 0
         while True:
             gone = db.session.execute(
                 _PURGE, {"org": org_id, "cutoff": cut, "batch": BATCH}
             ).rowcount
-            db.session.commit()
-            deleted += gone
+            yield gone
             if gone < BATCH:
                 break
-    return deleted

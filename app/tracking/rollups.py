@@ -110,8 +110,9 @@ def _mark():  # noqa: ANN202
 
 
 def apply_pending() -> int:
-    """One run: apply (upto, seen], remember the newest id as the next run's `seen`. Commits.
-    Returns how many event ids were covered (0 when another run holds the mark)."""
+    """One run: apply (upto, seen], remember the newest id as the next run's `seen`; the caller
+    commits (which frees the mark). How many event ids were covered (0 when another run holds
+    the mark)."""
     mark = _mark()
     if mark is None:
         db.session.rollback()
@@ -130,19 +131,19 @@ def apply_pending() -> int:
         ),
         {"upto": max(upto, seen), "seen": max(newest, seen), "now": clock.now(), "n": NAME},
     )
-    db.session.commit()
     return max(0, seen - upto)
 
 
 def flush() -> None:
-    """Apply everything already committed (tests, the rebuild, the CLI): two runs."""
+    """Apply everything already committed (tests, the rebuild, the CLI): two runs. The caller
+    commits."""
     apply_pending()
     apply_pending()
 
 
 def rebuild(org_ids: list[int]) -> None:
     """Recompute these orgs' rollups from their events (current flags), up to the mark; the
-    days whose events retention deleted keep their rollups. Commits."""
+    days whose events retention deleted keep their rollups. The caller commits."""
     mark = _mark()
     upto = mark[0] if mark else 0
     for org_id in org_ids:
@@ -156,7 +157,6 @@ def rebuild(org_ids: list[int]) -> None:
             {"org": org_id, "since": since},
         )
         db.session.execute(_REBUILD, {"lo": 0, "hi": upto, "org": org_id, "since": since})
-    db.session.commit()
 
 
 def freshness():  # noqa: ANN201

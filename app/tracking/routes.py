@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _detail() -> dict:
-    # a machine's event also gets the version of the rules that called it one (record.py)
+    # a machine's event also gets the version of the rules that called it one (store.py)
     return {"ua": (request.user_agent.string or "")[:300]}
 
 

@@ -13,6 +13,7 @@ from app import clock
 from app.campaigns import services as campaigns
 from app.candidates import importer
 from app.extensions import db
+from app.mail.outbox import kick_dispatcher
 from app.models import (
     Candidate,
     CandidateImport,
@@ -120,6 +121,8 @@ def _seed(factories, run_worker) -> tuple[dict[str, str], str]:
         location="Headquarters, 221B Baker Street, London NW1 6XE, meeting room Ada",
     )
     campaigns.launch(org, slotted, admin, None)
+    db.session.commit()
+    kick_dispatcher()  # as the launch route does
     run_worker()
     failed = db.session.scalars(
         db.select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from app.crypto import encrypt
 from app.extensions import db
+from app.mail.outbox import kick_dispatcher
 from app.models import Message, Role, TemplateKind
 from app.tracking import rollups
 
@@ -92,6 +93,8 @@ def test_pixel_click_webhooks_and_the_dashboard(
         location=None,
     )
     services.launch(org, campaign, user, None)
+    db.session.commit()
+    kick_dispatcher()  # as the launch route does
     run_worker()
 
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -128,6 +131,7 @@ def test_pixel_click_webhooks_and_the_dashboard(
     other = db.session.scalars(select(Message).where(Message.to_email == "cand1@example.com")).one()
     assert _webhook(live_server, org, other, "complained") == 200
     rollups.flush()  # what the periodic rollup job does every few seconds
+    db.session.commit()
 
     page.get_by_role("link", name="Delivery").click()
     expect(page.locator("#kpi-sent")).to_have_text("3")

@@ -8,7 +8,8 @@ import logging
 from aiosmtpd.controller import Controller
 from flask import Flask
 
-from app.inbound.process import handle
+from app.extensions import db
+from app.provider_events.inbound_mail import handle
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ class InboundHandler:
             for rcpt in envelope.rcpt_tos:
                 try:
                     outcome = handle(rcpt.rpartition("@")[0], raw)
+                    db.session.commit()
                 except Exception:  # noqa: BLE001 - never bounce a bounce; log and move on
+                    db.session.rollback()
                     log.exception("inbound mail could not be handled")
                     outcome = "error"
                 log.info("inbound mail: %s", outcome)

@@ -16,8 +16,8 @@ from app.extensions import db
 from app.mail.metrics import count_reject
 from app.mail.verp import message_id_of, verp_key
 from app.models import Message
+from app.provider_events.apply import apply
 from app.tenancy import ALL_ORGS
-from app.tracking.apply import apply
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def _auto_reply(msg: email.message.Message) -> bool:
 
 
 def handle(local: str, raw: bytes) -> str:
-    """Act on one mail for one of our addresses; returns what it was (for logs and tests)."""
+    """Act on one mail for one of our addresses (the caller commits); returns what it was (for
+    logs and tests)."""
     if local.lower() == "unsubscribe":  # mailto:unsubscribe@…?subject=<signed token>
         msg = email.message_from_bytes(raw, policy=policy.compat32)
         return _unsubscribe(str(msg.get("Subject", "")).strip().split()[-1:] or "")
@@ -61,7 +62,6 @@ def handle(local: str, raw: bytes) -> str:
     detail = {"provider": "smtp", "severity": severity, "description": _status(msg)}
     event_id = "dsn:" + hashlib.sha256(raw).hexdigest()[:40]
     applied = apply(message, "bounced", event_id, detail, clock.now())
-    db.session.commit()
     return f"{'hard' if permanent else 'soft'} bounce" if applied else "duplicate"
 
 

@@ -15,7 +15,7 @@ from app.models import Message, Organization, User
 
 
 def send_test_email(org: Organization, user: User) -> Message:
-    """Queue a test email to the current user through the real pipeline, and commit."""
+    """Queue a test email to this user through the real pipeline (the caller commits)."""
     message = queue_message(
         org_id=org.id,
         kind="test",
@@ -29,7 +29,6 @@ def send_test_email(org: Organization, user: User) -> Message:
         },
         created_by_id=user.id,
     )
-    db.session.commit()
     return message
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import db, htmx
-from app.main import bp, services
+from app.messages import bp, services
 from app.models import Campaign, Candidate, Message, MessageStatus, Role
 from app.tenancy import current_org, get_for_org_or_404, role_required, scoped
 
@@ -29,7 +29,7 @@ def _cursor(name: str) -> int | None:
 def home() -> ResponseReturnValue:
     """Landing page for visitors; the org overview for members."""
     if not current_user.is_authenticated:
-        return render_template("main/landing.html")
+        return render_template("messages/landing.html")
     return _overview()
 
 
@@ -37,7 +37,7 @@ def home() -> ResponseReturnValue:
 def _overview() -> ResponseReturnValue:
     page = _recent()
     return render_template(
-        "main/home.html",
+        "messages/home.html",
         messages=page.messages,
         page=page,
         polling=any(m.status in ACTIVE for m in page.messages),
@@ -60,7 +60,7 @@ def messages() -> ResponseReturnValue:
     """The recent-messages table (HTMX polls it while anything is in flight)."""
     page = _recent()
     polling = any(m.status in ACTIVE for m in page.messages)
-    template = "main/_messages.html" if htmx else "main/home.html"
+    template = "messages/_messages.html" if htmx else "messages/home.html"
     return render_template(
         template,
         messages=page.messages,
@@ -78,7 +78,7 @@ def message(message_id: int) -> ResponseReturnValue:
     campaign = None
     if message.campaign_id is not None:
         campaign = db.session.scalar(scoped(Campaign).where(Campaign.id == message.campaign_id))
-    return render_template("main/message.html", message=message, campaign=campaign)
+    return render_template("messages/message.html", message=message, campaign=campaign)
 
 
 @bp.post("/test-email")
@@ -86,8 +86,9 @@ def message(message_id: int) -> ResponseReturnValue:
 def test_email() -> ResponseReturnValue:
     """Send a test email to yourself through the real outbox, worker and provider."""
     services.send_test_email(current_org, current_user)
+    db.session.commit()
     flash(f"Test email queued to {current_user.email}. Watch its status below.", "success")
-    return redirect(url_for("main.home"))
+    return redirect(url_for("messages.home"))
 
 
 @bp.get("/messages/search")
@@ -96,4 +97,4 @@ def search() -> ResponseReturnValue:
     """Find a message by the candidate's email address or its Message-ID."""
     q = request.args.get("q", "").strip()[:255]
     found = services.find_messages(current_org.id, q) if q else []
-    return render_template("main/search.html", q=q, found=found)
+    return render_template("messages/search.html", q=q, found=found)

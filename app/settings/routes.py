@@ -7,11 +7,11 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app.audit import audit
-from app.deliverability import bp
-from app.deliverability import services as svc
 from app.extensions import db
 from app.mail.delivery import DEFAULT_KEY, breaker
 from app.models import ProviderAccount, ProviderKind, Role
+from app.settings import bp
+from app.settings import services as svc
 from app.tenancy import current_org, get_for_org_or_404, role_required
 
 FIELDS = ("label", "host", "port", "security", "username", "domain", "region", "secret")
@@ -20,7 +20,7 @@ FIELDS = ("label", "host", "port", "security", "username", "domain", "region", "
 def _page(status: int = 200, **extra: object) -> ResponseReturnValue:
     accounts = svc.ordered(current_org)
     return render_template(
-        "deliverability/providers.html",
+        "settings/providers.html",
         accounts=accounts,
         states=svc.breaker_states(accounts),
         default_state=breaker().state(DEFAULT_KEY),
@@ -70,7 +70,7 @@ def edit_provider(provider_account_id: int) -> ResponseReturnValue:
             db.session.rollback()
             error, field = str(exc), exc.field
     return render_template(
-        "deliverability/edit.html", account=account, error=error, field=field
+        "settings/edit.html", account=account, error=error, field=field
     ), 400 if error else 200
 
 
@@ -101,8 +101,8 @@ def test_provider(provider_account_id: int) -> ResponseReturnValue:
     db.session.commit()
     if request.headers.get("HX-Request"):  # the result line, and the badge beside the name
         state = breaker().state(account.key)
-        return render_template("deliverability/_check.html", account=account) + render_template(
-            "deliverability/_badge.html", account=account, state=state, oob=True
+        return render_template("settings/_check.html", account=account) + render_template(
+            "settings/_badge.html", account=account, state=state, oob=True
         )
     return redirect(url_for(".providers"))
 
@@ -122,7 +122,7 @@ def reset_breaker(provider_account_id: int) -> ResponseReturnValue:
 @role_required(Role.ADMIN)
 def dkim_page(status: int = 200, error: str | None = None) -> ResponseReturnValue:
     return render_template(
-        "deliverability/dkim.html", record=svc.dkim_record(current_org), error=error
+        "settings/dkim.html", record=svc.dkim_record(current_org), error=error
     ), status
 
 

@@ -1,17 +1,18 @@
 """Apply a provider's (or a DSN's) news about a message, once: delivered, bounced, complained,
 unsubscribed. Events are keyed by the provider's event id, so a redelivery changes nothing.
-Bounces and complaints feed the suppression list and the campaign's sending health."""
+Bounces and complaints feed the suppression list, and the campaign's sending health decides
+whether it goes on (app.campaigns.health)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from app.campaigns.health import check_health
 from app.extensions import db
-from app.models import Campaign, CampaignStatus, Event, Message
+from app.models import Event, Message, Organization
 from app.suppressions.services import suppress
 from app.tenancy import ALL_ORGS
 
@@ -67,8 +68,6 @@ def _bounce(message: Message, hard: bool, detail: dict, at: datetime) -> None:
         check_health(message.campaign_id)
         return
     message.bounce_type = message.bounce_type or "soft"
-    from app.models import Organization
-
     org = db.session.get(Organization, message.org_id)
     since = at - timedelta(days=org.soft_bounce_days)
     soft = db.session.scalar(
@@ -86,46 +85,3 @@ def _bounce(message: Message, hard: bool, detail: dict, at: datetime) -> None:
     )
     if soft >= org.soft_bounce_threshold:
         suppress(message.org_id, message.to_email, "soft_bounce", ["all"], source="soft bounces")
-
-
-def check_health(campaign_id: int | None) -> bool:
-    """Pause a campaign whose bounce or complaint rate crossed the line (after a minimum
-    sample): True when this call paused it. An admin resumes it."""
-    if campaign_id is None:
-        return False
-    cfg = current_app.config
-    row = db.session.execute(
-        select(
-            func.count().filter(Message.sent_at.is_not(None)),
-            func.count().filter(Message.bounce_type == "hard"),
-            func.count().filter(Message.complained_at.is_not(None)),
-        )
-        .where(Message.campaign_id == campaign_id)
-        .execution_options(**ALL_ORGS)
-    ).one()
-    sent, bounced, complained = row
-    if sent < cfg["HEALTH_MIN_SAMPLE"]:
-        return False
-    reason = None
-    if bounced / sent > cfg["HEALTH_MAX_BOUNCE_RATE"]:
-        reason = f"Bounce rate {bounced / sent:.1%} is over {cfg['HEALTH_MAX_BOUNCE_RATE']:.0%}"
-    elif complained / sent > cfg["HEALTH_MAX_COMPLAINT_RATE"]:
-        reason = (
-            f"Complaint rate {complained / sent:.2%} is over {cfg['HEALTH_MAX_COMPLAINT_RATE']:.1%}"
-        )
-    if reason is None:
-        return False
-    campaign = db.session.scalar(
-        select(Campaign)
-        .where(Campaign.id == campaign_id)
-        .with_for_update()
-        .execution_options(**ALL_ORGS)
-    )
-    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
-        return False
-    campaign.status = CampaignStatus.PAUSED
-    campaign.paused_reason = (
-        f"{reason} after {sent} emails, so Herald paused this campaign to protect your "
-        "sender reputation. Check the list, then an admin can resume it."
-    )
-    return True

@@ -15,10 +15,10 @@ from app.crypto import decrypt
 from app.extensions import csrf, db
 from app.mail.metrics import count_reject
 from app.models import Event, Message, Organization
+from app.provider_events import bp
+from app.provider_events.apply import apply
+from app.provider_events.mailgun import WebhookRefused, claim_token, normalise, parse, verify
 from app.tenancy import ALL_ORGS
-from app.tracking.apply import apply
-from app.webhooks import bp
-from app.webhooks.mailgun import WebhookRefused, claim_token, normalise, parse, verify
 
 log = logging.getLogger(__name__)
 
