@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -95,7 +96,8 @@ def claim(limit: int, ids: list[int] | None = None) -> Claim:
     pick = select(Message.id).where(*due())
     if ids is not None:
         pick = pick.where(Message.id.in_(ids))
-    order = (Message.lane == Lane.BULK, Message.send_after, Message.id)
+    bulk_last = Message.lane == literal_column("'bulk'")  # as ix_messages_claim has it
+    order = (bulk_last, Message.send_after, Message.id)
     pick = pick.order_by(*order).limit(limit)
     rows = db.session.execute(
         update(Message)
