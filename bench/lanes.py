@@ -143,6 +143,7 @@ def _prepare() -> tuple[object, list[str]]:
     from app.campaigns import services
     from app.extensions import db
     from app.models import Membership, Role, User
+    from app.outbox.queue import wake
 
     app, org_id, user_id = app_with_org()
     with app.app_context():
@@ -155,7 +156,9 @@ def _prepare() -> tuple[object, list[str]]:
         org, user, campaign = draft_campaign(
             org_id, user_id, RECIPIENTS, send_rate_per_minute=RATE, dkim_enabled=False
         )
-        written = services.launch(org, campaign, user, None)  # its dispatchers wait in Redis
+        written = services.launch(org, campaign, user, None)
+        db.session.commit()
+        wake()  # as the launch route does: its dispatchers wait in Redis
         print(f"launched {written} invitations at {RATE}/min", flush=True)
     return app, emails
 
