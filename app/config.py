@@ -164,6 +164,11 @@ class Config:
         self.DISPATCH_MAX_SECONDS = _float("DISPATCH_MAX_SECONDS", 5.0)
         self.SEND_BURST = _int("SEND_BURST", 10)  # token-bucket capacity (org and provider)
         self.PROVIDER_RATE_PER_MINUTE = _int("PROVIDER_RATE_PER_MINUTE", 6000)
+        # Transactional mail: an org's own bucket beside its bulk rate, and the share of each
+        # provider's rate that bulk mail may not use
+        self.TRANSACTIONAL_RATE_PER_MINUTE = _int("TRANSACTIONAL_RATE_PER_MINUTE", 600)
+        self.TRANSACTIONAL_BURST = _int("TRANSACTIONAL_BURST", 50)
+        self.PROVIDER_TRANSACTIONAL_SHARE = _float("PROVIDER_TRANSACTIONAL_SHARE", 0.1)
         self.CANDIDATE_WINDOW_SECONDS = _int("CANDIDATE_WINDOW_SECONDS", 24 * 3600)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
         self.SWEEP_INTERVAL_SECONDS = _int("SWEEP_INTERVAL_SECONDS", 30)

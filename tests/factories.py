@@ -81,12 +81,15 @@ def make_membership(org: Organization) -> Membership:
     return db.session.query(Membership).filter_by(user_id=user.id, org_id=org.id).one()
 
 
-def make_message(org: Organization, to_email: str = "candidate@example.com") -> Message:
+def make_message(
+    org: Organization, to_email: str = "candidate@example.com", lane: str | None = None
+) -> Message:
     message = queue_message(
         org_id=org.id,
         kind="test",
         template="test_email",
         to_email=to_email,
+        lane=lane,
         to_name="Cand Idate",
         context={"org": {"name": org.name}, "user": {"name": "Cand"}, "requested_at": "now"},
     )

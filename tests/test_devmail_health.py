@@ -177,7 +177,7 @@ def test_metrics_report_sends_latency_queues_and_breakers(app, ctx, factories, s
     run_worker()
     client = app.test_client()
     body = client.get("/metrics").get_data(as_text=True)  # loopback, no token configured
-    assert 'herald_messages{provider="smtp",status="sent"} 1.0' in body
+    assert 'herald_messages{lane="transactional",provider="smtp",status="sent"} 1.0' in body
     assert 'herald_provider_answers_total{outcome="accepted",provider="smtp"} 1.0' in body
     assert 'herald_send_latency_ms_count{provider="smtp"} 1.0' in body
     assert 'herald_queue_depth{queue="herald-send"} 0.0' in body

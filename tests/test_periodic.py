@@ -257,7 +257,7 @@ def test_a_throttled_org_has_one_delayed_dispatcher_at_a_time(ctx, factories, si
     for n, org in enumerate(orgs):
         org.send_rate_per_minute = 1
         for i in range(5):
-            factories.make_message(org, f"o{n}r{i}@example.com")
+            factories.make_message(org, f"o{n}r{i}@example.com", lane="bulk")
     send_queue().empty()
     for _ in range(3):  # each dispatcher finds both orgs' rows due and their rates used up
         for org in orgs:
@@ -291,7 +291,7 @@ def test_a_woken_dispatcher_wakes_again_for_rows_due_soon_not_for_rows_held_back
     assert len(sink.messages) == 0
 
     soon = clock.now() + timedelta(seconds=5)
-    factories.make_message(org, "later@example.com").send_after = soon
+    factories.make_message(org, "later@example.com", lane="bulk").send_after = soon
     db.session.commit()
     dispatch_due(woken_for=org.id)
     [job_id] = registry.get_job_ids()

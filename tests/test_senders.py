@@ -24,6 +24,8 @@ def test_concurrent_senders_send_each_message_once(app, ctx, factories, sink, mo
     monkeypatch.setitem(ctx.config, "SEND_BATCH_SIZE", 16)  # two rows per claim: many claims
     monkeypatch.setitem(ctx.config, "SEND_BURST", 1000)  # the rate out of the way
     monkeypatch.setitem(ctx.config, "PROVIDER_RATE_PER_MINUTE", 100_000)
+    monkeypatch.setitem(ctx.config, "TRANSACTIONAL_BURST", 1000)  # (these are transactional)
+    monkeypatch.setitem(ctx.config, "TRANSACTIONAL_RATE_PER_MINUTE", 100_000)
     org = factories.make_org()
     org.send_rate_per_minute = 100_000
     for n in range(60):

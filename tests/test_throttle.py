@@ -43,6 +43,7 @@ def test_three_real_workers_together_respect_60_per_minute(ctx, factories, sink,
             kind="test",
             template="test_email",
             to_email=f"r{n}@example.com",
+            lane="bulk",  # the org's rate (its transactional mail has a bucket of its own)
             context={"org": {"name": "x"}, "user": {"name": "y"}, "requested_at": "z"},
         )
     env = {**os.environ, "SEND_BURST": "5", "SEND_BATCH_SIZE": "10", "LOG_LEVEL": "WARNING"}

@@ -17,11 +17,12 @@ from prometheus_client.core import (
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
+from app import clock
 from app.extensions import csrf, db, redis
 from app.health import bp
 from app.health.access import operator
 from app.mail.metrics import BUCKETS_MS, LATENCY_KEY, REJECTS_KEY, SENDS_KEY
-from app.models import Message
+from app.models import Lane, Message, MessageStatus
 from app.providers.routing import DEFAULT_KEY, breaker
 from app.queues import ALL, queue
 from app.tenancy import ALL_ORGS
@@ -42,17 +43,42 @@ class HeraldCollector:
     def _messages(self):  # noqa: ANN202
         gauge = GaugeMetricFamily(
             "herald_messages",
-            "Messages in the outbox by status and provider",
-            labels=["status", "provider"],
+            "Messages in the outbox by status, provider and lane",
+            labels=["status", "provider", "lane"],
         )
         rows = db.session.execute(
-            select(Message.status, func.coalesce(Message.provider, "none"), func.count())
-            .group_by(Message.status, Message.provider)
+            select(
+                Message.status, func.coalesce(Message.provider, "none"), Message.lane, func.count()
+            )
+            .group_by(Message.status, Message.provider, Message.lane)
             .execution_options(**ALL_ORGS)
         )
-        for status, provider, count in rows:
-            gauge.add_metric([status, provider], count)
+        for status, provider, lane, count in rows:
+            gauge.add_metric([status, provider, lane], count)
         yield gauge
+        yield self._oldest_due()
+
+    def _oldest_due(self) -> GaugeMetricFamily:
+        """How long the oldest due queued message of each lane has waited: a transactional
+        lane that waits long is the alert (a campaign at its rate makes the bulk lane wait)."""
+        family = GaugeMetricFamily(
+            "herald_oldest_due_seconds",
+            "Seconds the oldest due queued message of each lane has waited (0 when none)",
+            labels=["lane"],
+        )
+        now = clock.now()
+        for lane in Lane:  # one lane at a time: each reads its oldest row from an index
+            since = db.session.scalar(
+                select(func.min(Message.send_after))
+                .where(
+                    Message.status == MessageStatus.QUEUED,
+                    Message.lane == lane.value,
+                    Message.send_after <= now,
+                )
+                .execution_options(**ALL_ORGS)
+            )
+            family.add_metric([lane.value], (now - since).total_seconds() if since else 0.0)
+        return family
 
     def _redis_figures(self):  # noqa: ANN202
         client = redis.client

@@ -22,6 +22,7 @@ from app.mail.tracked_links import rewrite
 from app.models import (
     TEMPLATE_TEST,
     Campaign,
+    Lane,
     Message,
     Organization,
     TemplateKind,
@@ -94,9 +95,12 @@ def _tracked(message: Message, org: Organization | None) -> bool:
 
 
 def list_headers(message: Message, org: Organization | None, unsubscribe: str | None) -> dict:
-    """List-Unsubscribe (RFC 8058 one-click), List-Id and Feedback-ID for candidate mail."""
+    """List-Unsubscribe (RFC 8058 one-click), List-Id and Feedback-ID for candidate mail; no
+    List-Unsubscribe on transactional mail (a notice that an interview moved is not a list)."""
     if org is None:
         return {}
+    if message.lane == Lane.TRANSACTIONAL:
+        unsubscribe = None  # the footer keeps its own link, if the template has one
     domain = org.sending_domain or "herald.localhost"
     headers = {
         "List-Id": f"{header_safe(org.name)} {message.kind} <{message.kind}.org{org.id}.{domain}>",

@@ -22,8 +22,10 @@ from app.models.message import (
     ACCOUNT_MAIL_KINDS,
     TEMPLATE_TEST,
     Event,
+    Lane,
     Message,
     MessageStatus,
+    lane_for,
 )
 from app.models.org import ROLE_HELP, Membership, Organization, Role, TeamInvite
 from app.models.provider import ProviderAccount, ProviderKind
@@ -47,6 +49,8 @@ from app.models.webhook_token import WebhookToken
 
 __all__ = [
     "ACCOUNT_MAIL_KINDS",
+    "Lane",
+    "lane_for",
     "AuditEntry",
     "Booking",
     "BookingStatus",

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app import clock
 from app.extensions import db
 from app.models.mixins import TenantMixin, TimestampMixin
+from app.models.template import BULK_KINDS
 
 
 class MessageStatus(StrEnum):
@@ -43,6 +45,22 @@ TEMPLATE_TEST = "template_test"
 ACCOUNT_MAIL_KINDS = frozenset({"verify_email", "password_reset", "team_invite"})
 
 
+class Lane(StrEnum):
+    """Which line a message waits in: a person waits for transactional mail, nobody for bulk."""
+
+    TRANSACTIONAL = "transactional"
+    BULK = "bulk"
+
+
+def lane_for(kind: str, lane: str | None = None) -> Lane:
+    """The lane of a message: the one asked for (an API send marked transactional), else its
+    kind's. Only the bulk kinds are bulk; account mail, notices that an interview moved or was
+    cancelled, answers to the recruiter, bookings and tests are transactional."""
+    if lane is not None:
+        return Lane(lane)  # ValueError for anything but the two lanes
+    return Lane.BULK if kind in BULK_KINDS else Lane.TRANSACTIONAL
+
+
 class Message(TenantMixin, TimestampMixin, db.Model):
     """One email to one recipient. PostgreSQL is the truth; RQ jobs carry only its id."""
 
@@ -53,6 +71,14 @@ class Message(TenantMixin, TimestampMixin, db.Model):
             "send_after",
             postgresql_where=text("status = 'queued'"),
         ),
+        # the claim's order: transactional rows before bulk, then oldest due first
+        Index(
+            "ix_messages_claim",
+            text("(lane = 'bulk')"),
+            "send_after",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+        ),
         Index("ix_messages_lease", "lease_until", postgresql_where=text("status = 'sending'")),
         Index("ix_messages_failed", "org_id", "id", postgresql_where=text("status = 'failed'")),
         Index(
@@ -61,10 +87,12 @@ class Message(TenantMixin, TimestampMixin, db.Model):
             postgresql_where=text("invitation_id IS NOT NULL"),
         ),
         UniqueConstraint("org_id", "idempotency_key"),
+        CheckConstraint("lane IN ('transactional', 'bulk')", name="ck_messages_lane"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
+    lane: Mapped[str] = mapped_column(String(16))  # Lane: set by queue_message and the fan-out
     template: Mapped[str] = mapped_column(String(64))  # a built-in template key, or "version"
     template_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("template_versions.id", ondelete="RESTRICT"), index=True

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.extensions import db, redis
-from app.models import Event, Message, Organization
+from app.models import Event, Lane, Message, Organization
 from app.outbox.spec import MessageSpec
 from app.outbox.transitions import record_events
 from app.queues import send_queue
@@ -81,54 +81,62 @@ def wake(wanted: int | None = None) -> None:
 kick_dispatcher = wake  # (the name the features know)
 
 
-def _wait_key(org_id: int) -> str:
+def _wait_key(org_id: int, lane: str = Lane.BULK) -> str:
+    """One per org and lane: a bulk wake-up a minute away never holds transactional mail."""
+    if lane == Lane.TRANSACTIONAL:
+        return f"herald:dispatch:org:{org_id}:transactional:waiting"
     return f"herald:dispatch:org:{org_id}:waiting"
 
 
-def wake_at(org_id: int, when: datetime) -> None:
-    """The org's one delayed dispatcher, for when its buckets have refilled (RQ's scheduler).
+def wake_at(org_id: int, when: datetime, lane: str = Lane.BULK) -> None:
+    """The org's one delayed dispatcher for a lane, for when its buckets have refilled (RQ's
+    scheduler); the transactional one's job says so (`lane`), the bulk one's does not.
     A Redis key set only if absent says one waits: another batch that hits the rate meanwhile
     adds none. The dispatcher clears the key as it starts; should the wake-up be lost (Redis
     flushed, worker killed), the key expires and the sweeper dispatches the due rows."""
     delay = max(0.0, (when - clock.now()).total_seconds())
     expires = int(delay) + 2 * current_app.config["SWEEP_INTERVAL_SECONDS"]
     try:
-        if redis.client.set(_wait_key(org_id), 1, nx=True, ex=max(1, expires)):
+        if redis.client.set(_wait_key(org_id, lane), 1, nx=True, ex=max(1, expires)):
+            lanes = {"lane": Lane.TRANSACTIONAL.value} if lane == Lane.TRANSACTIONAL else {}
             # RQ schedules to the whole second: a second later, the rows are surely due
             send_queue().enqueue_at(
                 when + timedelta(seconds=1),
                 DISPATCH,
                 woken_for=org_id,
                 job_timeout=DISPATCH_TIMEOUT,
+                **lanes,
             )
     except RedisError:
         pass  # the sweeper dispatches due rows anyway
 
 
-def woken(org_id: int) -> None:
-    """The org's delayed dispatcher has started: the next batch that hits the rate may add one."""
+def woken(org_id: int, lane: str = Lane.BULK) -> None:
+    """The org's delayed dispatcher (for a lane) has started: the next batch that hits that
+    lane's rate may add one."""
     try:
-        redis.client.delete(_wait_key(org_id))
+        redis.client.delete(_wait_key(org_id, lane))
     except RedisError:
         pass
 
 
 _NEXT_DUE = text(
     "SELECT min(send_after) FROM messages"
-    " WHERE org_id = :org AND status = 'queued' AND send_after > :now"
+    " WHERE org_id = :org AND lane = :lane AND status = 'queued' AND send_after > :now"
 )
 
 
-def rearm(org_id: int) -> None:
-    """After the org's delayed dispatcher ran: wake again for its next queued row if one comes
-    due within a sweep (rows further out are the sweeper's). Rows due already but not claimed
-    wait for something else (a paused campaign): no wake-up for them."""
+def rearm(org_id: int, lane: str = Lane.BULK) -> None:
+    """After the org's delayed dispatcher (for a lane) ran: wake again for its next queued row
+    of that lane if one comes due within a sweep (rows further out are the sweeper's). Rows due
+    already but not claimed wait for something else (a paused campaign): no wake-up for them."""
     now = clock.now()
-    next_due = db.session.execute(_NEXT_DUE, {"org": org_id, "now": now}).scalar()
+    params = {"org": org_id, "lane": str(lane), "now": now}
+    next_due = db.session.execute(_NEXT_DUE, params).scalar()
     db.session.rollback()
     horizon = timedelta(seconds=current_app.config["SWEEP_INTERVAL_SECONDS"])
     if next_due is not None and next_due - now < horizon:
-        wake_at(org_id, next_due)
+        wake_at(org_id, next_due, lane)
 
 
 @event.listens_for(Session, "after_commit")

@@ -1,15 +1,17 @@
 """Send due messages: claim → begin → build → provider.send → record, one message at a time per
 sender, SEND_CONCURRENCY senders per worker.
 
-A sender claims a few due rows under a lease token (transitions.claim). For each row, in order:
-the org's rate is asked (throttle.take); the begin locks the row, checks the per-candidate cap
-and that the message is still sendable, and counts the attempt (transitions.begin, committed);
-the message is rendered from its pinned template version and serialized (build.outgoing_for,
-the same code as the preview and the test send); the org's providers are tried in turn while one
-is in trouble (routing.Failover); the answer is recorded and committed at once (transitions).
-A killed worker therefore repeats at most the one message each of its senders had on the wire,
-and a sender that lost its lease (it stalled past SEND_LEASE_SECONDS) changes nothing and sends
-nothing more: every step checks the token.
+A sender claims a few due rows under a lease token (transitions.claim), transactional mail
+first: a transactional row that comes due is taken by the next claim of any sender (each takes
+SEND_BATCH_SIZE / SEND_CONCURRENCY rows at a time), whatever bulk mail waits. For each row, in
+order: the rates its lane is charged to are asked (throttle.take); the begin locks the row,
+checks the per-candidate cap (bulk mail only) and that the message is still sendable, and counts
+the attempt (transitions.begin, committed); the message is rendered from its pinned template
+version and serialized (build.outgoing_for, the same code as the preview and the test send); the
+org's providers are tried in turn while one is in trouble (routing.Failover); the answer is
+recorded and committed at once (transitions). A killed worker therefore repeats at most the one
+message each of its senders had on the wire, and a sender that lost its lease (it stalled past
+SEND_LEASE_SECONDS) changes nothing and sends nothing more: every step checks the token.
 
 Each sender is a thread with its own app context, so its own database session, and its own
 provider connections (routing.Connections). The rate buckets, the breakers and the cap live in
@@ -26,14 +28,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app import clock
 from app.extensions import db
 from app.mail import metrics
 from app.mail.build import outgoing_for
-from app.models import Message, MessageStatus, Organization
+from app.models import Lane, Message, MessageStatus, Organization
 from app.outbox import queue, throttle, transitions
+from app.outbox.throttle import Charge
 from app.outbox.transitions import Claim
 from app.providers import Accepted, Transient
 from app.providers.routing import Connections, Failover, Outcome
@@ -43,28 +46,32 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Batch:
-    """One sender's claim as it goes: its failover state, and orgs whose rate is used up."""
+    """One sender's claim as it goes: its failover state, and buckets (an org's, per lane) whose
+    rate is used up."""
 
     claim: Claim
     failover: Failover
-    waiting: dict[int, datetime] = field(default_factory=dict)  # org → when it has a token
-    later: dict[int, list[int]] = field(default_factory=dict)  # org → rows put back then
+    waiting: dict[Charge, datetime] = field(default_factory=dict)  # when it has a token again
+    later: dict[Charge, list[int]] = field(default_factory=dict)  # rows put back then
     counts: Counter = field(default_factory=Counter)
 
 
 def send_claimed(claim: Claim, connections: Connections | None = None) -> dict[str, int]:
     """Send a claim's messages one by one, committing each result at once. An org whose rate
-    is used up has its rows put back for when its bucket refills (one delayed dispatcher)."""
+    (of a lane) is used up has its rows of that lane put back for when its bucket refills (one
+    delayed dispatcher per org and lane)."""
     own = connections is None
     batch = _Batch(claim, Failover(connections or Connections()))
+    charges = _charges(claim)
     done = 0
     try:
         for message_id, org_id in claim.rows:
-            if org_id in batch.waiting:
-                batch.later.setdefault(org_id, []).append(message_id)
+            charge = charges[message_id]
+            if charge in batch.waiting:
+                batch.later.setdefault(charge, []).append(message_id)
                 batch.counts["deferred"] += 1
             else:
-                outcome = _send_one(batch, message_id, org_id)
+                outcome = _send_one(batch, message_id, org_id, charge)
                 batch.counts[outcome or "skipped"] += 1
             done += 1
     finally:
@@ -77,19 +84,38 @@ def send_claimed(claim: Claim, connections: Connections | None = None) -> dict[s
     return dict(batch.counts)
 
 
+def _charges(claim: Claim) -> dict[int, Charge]:
+    """Whose buckets each claimed row is charged to (its org's, in its lane; account mail to no
+    org's), from what the claim returned (else read, as for a claim made by hand)."""
+    kinds = dict(claim.kinds)
+    missing = [id_ for id_ in claim.ids if id_ not in kinds]
+    if missing:
+        found = select(Message.id, Message.kind, Message.lane).where(Message.id.in_(missing))
+        kinds.update({id_: (kind, lane) for id_, kind, lane in db.session.execute(found)})
+    return {
+        id_: throttle.charge_for(org_id, *kinds.get(id_, ("", Lane.BULK)))
+        for id_, org_id in claim.rows
+    }
+
+
 def _put_back(batch: _Batch, unreached: list[int]) -> None:
-    """Rows of a waiting org go back at its time (and wake it then); rows not reached after an
-    error go back shortly."""
-    for org_id, ids in batch.later.items():
-        transitions.release(ids, batch.claim.token, batch.waiting[org_id])
+    """Rows of a waiting bucket go back at its time (and wake the org's lane then); rows not
+    reached after an error go back shortly."""
+    for charge, ids in batch.later.items():
+        transitions.release(ids, batch.claim.token, batch.waiting[charge])
     soon = clock.now() + timedelta(seconds=transitions.backoff_seconds(1))
     transitions.release(unreached, batch.claim.token, soon)
     db.session.commit()
-    for org_id, when in batch.waiting.items():
-        queue.wake_at(org_id, when)
+    wake: dict[tuple[int, str], datetime] = {}  # per org and lane, its first bucket to refill
+    for charge, when in batch.waiting.items():
+        if charge.org_id is not None:
+            at = (charge.org_id, charge.lane)
+            wake[at] = min(when, wake.get(at, when))
+    for (org_id, lane), when in wake.items():
+        queue.wake_at(org_id, when, lane)
 
 
-def _send_one(batch: _Batch, message_id: int, org_id: int) -> str | None:
+def _send_one(batch: _Batch, message_id: int, org_id: int, charge: Charge) -> str | None:
     """Throttle, begin, build, send with failover, record: one message, its result committed."""
     token = batch.claim.token
     org = db.session.get(Organization, org_id)
@@ -99,10 +125,10 @@ def _send_one(batch: _Batch, message_id: int, org_id: int) -> str | None:
         transitions.release([message_id], token, clock.now() + timedelta(seconds=wait))
         db.session.commit()
         return "deferred"
-    wait = throttle.take(org_id, org.send_rate_per_minute, routes[0].key)
+    wait = throttle.take(charge, org.send_rate_per_minute, routes[0].key)
     if wait > 0:
-        batch.waiting[org_id] = clock.now() + timedelta(seconds=wait)
-        batch.later.setdefault(org_id, []).append(message_id)
+        batch.waiting[charge] = clock.now() + timedelta(seconds=wait)
+        batch.later.setdefault(charge, []).append(message_id)
         return "deferred"
     message = _begin(message_id, token, org)
     if message is None or message.status != MessageStatus.SENDING:
@@ -116,7 +142,7 @@ def _send_one(batch: _Batch, message_id: int, org_id: int) -> str | None:
         outgoing,
         routes,
         still_ours=lambda: _renew(message_id, token),
-        busy=lambda key: throttle.take(None, 0, key),
+        busy=lambda key: throttle.take(Charge(None, charge.lane), 0, key),
     )
     return _record(message_id, token, outcome, org.max_retries, subject)
 

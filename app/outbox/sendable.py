@@ -9,7 +9,15 @@ import functools
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
 from app.extensions import db
-from app.models import BULK_KINDS, Campaign, Invitation, Message, MessageStatus, Suppression
+from app.models import (
+    BULK_KINDS,
+    Campaign,
+    Invitation,
+    Lane,
+    Message,
+    MessageStatus,
+    Suppression,
+)
 
 BULK = frozenset(str(k) for k in BULK_KINDS)  # one-click unsubscribe, per-candidate cap
 # notices about a change (a calendar entry confirmed or removed included): they go even when a
@@ -19,30 +27,35 @@ CANDIDATE_KINDS = BULK | set(NOTICES)
 CAMPAIGN_CANCELLED = "The campaign was cancelled."
 
 
-def blocks(suppression: Suppression, kind: str) -> bool:
-    """Does this suppression hold back a message of this kind? (as _suppressed says in SQL)"""
+def blocks(suppression: Suppression, kind: str, lane: str = Lane.BULK) -> bool:
+    """Does this suppression hold back a message of this kind, in this lane? (as _suppressed
+    says in SQL) Transactional mail to a candidate is held back only by a suppression of all
+    email that is not an unsubscribe (a bounce, a complaint, a manual entry)."""
     if kind not in CANDIDATE_KINDS:
         return False
     scope = suppression.scope or ["all"]
-    if "all" not in scope and kind not in scope:
-        return False
-    return not (suppression.reason == "unsubscribed" and kind not in BULK)
+    if lane == Lane.TRANSACTIONAL or kind not in BULK:
+        return "all" in scope and suppression.reason != "unsubscribed"
+    return "all" in scope or kind in scope
 
 
 @functools.cache
 def _suppressed() -> ColumnElement[bool]:
     """A suppression of the org blocks this message (blocks(), in SQL)."""
+    everything = or_(
+        func.coalesce(func.jsonb_array_length(Suppression.scope), 0) == 0,
+        Suppression.scope.has_key("all"),
+    )
+    bulk = and_(Message.lane == Lane.BULK, Message.kind.in_(BULK))
     return and_(
         Message.kind.in_(CANDIDATE_KINDS),
         exists().where(
             Suppression.org_id == Message.org_id,
             Suppression.email == func.lower(func.trim(Message.to_email)),
             or_(
-                func.coalesce(func.jsonb_array_length(Suppression.scope), 0) == 0,
-                Suppression.scope.has_key("all"),
-                Suppression.scope.has_key(Message.kind),
+                and_(bulk, or_(everything, Suppression.scope.has_key(Message.kind))),
+                and_(~bulk, everything, Suppression.reason != "unsubscribed"),
             ),
-            or_(Suppression.reason != "unsubscribed", Message.kind.in_(BULK)),
         ),
     )
 
@@ -102,7 +115,7 @@ def why_not(message: Message) -> tuple[str, str, dict]:
     found = db.session.scalars(
         select(Suppression).where(Suppression.org_id == message.org_id, Suppression.email == email)
     ).first()
-    if found is not None and blocks(found, message.kind):
+    if found is not None and blocks(found, message.kind, message.lane):
         reason = {"reason": found.reason, "scope": found.scope}
         return MessageStatus.SUPPRESSED, "suppressed", reason
     if campaign is not None and campaign.status == "cancelled":

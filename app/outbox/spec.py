@@ -18,7 +18,7 @@ from typing import Any
 from app.mail.links import LINKS
 from app.mail.mime import new_message_id
 from app.mail.render import builtin_subject
-from app.models import MessageStatus
+from app.models import MessageStatus, lane_for
 
 CONTROL_KEYS = (LINKS, "_campaign", "_invitation", "_unsubscribe")
 # the messages columns a campaign's fan-out COPYs, in order
@@ -26,6 +26,7 @@ COPY_COLUMNS = (
     "id",
     "org_id",
     "kind",
+    "lane",
     "template",
     "template_version_id",
     "context",
@@ -67,7 +68,7 @@ class MessageSpec:
     created_by_id: int | None = None
     idempotency_key: str | None = None
     send_after: datetime | None = None
-    lane: str | None = None  # transactional or bulk (not stored yet)
+    lane: str | None = None  # transactional or bulk; None: the kind's (lane_for)
 
     @classmethod
     def of(cls, context: dict[str, Any] | None = None, **fields: Any) -> MessageSpec:
@@ -110,6 +111,7 @@ class MessageSpec:
         return {
             "org_id": self.org_id,
             "kind": self.kind,
+            "lane": lane_for(self.kind, self.lane).value,
             "template": self.template,
             "template_version_id": self.template_version_id,
             "context": context,

@@ -1,14 +1,19 @@
 """Sending rates shared by every worker: token buckets in Redis, taken atomically by a Lua
-script (the org's bucket and the provider's together, or neither), on Redis's own clock."""
+script (the org's bucket and the provider's together, or neither), on Redis's own clock.
+
+Each lane has its own org bucket, so a bulk campaign at its rate never holds a password reset;
+bulk mail may use only part of a provider's rate, so transactional mail always finds some."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import current_app
 from redis.exceptions import RedisError
 
 from app.extensions import redis
+from app.models import ACCOUNT_MAIL_KINDS, Lane
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +61,63 @@ def pause(provider: str, seconds: float) -> None:
         pass
 
 
-def take(org_id: int | None, org_per_minute: int, provider: str) -> float:
-    """Take one send from the org's and the provider's buckets (only the provider's when org_id is
-    None, as on a failover): 0 when granted, else how many seconds until one is free. A provider
-    paused by a 429 waits out its Retry-After. When Redis cannot say, wait (fail closed)."""
-    granted, wait = take_many(org_id, org_per_minute, provider, 1)
-    return 0.0 if granted else wait
+@dataclass(frozen=True)
+class Charge:
+    """Whose rates one send is charged to: its org's bulk or transactional bucket (none when
+    `org_rate` is off: Herald's own account mail), and the provider's, in its lane."""
+
+    org_id: int | None
+    lane: str = Lane.BULK
+    org_rate: bool = True
 
 
-def take_many(
-    org_id: int | None, org_per_minute: int, provider: str, want: int
-) -> tuple[int, float]:
-    """Take up to `want` sends at once (a batch spends them one by one without asking Redis
-    each time): (how many were granted, and when none, seconds until one is free)."""
+def charge_for(org_id: int, kind: str, lane: str) -> Charge:
+    """Account mail (reset, confirmation, teammate invite) is Herald's, not the org's: it is
+    charged to no org's rate; an org's other mail to its bucket of the message's lane."""
+    if kind in ACCOUNT_MAIL_KINDS:
+        return Charge(org_id, Lane.TRANSACTIONAL, org_rate=False)
+    return Charge(org_id, Lane(lane))
+
+
+def buckets(charge: Charge, org_per_minute: int, provider: str) -> list[tuple[str, float, float]]:
+    """(key, tokens per second, capacity) of each bucket a send takes one token from. Bulk mail
+    takes from the org's bulk bucket and from its share of the provider's rate and burst (the
+    rest is kept for transactional mail); transactional mail from the org's transactional bucket
+    (none for account mail) and the provider's whole rate and burst."""
     cfg = current_app.config
     burst = cfg["SEND_BURST"]
     provider_rate = cfg["PROVIDER_RATE_PER_MINUTE"]
-    keys = [f"herald:bucket:provider:{provider}"]
-    args: list[float] = [provider_rate / 60, max(1, min(burst, provider_rate))]
-    if org_id is not None:
-        keys.insert(0, f"herald:bucket:org:{org_id}")
-        args[:0] = [org_per_minute / 60, max(1, min(burst, org_per_minute))]
-    keys.append(_pause_key(provider))
+    kept = cfg["PROVIDER_TRANSACTIONAL_SHARE"]
+    reserve = max(1, round(burst * kept))  # sends of the provider's burst that bulk cannot take
+    chosen = [(f"herald:bucket:provider:{provider}", provider_rate, burst + reserve)]
+    if charge.lane == Lane.BULK:
+        bulk_key = f"herald:bucket:provider:{provider}:bulk"
+        chosen.append((bulk_key, provider_rate * (1 - kept), burst))
+        if charge.org_rate and charge.org_id is not None:
+            chosen.insert(0, (f"herald:bucket:org:{charge.org_id}", org_per_minute, burst))
+    elif charge.org_rate and charge.org_id is not None:
+        rate, org_burst = cfg["TRANSACTIONAL_RATE_PER_MINUTE"], cfg["TRANSACTIONAL_BURST"]
+        chosen.insert(0, (f"herald:bucket:org:{charge.org_id}:transactional", rate, org_burst))
+    return [(key, rate / 60, max(1.0, min(cap, rate))) for key, rate, cap in chosen]
+
+
+def take(who: Charge | int | None, org_per_minute: int, provider: str) -> float:
+    """Take one send from the buckets `who` is charged to (an org id: its bulk rate; None: only
+    the provider's whole rate, as on a failover): 0 when granted, else how many seconds until
+    one is free. A provider paused by a 429 waits out its Retry-After. When Redis cannot say,
+    wait (fail closed)."""
+    if not isinstance(who, Charge):
+        who = Charge(who, Lane.BULK if who is not None else Lane.TRANSACTIONAL)
+    granted, wait = take_many(who, org_per_minute, provider, 1)
+    return 0.0 if granted else wait
+
+
+def take_many(charge: Charge, org_per_minute: int, provider: str, want: int) -> tuple[int, float]:
+    """Take up to `want` sends at once (a batch spends them one by one without asking Redis
+    each time): (how many were granted, and when none, seconds until one is free)."""
+    chosen = buckets(charge, org_per_minute, provider)
+    keys = [key for key, _, _ in chosen] + [_pause_key(provider)]
+    args: list[float] = [n for _, rate, capacity in chosen for n in (rate, capacity)]
     args.append(max(1, want))
     try:
         script = current_app.extensions.setdefault(

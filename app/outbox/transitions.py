@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -35,6 +36,7 @@ from app.extensions import db
 from app.models import (
     Candidate,
     Event,
+    Lane,
     Message,
     MessageStatus,
     Organization,
@@ -57,10 +59,12 @@ __all__ = ["BULK", "CAMPAIGN_CANCELLED", "CANDIDATE_KINDS", "NOTICES"]
 
 @dataclass
 class Claim:
-    """Rows one sender took: (message id, org id) in the order to send, under one lease token."""
+    """Rows one sender took: (message id, org id) in the order to send, under one lease token,
+    and each one's (kind, lane)."""
 
     token: str
     rows: list[tuple[int, int]] = field(default_factory=list)
+    kinds: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[int]:
@@ -85,13 +89,16 @@ def due() -> tuple:
 
 
 def claim(limit: int, ids: list[int] | None = None) -> Claim:
-    """queued → sending under a new lease token, for due rows no other worker holds (oldest due
-    first; SKIP LOCKED). Rows that are stopped are claimed too: their begin records why."""
+    """queued → sending under a new lease token, for due rows no other worker holds
+    (transactional first, then oldest due first; SKIP LOCKED), returned in that order. Rows that
+    are stopped are claimed too: their begin records why."""
     token = uuid.uuid4().hex
     pick = select(Message.id).where(*due())
     if ids is not None:
         pick = pick.where(Message.id.in_(ids))
-    pick = pick.order_by(Message.send_after, Message.id).limit(limit)
+    bulk_last = Message.lane == literal_column("'bulk'")  # as ix_messages_claim has it
+    order = (bulk_last, Message.send_after, Message.id)
+    pick = pick.order_by(*order).limit(limit)
     rows = db.session.execute(
         update(Message)
         .where(Message.id.in_(pick.with_for_update(skip_locked=True).scalar_subquery()))
@@ -101,11 +108,12 @@ def claim(limit: int, ids: list[int] | None = None) -> Claim:
             lease_token=token,
             attempted_at=None,
         )
-        .returning(Message.id, Message.org_id, Message.send_after)
+        .returning(Message.id, Message.org_id, Message.lane, Message.send_after, Message.kind)
         .execution_options(synchronize_session=False)
     ).all()
-    rows.sort(key=lambda row: (row[2], row[0]))
-    return Claim(token, [(row[0], row[1]) for row in rows])
+    rows.sort(key=lambda row: (row[2] == Lane.BULK, row[3], row[0]))
+    kinds = {row[0]: (row[4], row[2]) for row in rows}
+    return Claim(token, [(row[0], row[1]) for row in rows], kinds)
 
 
 def _event(message_id: int, org_id: int, type_: str, **detail: object) -> None:
@@ -168,7 +176,7 @@ def over_cap(message: Message, token: str, cap: int) -> bool:
     (counting those another sender has on the wire now) waits: released until the oldest leaves
     the window, with a 'capped' event. Atomic across senders: the candidate's row is locked
     until the begin commits, and a begun send is counted from then on."""
-    if message.candidate_id is None or message.kind not in BULK:
+    if message.candidate_id is None or message.lane != Lane.BULK:  # no cap on transactional
         return False
     db.session.execute(
         select(Candidate.id).where(Candidate.id == message.candidate_id).with_for_update()
@@ -177,7 +185,7 @@ def over_cap(message: Message, token: str, cap: int) -> bool:
     now = clock.now()
     others = select(Message.sent_at).where(
         Message.candidate_id == message.candidate_id,
-        Message.kind.in_(BULK),
+        Message.lane == Lane.BULK,
         Message.id != message.id,
         or_(
             and_(Message.status == MessageStatus.SENT, Message.sent_at > now - window),

@@ -6,7 +6,8 @@ A suppression has a reason (unsubscribed, hard_bounce, soft_bounce, complaint, m
 template kinds or "all". It applies to candidate mail only (a teammate's password reset is never
 held back by a candidate list). An unsubscribe stops bulk mail; the transactional notices that an
 interview moved or was cancelled still go. Bounces, complaints and manual entries stop everything
-in their scope.
+in their scope; transactional mail (those notices, or a send marked transactional) only when their
+scope is all email.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """interview slots, their interviewers and candidates' bookings; a campaign's scheduling mode
 
 Revision ID: 0013_slots
-Revises: 0010_csv_import_addresses
+Revises: 0012_lanes
 Create Date: 2026-12-07 11:40:00
 
 A slot's `booked` counter is raised only by a guarded UPDATE and CHECKed against its capacity,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0013_slots"
-down_revision = "0011_send_path"
+down_revision = "0012_lanes"
 branch_labels = None
 depends_on = None
 
