@@ -70,3 +70,21 @@ def test_moving_a_booking_to_a_slot_id_int_cannot_read_is_400(client, ctx, login
     assert response.status_code == 400
     assert "Pick the slot" in response.get_data(as_text=True)
     assert post(url, {"slot_id": LONG}).status_code == 404  # no slot has that many digits
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00", "9999-12-31T23:59"])
+def test_a_time_at_the_calendars_edge_is_refused_not_an_error(
+    client, factories, login_as, post, when
+):
+    org = factories.make_org()  # Europe/Paris: year 1 at midnight is before UTC's year 1
+    org.timezone = "Europe/Paris" if when.startswith("0001") else "America/New_York"
+    db.session.commit()
+    login_as(factories.make_user(org, Role.RECRUITER), org)
+    campaign = factories.make_campaign(org)
+    for url, data in (
+        (f"/campaigns/{campaign.id}/move", {"starts_at": when}),
+        (f"/campaigns/{campaign.id}/launch", {"mode": "later", "at": when}),
+    ):
+        response = post(url, data, follow_redirects=True)
+        assert response.status_code < 500, url
+        assert "Pick" in response.get_data(as_text=True), url
