@@ -197,6 +197,8 @@ def test_generate_slots_from_windows_with_interviewers(setup, post, client) -> N
         ({"gen-last_day": "2030-06-01"}, "last day is before the first"),
         ({"gen-outsiders": "Omar, not-an-email"}, "is not an email address"),
         ({"gen-teammates": ["999999"]}, "from your team"),
+        ({"gen-first_day": "0001-01-01"}, "between 2000 and 2199"),
+        ({"gen-last_day": "9999-12-31"}, "between 2000 and 2199"),
     ],
 )
 def test_bad_generations_are_refused_and_write_nothing(setup, post, change, words) -> None:
@@ -230,6 +232,17 @@ def test_add_one_slot_and_refuse_a_time_the_clocks_skip(setup, post) -> None:
     assert ok.status_code == 303
     (slot,) = _slots(campaign)
     assert slot.capacity == 3 and slot.starts_at == datetime(2030, 3, 31, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_a_day_at_the_calendars_edge_is_refused_not_an_error(setup, post, day) -> None:
+    org, user, ada, job, template = setup
+    campaign = _campaign(post, job, template)
+    one = {"add-day": day, "add-start": "00:00", "add-end": "00:30", "add-capacity": "1"}
+    response = post(f"/campaigns/{campaign.id}/slots", one)
+    assert response.status_code == 400
+    assert "between 2000 and 2199" in response.get_data(as_text=True)
+    assert _slots(campaign) == []
 
 
 def test_a_teammate_in_two_slots_at_once_gets_a_warning(setup, post, client) -> None:

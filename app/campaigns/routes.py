@@ -15,6 +15,7 @@ from app import clock
 from app.campaigns import bp, reinvite, services
 from app.campaigns.forms import CampaignForm, LaunchForm
 from app.extensions import db
+from app.ids import id_from, ids_from
 from app.invitations import booking
 from app.mail.sandbox import TemplateProblem
 from app.models import (
@@ -74,9 +75,9 @@ def _follow_up(form: CampaignForm) -> tuple[int | None, int]:
 
 def _audience(form: CampaignForm) -> dict:
     audience = {k: v for k, v in (("tag", form.tag.data), ("q", (form.q.data or "").strip())) if v}
-    ids = [int(x) for x in (form.ids.data or "").split(",") if x.strip().isdigit()][:100_000]
+    ids = ids_from(form.ids.data)
     if ids:  # only this org's candidates can match: the audience query is scoped to the org
-        audience["ids"] = [i for i in ids if i < 2**62]
+        audience["ids"] = ids
     return audience
 
 
@@ -116,11 +117,11 @@ DRAFTS_COUNTED = 50  # drafts whose audience the list counts (one query each)
 def audience_count() -> ResponseReturnValue:
     """Live recipient count while the audience is chosen (HTMX)."""
     audience = {k: v for k in ("tag", "q") if (v := (request.args.get(k) or "").strip())}
-    ids = [int(x) for x in (request.args.get("ids") or "").split(",") if x.strip().isdigit()]
+    ids = ids_from(request.args.get("ids"))
     if ids:
-        audience["ids"] = [i for i in ids if i < 2**62]
-    job = request.args.get("job_id") or ""  # those invited for it already are left out
-    job_id = int(job) if job.isdigit() and int(job) < 2**31 else None
+        audience["ids"] = ids
+    job_id = id_from(request.args.get("job_id"))  # those invited for it already are left out
+    job_id = job_id if job_id is not None and job_id < 2**31 else None
     counts = services.count(current_org, audience, job_id=job_id)
     return render_template("campaigns/_count.html", counts=counts)
 
@@ -131,7 +132,7 @@ def new() -> ResponseReturnValue:
     form = CampaignForm()
     _choices(form)
     if request.method == "GET" and request.args.getlist("candidate"):
-        form.ids.data = ",".join(x for x in request.args.getlist("candidate") if x.isdigit())
+        form.ids.data = ",".join(x for x in request.args.getlist("candidate") if id_from(x))
     error = None
     if form.validate_on_submit():
         job = get_for_org_or_404(Job, form.job_id.data) if form.job_id.data else None

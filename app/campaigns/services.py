@@ -112,7 +112,10 @@ def local_to_utc(value: datetime, zone: str) -> datetime:
     """A wall-clock time in the org's zone as UTC; refuses times a DST change skips."""
     tz = ZoneInfo(zone)
     aware = value.replace(tzinfo=tz)
-    utc = aware.astimezone(UTC)
+    try:
+        utc = aware.astimezone(UTC)
+    except OverflowError as exc:  # year 1 or 9999: past the calendar's edge in UTC
+        raise CampaignError("Pick a date and time in the next few years.") from exc
     if utc.astimezone(tz).replace(tzinfo=None) != value:
         raise CampaignError(
             f"{value.day} {value:%b %Y %H:%M} does not exist in {zone}: the clocks "

@@ -215,22 +215,6 @@ def _paths(ast: nodes.Template) -> list[tuple[str, int]]:
     return found
 
 
-def raw_parts(
-    *, subject: str, html: str, text: str | None, brand: Brand, context: Mapping[str, Any]
-) -> list[str]:
-    """The authored subject, HTML and text rendered, nothing else done: what the render's
-    size bound applies to (app.mail.merge checks its markers against it). One time budget
-    for the three."""
-    ctx = dict(context)
-    ctx.setdefault("org", {"name": brand.name, "address": brand.postal_address or ""})
-    with message_budget():
-        parts = [render_bounded(_compiled("text", subject), ctx)]
-        parts.append(render_bounded(_compiled("html", html), ctx))
-        if text and text.strip():
-            parts.append(render_bounded(_compiled("text", text), ctx))
-    return parts
-
-
 def render_authored(
     *,
     subject: str,

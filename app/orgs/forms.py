@@ -153,7 +153,9 @@ class RemindersForm(FlaskForm):
 def minutes_of(text: str | None) -> int | None:
     """Minutes after midnight from "09:00" (or "9:00"; "24:00" is the end of the day)."""
     hours, _, minutes = (text or "").strip().partition(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and len(hours) <= 2):
+    if not (f"{hours}{minutes}".isascii() and hours.isdigit() and minutes.isdigit()):
+        return None
+    if len(minutes) != 2 or len(hours) > 2:
         return None
     total = int(hours) * 60 + int(minutes)
     return total if int(minutes) < 60 and total <= 1440 else None

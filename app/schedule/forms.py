@@ -3,6 +3,8 @@ location or video link and interviewers (teammates, or outside names and emails)
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -16,13 +18,20 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.schedule.services import Outsider, ScheduleError
 from app.schedule.windows import DAY_NAMES, Window
 
 WINDOW_ROWS = 3
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2199, 12, 31)
+
+
+def sensible_day(form: Form, field: DateField) -> None:
+    """A day Herald can turn into UTC in any zone (year 1 or 9999 overflows, and is a typo)."""
+    if field.data is not None and not EARLIEST_DAY <= field.data <= LATEST_DAY:
+        raise ValidationError(f"Pick a day between {EARLIEST_DAY:%Y} and {LATEST_DAY:%Y}.")
 
 
 class CheckboxesField(SelectMultipleField):
@@ -87,8 +96,8 @@ class SlotFieldsMixin:
 
 class GenerateForm(SlotFieldsMixin, FlaskForm):
     windows = FieldList(FormField(WindowForm), min_entries=WINDOW_ROWS, max_entries=WINDOW_ROWS)
-    first_day = DateField("First day", [InputRequired("Pick the first day.")])
-    last_day = DateField("Last day", [InputRequired("Pick the last day.")])
+    first_day = DateField("First day", [InputRequired("Pick the first day."), sensible_day])
+    last_day = DateField("Last day", [InputRequired("Pick the last day."), sensible_day])
     duration = IntegerField(
         "Minutes per slot",
         [
@@ -105,6 +114,6 @@ class GenerateForm(SlotFieldsMixin, FlaskForm):
 
 
 class AddSlotForm(SlotFieldsMixin, FlaskForm):
-    day = DateField("Day", [InputRequired("Pick the day.")])
+    day = DateField("Day", [InputRequired("Pick the day."), sensible_day])
     start = TimeField("Starts", [InputRequired("Pick the start time.")])
     end = TimeField("Ends", [InputRequired("Pick the end time.")])

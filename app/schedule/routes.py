@@ -13,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 
 from app import clock
 from app.extensions import db, htmx
+from app.ids import id_from
 from app.models import Booking, Campaign, InterviewSlot, Membership, Role, User
 from app.schedule import bp, services, views
 from app.schedule.forms import AddSlotForm, GenerateForm
@@ -200,10 +201,13 @@ def move_booking(campaign_id: int, booking_id: int) -> ResponseReturnValue:
     booking = get_for_org_or_404(Booking, booking_id)
     if booking.campaign_id != campaign.id:
         abort(404)
-    raw = request.form.get("slot_id", "")
-    if not raw.isdigit():
+    raw = (request.form.get("slot_id") or "").strip()
+    if not (raw.isascii() and raw.isdigit()):
         return _refused(campaign, "Pick the slot to move the candidate to.")
-    target = _slot(campaign, int(raw))
+    slot_id = id_from(raw)
+    if slot_id is None:
+        abort(404)  # more digits than any slot id has
+    target = _slot(campaign, slot_id)
     try:
         services.move_booking(current_org, booking, target, current_user)
     except services.ScheduleError as exc:

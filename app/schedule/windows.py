@@ -163,7 +163,7 @@ def parse_weekdays(values: Iterable[str]) -> frozenset[int]:
     """Weekday checkboxes ('0'..'6') as a set; anything else is refused."""
     days = set()
     for value in values:
-        if not (value.isdigit() and 0 <= int(value) <= 6):
+        if not (value.isascii() and value.isdigit() and 0 <= int(value) <= 6):
             raise WindowError("Pick days of the week from the list.")
         days.add(int(value))
     return frozenset(days)

@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.ids import id_from
 from app.mail import catalogue
 from app.mail.build import sender_for
 from app.mail.compose import MAX_BODY_BYTES
@@ -34,9 +35,9 @@ def _samples() -> dict[str, str]:
         for key, value in request.form.items()
         if catalogue.is_sample_editable(key[len("sample-") :]) and value.strip()
     }
-    chosen = request.form.get("sample-candidate_id", "")
-    if chosen.isdigit() and int(chosen) < 2**62:
-        person = db.session.scalar(scoped(Candidate).where(Candidate.id == int(chosen)))
+    chosen = id_from(request.form.get("sample-candidate_id"))
+    if chosen is not None:
+        person = db.session.scalar(scoped(Candidate).where(Candidate.id == chosen))
         if person is not None:  # a real candidate of this org (another org's id: ignored)
             values = {
                 "candidate.first_name": person.first_name,
