@@ -49,7 +49,8 @@ from pathlib import Path
 
 from _booking_http import RATE, SECONDS, booking_forms, one_at_a_time, open_loop, race_phase
 from _db import app_with_org, copy_candidates, with_database
-from send_throughput import SPAWN, start_workers, stop_workers
+from send_throughput import SPAWN, _workers
+from send_throughput import _stop as stop_workers
 from tracking import _free_port, _serve, _worker_cpu
 
 CANDIDATES, RACE_SLOTS, LATENCY_SLOTS = 2000, 200, 2000
@@ -118,8 +119,8 @@ def _seed() -> tuple[object, list[int], list[list[tuple[int, str]]]]:
                 location=None,
             )
             campaign.scheduling = "slots"
+            _slots(org_id, campaign.id, slots)  # a slots campaign is sent only with free slots
             assert services.launch(org, campaign, user, None) == CANDIDATES
-            _slots(org_id, campaign.id, slots)
             db.session.execute(
                 text("UPDATE messages SET status = 'sent', sent_at = now() WHERE campaign_id = :c"),
                 {"c": campaign.id},
@@ -245,7 +246,7 @@ def run() -> None:
     context = app.app_context()  # the workers are found and stopped through the app's Redis
     context.push()
     try:
-        workers = start_workers(work)
+        workers = _workers(dict(os.environ), work)
         t0 = time.perf_counter()
         print(f"load average before the race {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         race = race_phase(port, race_tokens)
