@@ -42,8 +42,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_nul_bytes() -> None:
         """PostgreSQL cannot store NUL characters: say so instead of failing."""
-        values = [*request.args.values(), *request.form.values()]
-        if any("\x00" in value for value in values):
+        pairs = [*request.args.items(multi=True), *request.form.items(multi=True)]
+        if any("\x00" in value for _key, value in pairs):  # every value of a repeated key
             abort(400, description="The form contains an invalid character (NUL). Remove it.")
 
     login_manager.login_view = "auth.login"

@@ -33,6 +33,8 @@ def test_nul_bytes_and_huge_ids_are_4xx(client, factories, login_as, post):
     login_as(factories.make_user(org), org)
     response = post("/settings", {"name": "Acme\x00", "timezone": "UTC"})
     assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    repeated = client.get("/candidates?tag=ok&tag=b%00d")  # a second value is checked too
+    assert repeated.status_code == 400 and "NUL" in repeated.get_data(as_text=True)
     assert client.get("/messages/99999999999999999999999").status_code == 404
     assert post("/team/members/99999999999/role", {"role": "viewer"}).status_code == 404
 
