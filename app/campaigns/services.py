@@ -519,7 +519,7 @@ def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses:
                 zone=context.get("recipient_timezone"),
                 cancel=cancel,
             )
-        message = queue_message(
+        queue_message(
             org_id=org.id,
             kind=kind.value,
             template="version",
@@ -527,10 +527,11 @@ def _notify(org: Organization, campaign: Campaign, kind: TemplateKind, statuses:
             to_name=original.to_name,
             context=context,
             idempotency_key=f"{kind.value}:{original.invitation_id}:{uuid.uuid4().hex[:8]}",
+            template_version_id=template.current_version_id,
+            candidate_id=original.candidate_id,
+            campaign_id=campaign.id,
+            invitation_id=original.invitation_id,
         )
-        message.template_version_id = template.current_version_id
-        message.candidate_id, message.campaign_id = original.candidate_id, campaign.id
-        message.invitation_id = original.invitation_id
         count += 1
     return count
 

@@ -90,7 +90,7 @@ def confirmation(
         "cutoff_hours": org.reschedule_cutoff_hours,
         CALENDAR: _entry(org, booking, slot, job, cancel=kind == "booking_cancelled"),
     }
-    message = queue_message(
+    queue_message(
         org_id=org.id,
         kind=kind,
         template=kind,
@@ -98,8 +98,9 @@ def confirmation(
         to_name=candidate.full_name,
         context=context,
         idempotency_key=f"{kind}:{booking.uid}:{booking.sequence}",
+        candidate_id=candidate.id,
+        invitation_id=invitation.id,
     )
-    message.candidate_id, message.invitation_id = candidate.id, invitation.id
 
 
 def no_slot_fits(org: Organization, invitation: Invitation, note: str) -> None:

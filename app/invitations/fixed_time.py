@@ -119,7 +119,7 @@ def notice(
     if why != "replaced":  # a replaced invitation's link no longer opens
         context["_invitation"] = invitation.id
     kind = "booking_cancelled" if cancel else "booking_confirmation"
-    message = queue_message(
+    queue_message(
         org_id=org.id,
         kind=kind,
         template=template,
@@ -127,6 +127,7 @@ def notice(
         to_name=candidate.full_name,
         context=context,
         idempotency_key=f"{kind}:{at.uid}:{at.sequence}",
+        candidate_id=candidate.id,
+        campaign_id=campaign.id,
+        invitation_id=invitation.id,
     )
-    message.candidate_id, message.campaign_id = candidate.id, campaign.id
-    message.invitation_id = invitation.id

@@ -234,10 +234,11 @@ def _remind(
         # (a rescheduled booking claims the row again: its reminder is another message)
         idempotency_key=f"reminder:{claimed}"
         + (f":{int(due.since.timestamp())}" if due.since else ""),
+        template_version_id=template.current_version_id,
+        candidate_id=original.candidate_id,
+        campaign_id=campaign.id,
+        invitation_id=due.invitation_id,
     )
-    message.template_version_id = template.current_version_id
-    message.candidate_id, message.campaign_id = original.candidate_id, campaign.id
-    message.invitation_id = due.invitation_id
     if reason:
         db.session.add(
             Event(

@@ -159,7 +159,7 @@ def slot_cancelled(booking: Booking) -> None:
             True,
         ),
     }
-    message = queue_message(
+    queue_message(
         org_id=org.id,
         kind="booking_cancelled",
         template="slot_cancelled",
@@ -167,5 +167,6 @@ def slot_cancelled(booking: Booking) -> None:
         to_name=candidate.full_name,
         context=context,
         idempotency_key=f"booking_cancelled:{booking.uid}:{booking.sequence}",
+        candidate_id=candidate.id,
+        invitation_id=booking.invitation_id,
     )
-    message.candidate_id, message.invitation_id = candidate.id, booking.invitation_id

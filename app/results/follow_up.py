@@ -91,7 +91,7 @@ def _queue(campaign: Campaign, invitation_id: int) -> bool:
     context.pop("_calendar", None)  # the interview's calendar entry went with the answer
     if context.get("_unsubscribe"):
         context["_unsubscribe"] = dict(context["_unsubscribe"], kind="follow_up")
-    message = queue_message(
+    queue_message(
         org_id=campaign.org_id,
         kind="follow_up",
         template="version",
@@ -99,10 +99,11 @@ def _queue(campaign: Campaign, invitation_id: int) -> bool:
         to_name=original.to_name,
         context=context,
         idempotency_key=f"follow_up:{invitation_id}",
+        template_version_id=template.current_version_id,
+        candidate_id=original.candidate_id,
+        campaign_id=campaign.id,
+        invitation_id=invitation_id,
     )
-    message.template_version_id = template.current_version_id
-    message.candidate_id, message.campaign_id = original.candidate_id, campaign.id
-    message.invitation_id = invitation_id
     return True
 
 
