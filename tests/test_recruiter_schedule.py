@@ -129,6 +129,9 @@ def test_the_form_offers_one_time_or_slots(setup, post, client) -> None:
     assert campaign.scheduling == "slots" and campaign.slot_starts_at is None
     page = client.get(f"/campaigns/{campaign.id}/schedule").get_data(as_text=True)
     assert "No slots yet" in page and "Generate slots" in page
+    assert (
+        f'href="/campaigns/{campaign.id}">Review and send' in page
+    )  # the way on, once slots are in
     base = {"name": "X", "job_id": job.id, "template_id": template.id}
     both = post(
         "/campaigns/new", base | {"scheduling": "slots", "slot_starts_at": "2030-07-01T10:00"}
